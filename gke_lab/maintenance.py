@@ -1,0 +1,83 @@
+"""GKE's maintenance-window availability rule, checked before the API sees the window.
+
+GKE requires at least 48 hours of maintenance availability in any 32-day rolling window, counting only
+contiguous windows of at least 4 hours. Occurrences are expanded from the RFC 5545 recurrence.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from datetime import datetime, timedelta
+
+from dateutil.rrule import rrulestr
+
+REQUIRED = timedelta(hours=48)
+SPAN = timedelta(days=32)
+MIN_WINDOW = timedelta(hours=4)
+HORIZON = timedelta(days=366)  # one year of rolling spans covers every weekly/monthly/yearly pattern
+MAX_OCCURRENCES = 20000
+
+
+def _windows(start: datetime, end: datetime, recurrence: str) -> list[tuple[datetime, datetime]]:
+    rule = rrulestr(recurrence.removeprefix("RRULE:"), dtstart=start)
+    length = end - start
+    limit = start + HORIZON + SPAN
+    merged: list[list[datetime]] = []
+    for count, occurrence in enumerate(rule):
+        if occurrence > limit or count >= MAX_OCCURRENCES:
+            break
+        lo, hi = occurrence, occurrence + length
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged if hi - lo >= MIN_WINDOW]
+
+
+def minimum_availability(start: datetime, end: datetime, recurrence: str) -> timedelta:
+    """Least maintenance time inside any 32-day span starting within a year of `start`."""
+    windows = _windows(start, end, recurrence)
+    if not windows:
+        return timedelta(0)
+    starts = [lo for lo, _ in windows]
+    # The minimum over sliding spans is reached when a span starts at the end of a window (or at the
+    # first start), so those are the only candidates to evaluate.
+    candidates = [start] + [hi for _, hi in windows if hi <= start + HORIZON]
+    best: timedelta | None = None
+    for t in candidates:
+        t_end = t + SPAN
+        total = timedelta(0)
+        i = max(bisect_left(starts, t) - 1, 0)
+        while i < len(windows) and windows[i][0] < t_end:
+            lo, hi = windows[i]
+            overlap = min(hi, t_end) - max(lo, t)
+            if overlap > timedelta(0):
+                total += overlap
+            i += 1
+        if best is None or total < best:
+            best = total
+    return best or timedelta(0)
+
+
+def availability_problem(start: str, end: str, recurrence: str) -> tuple[tuple[str], str, str] | None:
+    """None when the window is acceptable, else (field, problem, accepted)."""
+    t0, t1 = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    if t1 <= t0:
+        return ("end",), f"end {end} is not after start {start}", "an RFC 3339 time after start"
+    try:
+        found = minimum_availability(t0, t1, recurrence)
+    except (ValueError, TypeError) as exc:
+        return (
+            ("recurrence",),
+            f"cannot expand the recurrence ({exc})",
+            "an RRULE like FREQ=WEEKLY;BYDAY=SA,SU",
+        )
+    if found < REQUIRED:
+        hours = found.total_seconds() / 3600
+        return (
+            ("recurrence",),
+            f"only {hours:g} h of maintenance availability in some 32-day span",
+            "windows totalling at least 48 h in any 32 days (each at least 4 h), "
+            "e.g. 6 h on FREQ=WEEKLY;BYDAY=SA,SU",
+        )
+    return None

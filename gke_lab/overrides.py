@@ -1,0 +1,112 @@
+"""Dotted `PATH=VALUE` overrides (CLI `--set`, chat commands, flow parameters).
+
+Values are parsed as YAML, so scalars, lists and mappings all work:
+`cluster.num_nodes=2`, `'cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]'`.
+List items are addressed as `cluster.node_locations.0` or `cluster.node_locations[0]`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from gke_lab.spec import LabSpec, SpecError
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise SpecError(
+            [(text or "(override)", "an override must look like PATH=VALUE, e.g. cluster.num_nodes=2")]
+        )
+    path, raw = text.split("=", 1)
+    path = _INDEX.sub(r".\1", path.strip())
+    parts = [p for p in path.split(".")]
+    if not path or any(not p for p in parts):
+        raise SpecError(
+            [(path or "(override)", "empty path segment; accepted: dotted field names like cluster.name")]
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise SpecError([(path, f"value is not valid YAML: {exc}")]) from exc
+    return parts, value
+
+
+def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    node: Any = data
+    model: type[BaseModel] | None = LabSpec
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise SpecError([(where, f"no list item {part} (the list has {len(node)} items)")])
+            if last:
+                node[int(part)] = value
+                return
+            node = node[int(part)]
+            model = None
+            continue
+        if not isinstance(node, dict):
+            raise SpecError([(where, "cannot descend into a scalar value")])
+        if model is not None and part not in model.model_fields:
+            accepted = ", ".join(model.model_fields)
+            raise SpecError([(where, f"unknown field {part!r} (accepted: {accepted})")])
+        if last:
+            node[part] = value
+            return
+        child_model = None
+        if model is not None:
+            annotation = model.model_fields[part].annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                child_model = annotation
+        if not isinstance(node.get(part), dict | list):
+            node[part] = {}
+        node = node[part]
+        model = child_model
+
+
+def apply_overrides(spec_or_data: LabSpec | dict[str, Any] | None, overrides: list[str]) -> LabSpec:
+    """A new validated LabSpec with each `PATH=VALUE` applied; raises SpecError naming bad paths or fields."""
+    if isinstance(spec_or_data, LabSpec):
+        data = spec_or_data.model_dump(mode="json")
+    else:
+        data = copy.deepcopy(spec_or_data or {})
+    if not overrides:
+        return LabSpec.from_data(data)
+    # Work on the full document (defaults filled in) so list items and nested fields are addressable.
+    data = _merge_defaults(data)
+    problems: list[tuple[str, str]] = []
+    for text in overrides:
+        try:
+            parts, value = parse_override(text)
+            _set(data, parts, value)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    try:
+        spec = LabSpec.from_data(data)
+    except SpecError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def _merge_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    base = LabSpec().model_dump(mode="json")
+
+    def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+        for key, value in b.items():
+            if isinstance(value, dict) and isinstance(a.get(key), dict):
+                merge(a[key], value)
+            else:
+                a[key] = value
+        return a
+
+    return merge(base, copy.deepcopy(data))

@@ -1,0 +1,767 @@
+"""`LabSpec`: the one description of a lab (flow parameter, YAML file, saved blueprint, chat overrides).
+
+Its default value is the environment of the source article, modernised where 2020 values no longer work
+(COS_CONTAINERD, no basic auth, integrity monitoring with secure boot, no release channel because
+auto-upgrade is off). All validation lives in the model so every entry point refuses identically; errors
+carry the dotted field path and say what is accepted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from gke_lab import regions
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; `problems` lists (dotted field path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("invalid lab spec:\n" + "\n".join(f"  {p}: {m}" for p, m in problems))
+
+
+def _problem(problem: str, accepted: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "lab_spec", "{problem} (accepted: {accepted})", {"problem": problem, "accepted": accepted}
+    )
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """('cluster', 'tags', 0) -> 'cluster.tags[0]'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(spec)"
+
+
+def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(dotted(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+
+
+def format_errors(exc: ValidationError | SpecError) -> list[str]:
+    """One line per problem: `path: message (accepted: ...)`."""
+    problems = exc.problems if isinstance(exc, SpecError) else problems_of(exc)
+    return [f"{path}: {message}" for path, message in problems]
+
+
+class _Collector:
+    """Gathers cross-field problems so they are all reported together in one ValidationError."""
+
+    def __init__(self) -> None:
+        self.errors: list[InitErrorDetails] = []
+
+    def add(self, loc: tuple[Any, ...], problem: str, accepted: str, value: Any) -> None:
+        self.errors.append(InitErrorDetails(type=_problem(problem, accepted), loc=loc, input=value))
+
+    def raise_if_any(self, title: str) -> None:
+        if self.errors:
+            raise ValidationError.from_exception_data(title, self.errors)
+
+
+# --------------------------------------------------------------------------------------------------
+# Field-level checks (reported per field by pydantic, all at once)
+
+_RFC1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _rfc1035(max_len: int):
+    def check(value: str) -> str:
+        if len(value) > max_len or not _RFC1035.match(value):
+            raise _problem(
+                f"{value!r} is not a valid name",
+                f"1-{max_len} characters: lowercase letters, digits and '-', starting with a letter and "
+                "not ending with '-' (RFC 1035)",
+            )
+        return value
+
+    return check
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise _problem(
+            f"{value!r} is not an IPv4 CIDR range ({exc})", "a network address like 10.0.0.0/20"
+        ) from None
+    return str(net)
+
+
+def _check_project_id(value: str) -> str:
+    if not re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", value):
+        raise _problem(
+            f"{value!r} is not a valid project ID",
+            "6-30 characters: lowercase letters, digits and '-', starting with a letter",
+        )
+    return value
+
+
+def _check_account_id(value: str) -> str:
+    if not re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", value):
+        raise _problem(
+            f"{value!r} is not a valid service account ID",
+            "6-30 characters: lowercase letters, digits and '-', starting with a letter",
+        )
+    return value
+
+
+def _check_kms_id(value: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z0-9_-]{1,63}", value):
+        raise _problem(
+            f"{value!r} is not a valid Cloud KMS ID", "1-63 characters: letters, digits, '_' and '-'"
+        )
+    return value
+
+
+def _check_role(value: str) -> str:
+    if not re.fullmatch(
+        r"(roles/[A-Za-z0-9_.]+|(projects|organizations)/[a-z0-9-]+/roles/[A-Za-z0-9_.]+)", value
+    ):
+        raise _problem(f"{value!r} is not an IAM role", "roles/NAME or projects/ID/roles/NAME")
+    return value
+
+
+_VERSION = re.compile(r"^(latest|\d+\.\d+(\.\d+(-gke\.\d+)?)?)$")
+
+
+def _check_version(value: str | None) -> str | None:
+    if value is not None and not _VERSION.match(value):
+        raise _problem(
+            f"{value!r} is not a GKE version",
+            "null (the server's default), 'latest', MAJOR.MINOR, MAJOR.MINOR.PATCH or "
+            "MAJOR.MINOR.PATCH-gke.N, e.g. 1.30.5-gke.1014001",
+        )
+    return value
+
+
+def _check_machine_type(value: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)+", value):
+        raise _problem(f"{value!r} is not a machine type", "a Compute Engine machine type such as e2-medium")
+    return value
+
+
+def _check_image(value: str) -> str:
+    if not re.fullmatch(
+        r"[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]+)?(/[a-zA-Z0-9._-]+)+(:[\w][\w.-]{0,127})?"
+        r"(@sha256:[0-9a-f]{64})?",
+        value,
+    ):
+        raise _problem(
+            f"{value!r} is not a container image reference", "REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]"
+        )
+    return value
+
+
+def _check_rfc3339(value: str) -> str:
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in value:
+        raise _problem(f"{value!r} is not an RFC 3339 time", "a time with zone like 2020-11-29T17:00:00Z")
+    return value
+
+
+def _check_recurrence(value: str) -> str:
+    from dateutil.rrule import rrulestr
+
+    try:
+        rrulestr(value.removeprefix("RRULE:"))
+    except (ValueError, TypeError) as exc:
+        raise _problem(
+            f"{value!r} is not an RFC 5545 recurrence ({exc})", "an RRULE like FREQ=WEEKLY;BYDAY=SA,SU"
+        ) from None
+    return value
+
+
+Name63 = Annotated[str, AfterValidator(_rfc1035(63))]
+Name40 = Annotated[str, AfterValidator(_rfc1035(40))]
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+KmsId = Annotated[str, AfterValidator(_check_kms_id)]
+
+RoutingMode = Literal["GLOBAL", "REGIONAL"]
+ImageType = Literal["COS_CONTAINERD", "UBUNTU_CONTAINERD"]
+DiskType = Literal["pd-standard", "pd-balanced", "pd-ssd"]
+ReleaseChannel = Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"]
+Addon = Literal[
+    "HorizontalPodAutoscaling",
+    "HttpLoadBalancing",
+    "GcePersistentDiskCsiDriver",
+    "GcpFilestoreCsiDriver",
+    "GcsFuseCsiDriver",
+    "ConfigConnector",
+]
+Region = Literal[regions.REGIONS]  # type: ignore[valid-type]
+
+_STRICT = ConfigDict(extra="forbid")
+
+# --------------------------------------------------------------------------------------------------
+# The model
+
+
+class RangeSpec(BaseModel):
+    model_config = _STRICT
+
+    name: Name63 = Field(title="Name", description="Range name (RFC 1035, at most 63 characters).")
+    cidr: Cidr = Field(title="CIDR", description="IPv4 range in CIDR notation, e.g. 10.128.0.0/20.")
+
+
+class NetworkSpec(BaseModel):
+    model_config = _STRICT
+
+    name: Name63 = Field(
+        "gke-network", title="VPC name", description="Custom-mode VPC network created for the lab."
+    )
+    routing_mode: RoutingMode = Field(
+        "GLOBAL", title="Routing mode", description="Dynamic routing mode of the VPC (BGP routing mode)."
+    )
+    subnet: RangeSpec = Field(
+        default_factory=lambda: RangeSpec(name="gke-subnet", cidr="10.128.0.0/20"),
+        title="Subnet",
+        description="Subnet for the nodes (primary range); prefix /8 to /29.",
+    )
+    pods_range: RangeSpec = Field(
+        default_factory=lambda: RangeSpec(name="gke-cluster-pods", cidr="100.64.0.0/14"),
+        title="Pod range",
+        description="Secondary range of the subnet for Pod IPs (VPC-native cluster).",
+    )
+    services_range: RangeSpec = Field(
+        default_factory=lambda: RangeSpec(name="gke-cluster-services", cidr="100.68.0.0/20"),
+        title="Service range",
+        description="Secondary range of the subnet for Service (ClusterIP) IPs.",
+    )
+    cloud_nat: bool = Field(
+        True,
+        title="Cloud NAT",
+        description="Create a Cloud Router with Cloud NAT so private nodes can pull public images.",
+    )
+    router: Name63 = Field(
+        "gke-router", title="Router name", description="Cloud Router carrying the Cloud NAT."
+    )
+    nat: Name63 = Field("gke-nat", title="NAT name", description="Cloud NAT configuration on the router.")
+
+
+class KmsSpec(BaseModel):
+    model_config = _STRICT
+
+    keyring: KmsId = Field(
+        "keyring-gke", title="Key ring", description="Cloud KMS key ring (reused if it exists)."
+    )
+    node_key: KmsId = Field(
+        "key-gke-node", title="Node disk key", description="CryptoKey encrypting the node boot disks (CMEK)."
+    )
+    secrets_key: KmsId = Field(
+        "key-gke-secret",
+        title="Secrets key",
+        description="CryptoKey for application-layer encryption of Kubernetes Secrets in etcd.",
+    )
+    location: str | None = Field(
+        None,
+        title="Key location",
+        description="Cloud KMS location of the key ring; null = the lab's region (it must equal the region).",
+    )
+
+
+class NodeServiceAccountSpec(BaseModel):
+    model_config = _STRICT
+
+    name: Annotated[str, AfterValidator(_check_account_id)] = Field(
+        "gke-node", title="Account ID", description="Least-privilege service account the nodes run as."
+    )
+    roles: list[Annotated[str, AfterValidator(_check_role)]] = Field(
+        default_factory=lambda: [
+            "roles/logging.logWriter",
+            "roles/monitoring.metricWriter",
+            "roles/monitoring.viewer",
+        ],
+        title="Project roles",
+        description="Project roles granted to the node service account.",
+    )
+
+
+class AutoscalingSpec(BaseModel):
+    model_config = _STRICT
+
+    min: int = Field(0, ge=0, le=1000, title="Minimum per zone", description="Minimum nodes per zone.")
+    max: int = Field(2, ge=1, le=1000, title="Maximum per zone", description="Maximum nodes per zone (>= 1).")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSpec:
+        if self.min > self.max:
+            c = _Collector()
+            c.add(("min",), f"minimum {self.min} exceeds maximum {self.max}", f"0 to {self.max}", self.min)
+            c.raise_if_any("AutoscalingSpec")
+        return self
+
+
+class AuthorizedNetwork(BaseModel):
+    model_config = _STRICT
+
+    cidr: Cidr = Field(title="CIDR", description="Client range allowed to reach the control plane.")
+    name: str = Field("", max_length=63, title="Display name", description="Label for this range.")
+
+
+class MaintenanceWindow(BaseModel):
+    model_config = _STRICT
+
+    start: Annotated[str, AfterValidator(_check_rfc3339)] = Field(
+        "2020-11-29T17:00:00Z",
+        title="Start",
+        description="First window start, RFC 3339 (e.g. 2020-11-29T17:00:00Z).",
+    )
+    end: Annotated[str, AfterValidator(_check_rfc3339)] = Field(
+        "2020-11-29T23:00:00Z", title="End", description="First window end, RFC 3339; after start."
+    )
+    recurrence: Annotated[str, AfterValidator(_check_recurrence)] = Field(
+        "FREQ=WEEKLY;BYDAY=SA,SU",
+        title="Recurrence",
+        description="RFC 5545 RRULE; GKE needs at least 48 h of windows in any 32 days.",
+    )
+
+    @model_validator(mode="after")
+    def _availability(self) -> MaintenanceWindow:
+        from gke_lab.maintenance import availability_problem
+
+        problem = availability_problem(self.start, self.end, self.recurrence)
+        if problem:
+            c = _Collector()
+            c.add(problem[0], problem[1], problem[2], getattr(self, problem[0][0]))
+            c.raise_if_any("MaintenanceWindow")
+        return self
+
+
+class ClusterSpec(BaseModel):
+    model_config = _STRICT
+
+    name: Name40 = Field(
+        "cluster", title="Cluster name", description="GKE cluster name (RFC 1035, <= 40 chars)."
+    )
+    version: Annotated[str | None, AfterValidator(_check_version)] = Field(
+        None,
+        title="Version",
+        description="Initial GKE version; null = the location's default; a pinned one must be offered.",
+    )
+    release_channel: ReleaseChannel | None = Field(
+        None, title="Release channel", description="null = no channel (required while auto_upgrade is false)."
+    )
+    node_locations: list[str] = Field(
+        default_factory=lambda: ["us-west1-a", "us-west1-b"],
+        title="Node zones",
+        description="Zones of the region that run nodes (regional cluster).",
+    )
+    machine_type: Annotated[str, AfterValidator(_check_machine_type)] = Field(
+        "e2-medium", title="Machine type", description="Compute Engine machine type of the nodes."
+    )
+    image_type: ImageType = Field(
+        "COS_CONTAINERD", title="Image type", description="Node OS image (containerd)."
+    )
+    disk_type: DiskType = Field("pd-standard", title="Disk type", description="Boot disk type of the nodes.")
+    disk_size_gb: int = Field(
+        100, ge=10, le=65536, title="Disk size (GB)", description="Boot disk size per node."
+    )
+    preemptible: bool = Field(
+        True, title="Preemptible", description="Use preemptible VMs (cheap, short-lived)."
+    )
+    num_nodes: int = Field(
+        1, ge=0, le=1000, title="Nodes per zone", description="Initial node count per zone."
+    )
+    autoscaling: AutoscalingSpec = Field(
+        default_factory=AutoscalingSpec,
+        title="Autoscaling",
+        description="Cluster autoscaler bounds, per zone.",
+    )
+    max_pods_per_node: int = Field(
+        110, ge=8, le=256, title="Max pods per node", description="Sets the per-node Pod CIDR size (8..256)."
+    )
+    master_ipv4_cidr: Cidr = Field(
+        "172.16.0.0/28",
+        title="Control plane CIDR",
+        description="Private /28 range for the control plane's VPC peering.",
+    )
+    master_authorized_networks: list[AuthorizedNetwork] = Field(
+        default_factory=lambda: [AuthorizedNetwork(cidr="203.0.113.7/32", name="operator")],
+        title="Authorized networks",
+        description="Client ranges allowed to reach the public control-plane endpoint (at most 50).",
+    )
+    allow_public_control_plane: bool = Field(
+        False, title="Allow 0.0.0.0/0", description="Permit 0.0.0.0/0 among the authorized networks."
+    )
+    network_policy: bool = Field(True, title="Network policy", description="Enforce NetworkPolicy (Calico).")
+    workload_identity: bool = Field(
+        True, title="Workload Identity", description="Enable Workload Identity (<project>.svc.id.goog)."
+    )
+    shielded_nodes: bool = Field(True, title="Shielded nodes", description="Enable Shielded GKE Nodes.")
+    secure_boot: bool = Field(True, title="Secure boot", description="Shielded VM secure boot on the nodes.")
+    integrity_monitoring: bool = Field(
+        True, title="Integrity monitoring", description="Shielded VM integrity monitoring on the nodes."
+    )
+    node_local_dns: bool = Field(
+        True, title="NodeLocal DNSCache", description="Enable the NodeLocalDNS addon."
+    )
+    addons: list[Addon] = Field(
+        default_factory=lambda: ["HorizontalPodAutoscaling", "HttpLoadBalancing"],
+        title="Addons",
+        description="Addons to enable; all others are disabled (the Kubernetes dashboard always is).",
+    )
+    auto_upgrade: bool = Field(
+        False, title="Auto-upgrade", description="Node auto-upgrade; false requires no release channel."
+    )
+    auto_repair: bool = Field(True, title="Auto-repair", description="Node auto-repair.")
+    max_surge: int = Field(1, ge=0, le=100, title="Max surge", description="Extra nodes during upgrades.")
+    max_unavailable: int = Field(
+        0, ge=0, le=100, title="Max unavailable", description="Nodes that may be unavailable during upgrades."
+    )
+    maintenance_window: MaintenanceWindow = Field(
+        default_factory=MaintenanceWindow,
+        title="Maintenance window",
+        description="Recurring maintenance window (RFC 3339 times, RFC 5545 recurrence).",
+    )
+    tags: list[Name63] = Field(
+        default_factory=lambda: ["gke-node"], title="Network tags", description="Network tags on the nodes."
+    )
+
+    @model_validator(mode="after")
+    def _cluster_rules(self) -> ClusterSpec:
+        c = _Collector()
+        if not self.autoscaling.min <= self.num_nodes <= self.autoscaling.max:
+            c.add(
+                ("num_nodes",),
+                f"{self.num_nodes} nodes per zone is outside the autoscaling bounds",
+                f"{self.autoscaling.min} to {self.autoscaling.max}",
+                self.num_nodes,
+            )
+        if self.release_channel is not None and not self.auto_upgrade:
+            c.add(
+                ("auto_upgrade",),
+                f"auto_upgrade false cannot be combined with release channel {self.release_channel}",
+                "auto_upgrade: true, or release_channel: null",
+                self.auto_upgrade,
+            )
+        if self.max_surge + self.max_unavailable < 1:
+            c.add(
+                ("max_surge",),
+                "max_surge and max_unavailable are both 0",
+                "max_surge + max_unavailable >= 1",
+                0,
+            )
+        if self.secure_boot != self.integrity_monitoring:
+            c.add(
+                ("integrity_monitoring",),
+                "secure boot and integrity monitoring must be set together",
+                "both true or both false",
+                self.integrity_monitoring,
+            )
+        master = ipaddress.IPv4Network(self.master_ipv4_cidr)
+        if master.prefixlen != 28:
+            c.add(
+                ("master_ipv4_cidr",),
+                f"{self.master_ipv4_cidr} is a /{master.prefixlen}",
+                "exactly a /28",
+                str(master),
+            )
+        if not any(master.subnet_of(ipaddress.IPv4Network(p)) for p in _RFC1918):
+            c.add(
+                ("master_ipv4_cidr",),
+                f"{self.master_ipv4_cidr} is not a private range",
+                "a /28 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+                str(master),
+            )
+        if len(self.master_authorized_networks) > 50:
+            c.add(
+                ("master_authorized_networks",),
+                f"{len(self.master_authorized_networks)} authorized networks",
+                "at most 50",
+                len(self.master_authorized_networks),
+            )
+        if not self.allow_public_control_plane:
+            for i, net in enumerate(self.master_authorized_networks):
+                if ipaddress.IPv4Network(net.cidr).prefixlen == 0:
+                    c.add(
+                        ("master_authorized_networks", i, "cidr"),
+                        f"{net.cidr} opens the control plane to the whole internet",
+                        "a narrower range, or allow_public_control_plane: true",
+                        net.cidr,
+                    )
+        seen: set[str] = set()
+        for i, zone in enumerate(self.node_locations):
+            if zone in seen:
+                c.add(("node_locations", i), f"zone {zone} is listed twice", "each zone once", zone)
+            seen.add(zone)
+        if not self.node_locations:
+            c.add(("node_locations",), "no zones given", "one or more zones of the region", [])
+        for name in ("addons", "tags"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                c.add((name,), "duplicate entries", "each value once", values)
+        c.raise_if_any("ClusterSpec")
+        return self
+
+
+class EchoSpec(BaseModel):
+    model_config = _STRICT
+
+    namespace: Name63 = Field("default", title="Namespace", description="Namespace of the echo application.")
+    image: Annotated[str, AfterValidator(_check_image)] = Field(
+        "registry.k8s.io/echoserver:1.4",
+        title="Image",
+        description="Echo server image (private nodes need Cloud NAT for non-Google registries).",
+    )
+    replicas: int = Field(2, ge=1, le=10, title="Replicas", description="Echo Deployment replicas (1..10).")
+
+
+_RFC1918 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+class LabSpec(BaseModel):
+    """A hardened, private, CMEK-encrypted regional GKE lab."""
+
+    model_config = ConfigDict(extra="forbid", title="LabSpec")
+
+    project_id: Annotated[str, AfterValidator(_check_project_id)] = Field(
+        "gke-detail", title="Project ID", description="Google Cloud project that hosts the lab."
+    )
+    region: Region = Field("us-west1", title="Region", description="Region of the network, keys and cluster.")
+    lab: Name63 = Field(
+        "cluster", title="Lab name", description="Lab name: ownership label on everything the lab creates."
+    )
+    ttl_hours: float = Field(
+        8, ge=0, le=24 * 365, title="TTL (hours)", description="Expiry stamped on the lab; 0 = never expires."
+    )
+    delete_default_network: bool = Field(
+        True,
+        title="Delete default network",
+        description="Delete the project's default network (only when nothing but its own rules uses it).",
+    )
+    network: NetworkSpec = Field(
+        default_factory=NetworkSpec, title="Network", description="VPC, subnet, NAT."
+    )
+    kms: KmsSpec = Field(
+        default_factory=KmsSpec, title="KMS", description="Customer-managed encryption keys."
+    )
+    node_service_account: NodeServiceAccountSpec = Field(
+        default_factory=NodeServiceAccountSpec,
+        title="Node service account",
+        description="The nodes' own least-privilege service account.",
+    )
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, title="Cluster", description="The GKE cluster.")
+    echo: EchoSpec = Field(default_factory=EchoSpec, title="Echo app", description="Verification workload.")
+
+    @model_validator(mode="after")
+    def _cross_rules(self) -> LabSpec:
+        c = _Collector()
+        zones = regions.zones_of(self.region)
+        for i, zone in enumerate(self.cluster.node_locations):
+            if zone not in zones:
+                c.add(
+                    ("cluster", "node_locations", i),
+                    f"{zone} is not a zone of {self.region}",
+                    ", ".join(zones),
+                    zone,
+                )
+        if self.kms.location is not None and self.kms.location != self.region:
+            c.add(
+                ("kms", "location"),
+                f"keys in {self.kms.location} cannot encrypt a cluster in {self.region}",
+                f"null or {self.region}",
+                self.kms.location,
+            )
+        if self.kms.node_key == self.kms.secrets_key:
+            c.add(
+                ("kms", "secrets_key"),
+                "the same key for disks and Secrets",
+                "two different key names",
+                self.kms.secrets_key,
+            )
+        net = self.network
+        if net.pods_range.name == net.services_range.name:
+            c.add(
+                ("network", "services_range", "name"),
+                f"secondary range name {net.services_range.name} is used twice",
+                "a name different from network.pods_range.name",
+                net.services_range.name,
+            )
+        subnet = ipaddress.IPv4Network(net.subnet.cidr)
+        if not 8 <= subnet.prefixlen <= 29:
+            c.add(
+                ("network", "subnet", "cidr"),
+                f"/{subnet.prefixlen} subnet",
+                "a prefix from /8 to /29",
+                net.subnet.cidr,
+            )
+        from gke_lab.ipplan import pod_cidr_prefix
+
+        pods = ipaddress.IPv4Network(net.pods_range.cidr)
+        per_node = pod_cidr_prefix(self.cluster.max_pods_per_node)
+        if pods.prefixlen > per_node:
+            c.add(
+                ("network", "pods_range", "cidr"),
+                f"/{pods.prefixlen} cannot hold one node's /{per_node} Pod range",
+                f"a prefix of /{per_node} or larger (shorter)",
+                net.pods_range.cidr,
+            )
+        services = ipaddress.IPv4Network(net.services_range.cidr)
+        if not 16 <= services.prefixlen <= 27:
+            c.add(
+                ("network", "services_range", "cidr"),
+                f"/{services.prefixlen} service range",
+                "a prefix from /16 to /27",
+                net.services_range.cidr,
+            )
+        ranges = [
+            (("network", "subnet", "cidr"), subnet),
+            (("network", "pods_range", "cidr"), pods),
+            (("network", "services_range", "cidr"), services),
+            (("cluster", "master_ipv4_cidr"), ipaddress.IPv4Network(self.cluster.master_ipv4_cidr)),
+        ]
+        for i, (loc_a, a) in enumerate(ranges):
+            for loc_b, b in ranges[i + 1 :]:
+                if a.overlaps(b):
+                    c.add(
+                        loc_b,
+                        f"{b} overlaps {dotted(loc_a)} ({a})",
+                        "a range disjoint from the others",
+                        str(b),
+                    )
+        c.raise_if_any("LabSpec")
+        return self
+
+    # ---------------------------------------------------------------- derived names
+
+    @property
+    def kms_location(self) -> str:
+        return self.kms.location or self.region
+
+    @property
+    def node_sa_email(self) -> str:
+        return f"{self.node_service_account.name}@{self.project_id}.iam.gserviceaccount.com"
+
+    @property
+    def node_sa_member(self) -> str:
+        return f"serviceAccount:{self.node_sa_email}"
+
+    @property
+    def node_sa_resource(self) -> str:
+        return f"projects/{self.project_id}/serviceAccounts/{self.node_sa_email}"
+
+    @property
+    def keyring_parent(self) -> str:
+        return f"projects/{self.project_id}/locations/{self.kms_location}"
+
+    @property
+    def keyring_name(self) -> str:
+        return f"{self.keyring_parent}/keyRings/{self.kms.keyring}"
+
+    def key_id(self, which: Literal["node", "secrets"]) -> str:
+        if which == "node":
+            return self.kms.node_key
+        if which == "secrets":
+            return self.kms.secrets_key
+        raise ValueError(f"unknown key {which!r}; accepted: node, secrets")
+
+    def key_name(self, which: Literal["node", "secrets"]) -> str:
+        """Full CryptoKey resource name, e.g. projects/p/locations/r/keyRings/k/cryptoKeys/key-gke-node."""
+        return f"{self.keyring_name}/cryptoKeys/{self.key_id(which)}"
+
+    @property
+    def cluster_parent(self) -> str:
+        return f"projects/{self.project_id}/locations/{self.region}"
+
+    @property
+    def cluster_name(self) -> str:
+        return f"{self.cluster_parent}/clusters/{self.cluster.name}"
+
+    @property
+    def network_path(self) -> str:
+        return f"projects/{self.project_id}/global/networks/{self.network.name}"
+
+    @property
+    def subnet_path(self) -> str:
+        return f"projects/{self.project_id}/regions/{self.region}/subnetworks/{self.network.subnet.name}"
+
+    @property
+    def network_self_link(self) -> str:
+        return f"https://www.googleapis.com/compute/v1/{self.network_path}"
+
+    @property
+    def subnet_self_link(self) -> str:
+        return f"https://www.googleapis.com/compute/v1/{self.subnet_path}"
+
+    @property
+    def workload_pool(self) -> str:
+        return f"{self.project_id}.svc.id.goog"
+
+    @property
+    def concurrency_key(self) -> str:
+        return f"gke-lab:{self.project_id}:{self.lab}"
+
+    @property
+    def kube_context(self) -> str:
+        return f"gke_{self.project_id}_{self.region}_{self.cluster.name}"
+
+    # ---------------------------------------------------------------- YAML
+
+    @classmethod
+    def from_yaml(cls, text_or_path: str | Path) -> LabSpec:
+        """Load from YAML text or a file path; raises SpecError naming each bad field."""
+        return cls.from_data(_read_yaml(text_or_path))
+
+    @classmethod
+    def from_data(cls, data: Any) -> LabSpec:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise SpecError([("(spec)", f"expected a mapping of fields, got {type(data).__name__}")])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(problems_of(exc)) from exc
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
+
+
+def _read_yaml(text_or_path: str | Path) -> Any:
+    if isinstance(text_or_path, Path) or (
+        isinstance(text_or_path, str)
+        and "\n" not in text_or_path
+        and text_or_path.endswith((".yaml", ".yml"))
+    ):
+        path = Path(text_or_path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise SpecError([("(file)", f"cannot read {path}: {exc.strerror}")]) from exc
+    else:
+        text = str(text_or_path)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError([("(file)", f"not valid YAML: {exc}")]) from exc
+
+
+def load_spec(path: str | Path | None = None, overrides: list[str] | None = None) -> LabSpec:
+    """The spec from a YAML file (or the default) with `PATH=VALUE` overrides applied; raises SpecError."""
+    from gke_lab.overrides import apply_overrides
+
+    data: Any = {} if path is None else _read_yaml(Path(path))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SpecError([("(spec)", f"expected a mapping of fields, got {type(data).__name__}")])
+    return apply_overrides(data, overrides or [])
