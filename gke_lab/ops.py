@@ -1,0 +1,98 @@
+"""Waiting for long-running operations.
+
+Compute: the server-side long poll (`operations.wait`, answers at DONE or after ~2 minutes), looped; never
+`ExtendedOperation.result()`, which polls compute.googleapis.com whatever endpoint the client uses.
+Container: `get_operation` polled with an interval that grows with the elapsed time (3 %, clamped), so the
+poll adds little to a wait of any length while short operations are still noticed quickly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from google.cloud import compute_v1, container_v1
+
+from gke_lab import retry
+from gke_lab.clients import Clients
+from gke_lab.errors import OperationError
+
+MIN_INTERVAL = 0.25
+MAX_INTERVAL = 5.0
+INTERVAL_FRACTION = 0.03
+
+
+def poll_interval(elapsed: float) -> float:
+    return min(MAX_INTERVAL, max(MIN_INTERVAL, INTERVAL_FRACTION * elapsed))
+
+
+def _compute_error(op: compute_v1.Operation) -> str | None:
+    if op.error and op.error.errors:
+        return "; ".join(f"{e.code}: {e.message}" for e in op.error.errors)
+    if op.http_error_status_code and op.http_error_status_code >= 400:
+        return f"HTTP {op.http_error_status_code}: {op.http_error_message}"
+    return None
+
+
+def wait_compute(
+    clients: Clients,
+    op: compute_v1.Operation,
+    *,
+    project: str,
+    region: str | None = None,
+    resource: str,
+    timeout: float = 1800.0,
+) -> compute_v1.Operation:
+    """Wait until a global or regional compute operation is DONE; raise OperationError if it failed."""
+    deadline = time.monotonic() + timeout
+    while op.status != compute_v1.Operation.Status.DONE:
+        if time.monotonic() > deadline:
+            raise OperationError(f"timed out waiting for {op.operation_type} on {resource} ({op.name})")
+        if region:
+            op = retry.call(
+                lambda op=op: clients.region_operations.wait(
+                    project=project, region=region, operation=op.name
+                ),
+                resource=resource,
+                action=f"wait for operation {op.name} on",
+            )
+        else:
+            op = retry.call(
+                lambda op=op: clients.global_operations.wait(project=project, operation=op.name),
+                resource=resource,
+                action=f"wait for operation {op.name} on",
+            )
+    error = _compute_error(op)
+    if error:
+        raise OperationError(f"{op.operation_type} on {resource} failed: {error}", resource=resource)
+    return op
+
+
+def wait_container(
+    clients: Clients,
+    op: container_v1.Operation,
+    *,
+    location_path: str,
+    resource: str,
+    timeout: float = 3600.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> container_v1.Operation:
+    """Poll a container operation until DONE. `location_path` is `projects/P/locations/L`."""
+    name = f"{location_path}/operations/{op.name.rsplit('/', 1)[-1]}"
+    start = time.monotonic()
+    while op.status != container_v1.Operation.Status.DONE:
+        elapsed = time.monotonic() - start
+        if elapsed > timeout:
+            raise OperationError(
+                f"timed out waiting for {op.operation_type.name} on {resource}", resource=resource
+            )
+        sleep(poll_interval(elapsed))
+        op = retry.call(
+            lambda: clients.container.get_operation(name=name), resource=resource, action=f"poll {name} for"
+        )
+    message = (
+        op.error.message if op.error and (op.error.code or op.error.message) else ""
+    ) or op.status_message
+    if message:
+        raise OperationError(f"{op.operation_type.name} on {resource} failed: {message}", resource=resource)
+    return op
