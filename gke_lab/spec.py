@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gke_lab import regions
+from gke_lab.validation import cross_problems
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -58,18 +68,29 @@ def format_errors(exc: ValidationError | SpecError) -> list[str]:
     return [f"{path}: {message}" for path, message in problems]
 
 
-class _Collector:
-    """Gathers cross-field problems so they are all reported together in one ValidationError."""
+def _detail(loc: tuple[Any, ...], problem: str, accepted: str, value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=_problem(problem, accepted), loc=loc, input=value)
 
-    def __init__(self) -> None:
-        self.errors: list[InitErrorDetails] = []
 
-    def add(self, loc: tuple[Any, ...], problem: str, accepted: str, value: Any) -> None:
-        self.errors.append(InitErrorDetails(type=_problem(problem, accepted), loc=loc, input=value))
+def _redetail(error: Any) -> InitErrorDetails:
+    """An error of a failed validation, re-usable in a new ValidationError with the same message."""
+    if error["type"] == "lab_spec":
+        kind: Any = PydanticCustomError("lab_spec", "{problem} (accepted: {accepted})", error["ctx"])
+    else:
+        kind = PydanticCustomError(error["type"], "{msg}", {"msg": error["msg"]})
+    return InitErrorDetails(type=kind, loc=tuple(error["loc"]), input=error.get("input"))
 
-    def raise_if_any(self, title: str) -> None:
-        if self.errors:
-            raise ValidationError.from_exception_data(title, self.errors)
+
+def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The document with the default spec's values under it (for cross-field rules on partial input)."""
+    base = LabSpec.model_construct().model_dump(mode="json")
+
+    def merge(a: Any, b: Any) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {**a, **{k: merge(a.get(k), v) for k, v in b.items()}}
+        return b
+
+    return merge(base, data)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,6 +196,17 @@ def _check_rfc3339(value: str) -> str:
         parsed = None
     if parsed is None or parsed.tzinfo is None or "T" not in value:
         raise _problem(f"{value!r} is not an RFC 3339 time", "a time with zone like 2020-11-29T17:00:00Z")
+    return value
+
+
+def _time_text(value: Any) -> Any:
+    """YAML turns unquoted 2020-11-29T17:00:00Z into a datetime; keep the RFC 3339 text instead."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and value.utcoffset() == timedelta(0):
+            return value.replace(tzinfo=None).isoformat() + "Z"
+        return value.isoformat()
     return value
 
 
@@ -301,14 +333,6 @@ class AutoscalingSpec(BaseModel):
     min: int = Field(0, ge=0, le=1000, title="Minimum per zone", description="Minimum nodes per zone.")
     max: int = Field(2, ge=1, le=1000, title="Maximum per zone", description="Maximum nodes per zone (>= 1).")
 
-    @model_validator(mode="after")
-    def _bounds(self) -> AutoscalingSpec:
-        if self.min > self.max:
-            c = _Collector()
-            c.add(("min",), f"minimum {self.min} exceeds maximum {self.max}", f"0 to {self.max}", self.min)
-            c.raise_if_any("AutoscalingSpec")
-        return self
-
 
 class AuthorizedNetwork(BaseModel):
     model_config = _STRICT
@@ -320,12 +344,12 @@ class AuthorizedNetwork(BaseModel):
 class MaintenanceWindow(BaseModel):
     model_config = _STRICT
 
-    start: Annotated[str, AfterValidator(_check_rfc3339)] = Field(
+    start: Annotated[str, BeforeValidator(_time_text), AfterValidator(_check_rfc3339)] = Field(
         "2020-11-29T17:00:00Z",
         title="Start",
         description="First window start, RFC 3339 (e.g. 2020-11-29T17:00:00Z).",
     )
-    end: Annotated[str, AfterValidator(_check_rfc3339)] = Field(
+    end: Annotated[str, BeforeValidator(_time_text), AfterValidator(_check_rfc3339)] = Field(
         "2020-11-29T23:00:00Z", title="End", description="First window end, RFC 3339; after start."
     )
     recurrence: Annotated[str, AfterValidator(_check_recurrence)] = Field(
@@ -333,17 +357,6 @@ class MaintenanceWindow(BaseModel):
         title="Recurrence",
         description="RFC 5545 RRULE; GKE needs at least 48 h of windows in any 32 days.",
     )
-
-    @model_validator(mode="after")
-    def _availability(self) -> MaintenanceWindow:
-        from gke_lab.maintenance import availability_problem
-
-        problem = availability_problem(self.start, self.end, self.recurrence)
-        if problem:
-            c = _Collector()
-            c.add(problem[0], problem[1], problem[2], getattr(self, problem[0][0]))
-            c.raise_if_any("MaintenanceWindow")
-        return self
 
 
 class ClusterSpec(BaseModel):
@@ -436,82 +449,6 @@ class ClusterSpec(BaseModel):
         default_factory=lambda: ["gke-node"], title="Network tags", description="Network tags on the nodes."
     )
 
-    @model_validator(mode="after")
-    def _cluster_rules(self) -> ClusterSpec:
-        c = _Collector()
-        if not self.autoscaling.min <= self.num_nodes <= self.autoscaling.max:
-            c.add(
-                ("num_nodes",),
-                f"{self.num_nodes} nodes per zone is outside the autoscaling bounds",
-                f"{self.autoscaling.min} to {self.autoscaling.max}",
-                self.num_nodes,
-            )
-        if self.release_channel is not None and not self.auto_upgrade:
-            c.add(
-                ("auto_upgrade",),
-                f"auto_upgrade false cannot be combined with release channel {self.release_channel}",
-                "auto_upgrade: true, or release_channel: null",
-                self.auto_upgrade,
-            )
-        if self.max_surge + self.max_unavailable < 1:
-            c.add(
-                ("max_surge",),
-                "max_surge and max_unavailable are both 0",
-                "max_surge + max_unavailable >= 1",
-                0,
-            )
-        if self.secure_boot != self.integrity_monitoring:
-            c.add(
-                ("integrity_monitoring",),
-                "secure boot and integrity monitoring must be set together",
-                "both true or both false",
-                self.integrity_monitoring,
-            )
-        master = ipaddress.IPv4Network(self.master_ipv4_cidr)
-        if master.prefixlen != 28:
-            c.add(
-                ("master_ipv4_cidr",),
-                f"{self.master_ipv4_cidr} is a /{master.prefixlen}",
-                "exactly a /28",
-                str(master),
-            )
-        if not any(master.subnet_of(ipaddress.IPv4Network(p)) for p in _RFC1918):
-            c.add(
-                ("master_ipv4_cidr",),
-                f"{self.master_ipv4_cidr} is not a private range",
-                "a /28 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
-                str(master),
-            )
-        if len(self.master_authorized_networks) > 50:
-            c.add(
-                ("master_authorized_networks",),
-                f"{len(self.master_authorized_networks)} authorized networks",
-                "at most 50",
-                len(self.master_authorized_networks),
-            )
-        if not self.allow_public_control_plane:
-            for i, net in enumerate(self.master_authorized_networks):
-                if ipaddress.IPv4Network(net.cidr).prefixlen == 0:
-                    c.add(
-                        ("master_authorized_networks", i, "cidr"),
-                        f"{net.cidr} opens the control plane to the whole internet",
-                        "a narrower range, or allow_public_control_plane: true",
-                        net.cidr,
-                    )
-        seen: set[str] = set()
-        for i, zone in enumerate(self.node_locations):
-            if zone in seen:
-                c.add(("node_locations", i), f"zone {zone} is listed twice", "each zone once", zone)
-            seen.add(zone)
-        if not self.node_locations:
-            c.add(("node_locations",), "no zones given", "one or more zones of the region", [])
-        for name in ("addons", "tags"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                c.add((name,), "duplicate entries", "each value once", values)
-        c.raise_if_any("ClusterSpec")
-        return self
-
 
 class EchoSpec(BaseModel):
     model_config = _STRICT
@@ -523,9 +460,6 @@ class EchoSpec(BaseModel):
         description="Echo server image (private nodes need Cloud NAT for non-Google registries).",
     )
     replicas: int = Field(2, ge=1, le=10, title="Replicas", description="Echo Deployment replicas (1..10).")
-
-
-_RFC1918 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
 class LabSpec(BaseModel):
@@ -562,84 +496,30 @@ class LabSpec(BaseModel):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec, title="Cluster", description="The GKE cluster.")
     echo: EchoSpec = Field(default_factory=EchoSpec, title="Echo app", description="Verification workload.")
 
-    @model_validator(mode="after")
-    def _cross_rules(self) -> LabSpec:
-        c = _Collector()
-        zones = regions.zones_of(self.region)
-        for i, zone in enumerate(self.cluster.node_locations):
-            if zone not in zones:
-                c.add(
-                    ("cluster", "node_locations", i),
-                    f"{zone} is not a zone of {self.region}",
-                    ", ".join(zones),
-                    zone,
-                )
-        if self.kms.location is not None and self.kms.location != self.region:
-            c.add(
-                ("kms", "location"),
-                f"keys in {self.kms.location} cannot encrypt a cluster in {self.region}",
-                f"null or {self.region}",
-                self.kms.location,
-            )
-        if self.kms.node_key == self.kms.secrets_key:
-            c.add(
-                ("kms", "secrets_key"),
-                "the same key for disks and Secrets",
-                "two different key names",
-                self.kms.secrets_key,
-            )
-        net = self.network
-        if net.pods_range.name == net.services_range.name:
-            c.add(
-                ("network", "services_range", "name"),
-                f"secondary range name {net.services_range.name} is used twice",
-                "a name different from network.pods_range.name",
-                net.services_range.name,
-            )
-        subnet = ipaddress.IPv4Network(net.subnet.cidr)
-        if not 8 <= subnet.prefixlen <= 29:
-            c.add(
-                ("network", "subnet", "cidr"),
-                f"/{subnet.prefixlen} subnet",
-                "a prefix from /8 to /29",
-                net.subnet.cidr,
-            )
-        from gke_lab.ipplan import pod_cidr_prefix
-
-        pods = ipaddress.IPv4Network(net.pods_range.cidr)
-        per_node = pod_cidr_prefix(self.cluster.max_pods_per_node)
-        if pods.prefixlen > per_node:
-            c.add(
-                ("network", "pods_range", "cidr"),
-                f"/{pods.prefixlen} cannot hold one node's /{per_node} Pod range",
-                f"a prefix of /{per_node} or larger (shorter)",
-                net.pods_range.cidr,
-            )
-        services = ipaddress.IPv4Network(net.services_range.cidr)
-        if not 16 <= services.prefixlen <= 27:
-            c.add(
-                ("network", "services_range", "cidr"),
-                f"/{services.prefixlen} service range",
-                "a prefix from /16 to /27",
-                net.services_range.cidr,
-            )
-        ranges = [
-            (("network", "subnet", "cidr"), subnet),
-            (("network", "pods_range", "cidr"), pods),
-            (("network", "services_range", "cidr"), services),
-            (("cluster", "master_ipv4_cidr"), ipaddress.IPv4Network(self.cluster.master_ipv4_cidr)),
-        ]
-        for i, (loc_a, a) in enumerate(ranges):
-            for loc_b, b in ranges[i + 1 :]:
-                if a.overlaps(b):
-                    c.add(
-                        loc_b,
-                        f"{b} overlaps {dotted(loc_a)} ({a})",
-                        "a range disjoint from the others",
-                        str(b),
-                    )
-        c.raise_if_any("LabSpec")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _all_rules(cls, data: Any, handler: Any) -> LabSpec:
+        # Field checks first (pydantic collects them all); then the cross-field rules over the document,
+        # also when some fields failed, so one refusal lists every problem that can be seen.
+        try:
+            spec = handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict):
+                raise
+            failed = [tuple(e["loc"]) for e in exc.errors()]
+            extra = [
+                p
+                for p in cross_problems(_with_defaults(data))
+                if not any(p[0][: len(loc)] == loc or loc[: len(p[0])] == p[0] for loc in failed)
+            ]
+            if not extra:
+                raise
+            details = [_redetail(e) for e in exc.errors()] + [_detail(*p) for p in extra]
+            raise ValidationError.from_exception_data(cls.__name__, details) from None
+        problems = cross_problems(spec.model_dump(mode="json"))
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, [_detail(*p) for p in problems])
+        return spec
 
     # ---------------------------------------------------------------- derived names
 

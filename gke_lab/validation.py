@@ -1,0 +1,268 @@
+"""Cross-field rules of a lab spec, evaluated on the plain (JSON-like) document.
+
+They run on a dict, not on the model, so they can also run when some fields failed their own checks:
+every rule whose inputs are readable reports, and all problems come back together. A rule whose inputs
+are malformed is skipped (the field check already names them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from gke_lab import regions
+from gke_lab.ipplan import pod_cidr_prefix
+from gke_lab.maintenance import availability_problem
+
+Loc = tuple[Any, ...]
+Problem = tuple[Loc, str, str, Any]  # (location, problem, accepted, offending value)
+Rule = Callable[[dict[str, Any]], Iterator[Problem]]
+
+RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+MAX_AUTHORIZED_NETWORKS = 50
+
+_RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    _RULES.append(fn)
+    return fn
+
+
+def _net(value: Any) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(value, strict=True)
+
+
+@rule
+def _autoscaling(d: dict[str, Any]) -> Iterator[Problem]:
+    c = d["cluster"]
+    lo, hi = int(c["autoscaling"]["min"]), int(c["autoscaling"]["max"])
+    if lo > hi:
+        yield ("cluster", "autoscaling", "min"), f"minimum {lo} exceeds maximum {hi}", f"0 to {hi}", lo
+    elif not lo <= int(c["num_nodes"]) <= hi:
+        n = c["num_nodes"]
+        yield (
+            ("cluster", "num_nodes"),
+            f"{n} nodes per zone is outside the autoscaling bounds",
+            f"{lo} to {hi}",
+            n,
+        )
+
+
+@rule
+def _release_channel(d: dict[str, Any]) -> Iterator[Problem]:
+    c = d["cluster"]
+    if c["release_channel"] is not None and c["auto_upgrade"] is False:
+        yield (
+            ("cluster", "auto_upgrade"),
+            f"auto_upgrade false cannot be combined with release channel {c['release_channel']}",
+            "auto_upgrade: true, or release_channel: null",
+            False,
+        )
+
+
+@rule
+def _upgrade_settings(d: dict[str, Any]) -> Iterator[Problem]:
+    c = d["cluster"]
+    if int(c["max_surge"]) + int(c["max_unavailable"]) < 1:
+        yield ("cluster", "max_surge"), "max_surge and max_unavailable are both 0", "a sum of at least 1", 0
+
+
+@rule
+def _shielded(d: dict[str, Any]) -> Iterator[Problem]:
+    c = d["cluster"]
+    if bool(c["secure_boot"]) != bool(c["integrity_monitoring"]):
+        yield (
+            ("cluster", "integrity_monitoring"),
+            "secure boot and integrity monitoring must be set together",
+            "both true or both false",
+            c["integrity_monitoring"],
+        )
+
+
+@rule
+def _master_cidr(d: dict[str, Any]) -> Iterator[Problem]:
+    value = d["cluster"]["master_ipv4_cidr"]
+    master = _net(value)
+    if master.prefixlen != 28:
+        yield ("cluster", "master_ipv4_cidr"), f"{value} is a /{master.prefixlen}", "exactly a /28", value
+    if not any(master.subnet_of(p) for p in RFC1918):
+        yield (
+            ("cluster", "master_ipv4_cidr"),
+            f"{value} is not a private range",
+            "a /28 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+            value,
+        )
+
+
+@rule
+def _authorized_networks(d: dict[str, Any]) -> Iterator[Problem]:
+    c = d["cluster"]
+    nets = c["master_authorized_networks"]
+    if len(nets) > MAX_AUTHORIZED_NETWORKS:
+        yield (
+            ("cluster", "master_authorized_networks"),
+            f"{len(nets)} authorized networks",
+            f"at most {MAX_AUTHORIZED_NETWORKS}",
+            len(nets),
+        )
+    if c.get("allow_public_control_plane") is True:
+        return
+    for i, item in enumerate(nets):
+        try:
+            open_to_all = _net(item["cidr"]).prefixlen == 0
+        except (KeyError, TypeError, ValueError):
+            continue
+        if open_to_all:
+            yield (
+                ("cluster", "master_authorized_networks", i, "cidr"),
+                f"{item['cidr']} opens the control plane to the whole internet",
+                "a narrower range, or cluster.allow_public_control_plane: true",
+                item["cidr"],
+            )
+
+
+@rule
+def _node_locations(d: dict[str, Any]) -> Iterator[Problem]:
+    locations = d["cluster"]["node_locations"]
+    region = d["region"]
+    zones = regions.zones_of(region)
+    if not locations:
+        yield ("cluster", "node_locations"), "no zones given", f"one or more of {', '.join(zones)}", []
+    seen: set[str] = set()
+    for i, zone in enumerate(locations):
+        if zone in seen:
+            yield ("cluster", "node_locations", i), f"zone {zone} is listed twice", "each zone once", zone
+        elif zones and zone not in zones:
+            yield (
+                ("cluster", "node_locations", i),
+                f"{zone} is not a zone of {region}",
+                ", ".join(zones),
+                zone,
+            )
+        seen.add(zone)
+
+
+@rule
+def _duplicates(d: dict[str, Any]) -> Iterator[Problem]:
+    for name in ("addons", "tags"):
+        values = d["cluster"][name]
+        if len(set(values)) != len(values):
+            yield ("cluster", name), "duplicate entries", "each value once", values
+
+
+@rule
+def _maintenance(d: dict[str, Any]) -> Iterator[Problem]:
+    w = d["cluster"]["maintenance_window"]
+    found = availability_problem(w["start"], w["end"], w["recurrence"])
+    if found:
+        field, problem, accepted = found
+        yield ("cluster", "maintenance_window", *field), problem, accepted, w[field[0]]
+
+
+@rule
+def _kms_location(d: dict[str, Any]) -> Iterator[Problem]:
+    location = d["kms"].get("location")
+    if location is not None and location != d["region"]:
+        yield (
+            ("kms", "location"),
+            f"keys in {location} cannot encrypt a cluster in {d['region']}",
+            f"null or {d['region']} (the cluster's region)",
+            location,
+        )
+
+
+@rule
+def _distinct_keys(d: dict[str, Any]) -> Iterator[Problem]:
+    if d["kms"]["node_key"] == d["kms"]["secrets_key"]:
+        key = d["kms"]["secrets_key"]
+        yield (
+            ("kms", "secrets_key"),
+            "the same key for disks and Secrets",
+            "a name different from kms.node_key",
+            key,
+        )
+
+
+@rule
+def _range_names(d: dict[str, Any]) -> Iterator[Problem]:
+    pods, services = d["network"]["pods_range"]["name"], d["network"]["services_range"]["name"]
+    if pods == services:
+        yield (
+            ("network", "services_range", "name"),
+            f"secondary range name {services} is used twice",
+            "a name different from network.pods_range.name",
+            services,
+        )
+
+
+@rule
+def _subnet_prefix(d: dict[str, Any]) -> Iterator[Problem]:
+    value = d["network"]["subnet"]["cidr"]
+    subnet = _net(value)
+    if not 8 <= subnet.prefixlen <= 29:
+        yield ("network", "subnet", "cidr"), f"/{subnet.prefixlen} subnet", "a prefix from /8 to /29", value
+
+
+@rule
+def _pods_prefix(d: dict[str, Any]) -> Iterator[Problem]:
+    value = d["network"]["pods_range"]["cidr"]
+    pods = _net(value)
+    per_node = pod_cidr_prefix(int(d["cluster"]["max_pods_per_node"]))
+    if pods.prefixlen > per_node:
+        yield (
+            ("network", "pods_range", "cidr"),
+            f"/{pods.prefixlen} cannot hold one node's /{per_node} Pod range",
+            f"a prefix from /8 to /{per_node}",
+            value,
+        )
+
+
+@rule
+def _services_prefix(d: dict[str, Any]) -> Iterator[Problem]:
+    value = d["network"]["services_range"]["cidr"]
+    services = _net(value)
+    if not 16 <= services.prefixlen <= 27:
+        yield (
+            ("network", "services_range", "cidr"),
+            f"/{services.prefixlen} range",
+            "a prefix from /16 to /27",
+            value,
+        )
+
+
+def _ranges(d: dict[str, Any]) -> list[tuple[Loc, Any]]:
+    n = d["network"]
+    return [
+        (("network", "subnet", "cidr"), n["subnet"]["cidr"]),
+        (("network", "pods_range", "cidr"), n["pods_range"]["cidr"]),
+        (("network", "services_range", "cidr"), n["services_range"]["cidr"]),
+        (("cluster", "master_ipv4_cidr"), d["cluster"]["master_ipv4_cidr"]),
+    ]
+
+
+@rule
+def _overlaps(d: dict[str, Any]) -> Iterator[Problem]:
+    parsed: list[tuple[Loc, ipaddress.IPv4Network]] = []
+    for loc, value in _ranges(d):
+        try:
+            parsed.append((loc, _net(value)))
+        except (TypeError, ValueError):
+            continue
+    for i, (loc_a, a) in enumerate(parsed):
+        for loc_b, b in parsed[i + 1 :]:
+            if a.overlaps(b):
+                where = ".".join(str(p) for p in loc_a)
+                yield loc_b, f"{b} overlaps {where} ({a})", "a range disjoint from the others", str(b)
+
+
+def cross_problems(document: dict[str, Any]) -> list[Problem]:
+    """All cross-field problems of a spec document whose inputs are readable."""
+    found: list[Problem] = []
+    for fn in _RULES:
+        try:
+            found.extend(fn(document))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            continue  # inputs malformed: the field's own check reports it
+    return found
