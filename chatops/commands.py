@@ -1,0 +1,119 @@
+"""Parsing of `/lab ...` slash-command text into a command object (no Prefect, no I/O)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+USAGE = """\
+*Usage*
+• `/lab up NAME [ttl=4h] [blueprint=NAME] [PATH=VALUE]...`: start a lab (PATH is a spec field, e.g. \
+`cluster.num_nodes=2`)
+• `/lab down NAME`: tear a lab down (yours, or any lab for admins)
+• `/lab extend NAME 2h`: push a lab's expiry out (yours, or any lab for admins)
+• `/lab status [NAME]`: state of a lab's latest runs (default: your labs)
+• `/lab list`: labs started through Prefect and their state
+• `/lab help`: this text"""
+
+# Lab names become label values and resource-name parts: keep them to what GKE accepts everywhere.
+_LAB_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,28}[a-z0-9])?$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd]?)$")
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_0-9][A-Za-z0-9_]*)*$")
+# Parameters that the command itself sets: a PATH=VALUE override may not contradict them.
+_RESERVED_PATHS = {"lab": "the lab name is the NAME argument", "ttl_hours": "use ttl=DURATION"}
+
+
+class CommandError(ValueError):
+    """The text is not a valid command; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class Command:
+    action: str  # up | down | extend | status | list | help
+    lab: str | None = None
+    ttl_hours: float | None = None  # up: ttl=..., extend: the extension
+    blueprint: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+
+def parse_duration_hours(text: str) -> float:
+    """`4h` -> 4.0, `90m` -> 1.5, `1d` -> 24.0, a bare number is hours."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise CommandError(f"`{text}` is not a duration: use e.g. `4h`, `90m` or `1d`")
+    value, unit = float(match.group(1)), match.group(2) or "h"
+    hours = {"m": value / 60, "h": value, "d": value * 24}[unit]
+    return int(hours) if hours == int(hours) else round(hours, 4)
+
+
+def _lab_name(text: str | None, action: str) -> str:
+    if not text:
+        raise CommandError(f"`/lab {action}` needs a lab NAME, e.g. `/lab {action} demo`")
+    if not _LAB_NAME.match(text):
+        raise CommandError(
+            f"lab name `{text}` is not accepted: 1-30 characters, lowercase letters, digits and '-', "
+            "starting with a letter and not ending with '-'"
+        )
+    return text
+
+
+def parse(text: str) -> Command:
+    """Parse the text after `/lab`. Raises CommandError with a message meant for the user."""
+    try:
+        words = shlex.split(text or "")
+    except ValueError as exc:
+        raise CommandError(f"could not read the command: {exc}") from None
+    if not words:
+        return Command("help")
+    action, args = words[0].lower(), words[1:]
+    if action == "help":
+        return Command("help")
+    if action == "list":
+        if args:
+            raise CommandError("`/lab list` takes no arguments")
+        return Command("list")
+    if action == "status":
+        if len(args) > 1:
+            raise CommandError("`/lab status` takes at most one lab NAME")
+        return Command("status", lab=_lab_name(args[0], "status") if args else None)
+    if action == "down":
+        if len(args) != 1:
+            raise CommandError("`/lab down` takes exactly one lab NAME, e.g. `/lab down demo`")
+        return Command("down", lab=_lab_name(args[0], "down"))
+    if action == "extend":
+        if len(args) != 2:
+            raise CommandError("`/lab extend` takes a lab NAME and a duration, e.g. `/lab extend demo 2h`")
+        hours = parse_duration_hours(args[1])
+        if hours <= 0:
+            raise CommandError("the extension must be longer than zero")
+        return Command("extend", lab=_lab_name(args[0], "extend"), ttl_hours=hours)
+    if action == "up":
+        return _parse_up(args)
+    raise CommandError(f"unknown command `{action}`: use up, down, extend, status, list or help")
+
+
+def _parse_up(args: list[str]) -> Command:
+    if not args or "=" in args[0]:
+        raise CommandError("`/lab up` needs a lab NAME first, e.g. `/lab up demo ttl=4h`")
+    lab = _lab_name(args[0], "up")
+    ttl: float | None = None
+    blueprint: str | None = None
+    overrides: list[str] = []
+    for arg in args[1:]:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise CommandError(f"`{arg}` is not KEY=VALUE (e.g. `ttl=4h` or `cluster.num_nodes=2`)")
+        if key == "ttl":
+            ttl = parse_duration_hours(value)
+        elif key == "blueprint":
+            if not re.match(r"^[a-z0-9][-a-z0-9]*$", value):
+                raise CommandError(f"blueprint name `{value}` is not a block name (lowercase, digits, '-')")
+            blueprint = value
+        elif key in _RESERVED_PATHS:
+            raise CommandError(f"`{key}=` cannot be set here: {_RESERVED_PATHS[key]}")
+        elif not _PATH.match(key):
+            raise CommandError(f"`{key}` is not a spec field path (e.g. `cluster.num_nodes`)")
+        else:
+            overrides.append(f"{key}={value}")
+    return Command("up", lab=lab, ttl_hours=ttl, blueprint=blueprint, overrides=overrides)

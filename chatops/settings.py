@@ -1,0 +1,81 @@
+"""Chatops configuration from the environment (the signing secret may come from a Prefect Secret block)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from chatops.auth import Policy, parse_ids
+
+DEFAULT_MAX_BODY = 16 * 1024  # Slack slash-command payloads are about 1 KiB
+SECRET_BLOCK_ENV = "GKE_LAB_CHATOPS_SECRET_BLOCK"
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    signing_secret: str = field(repr=False)  # never printed
+    policy: Policy
+    api_url: str
+    ui_url: str
+    blueprint: str | None = None  # blueprint of `/lab up` when the command names none
+    max_body: int = DEFAULT_MAX_BODY
+    poll_seconds: float = 5.0
+    watch_hours: float = 6.0
+    deployments: dict[str, str] = field(
+        default_factory=lambda: {
+            "up": "provision-lab",
+            "down": "teardown-lab",
+            "extend": "extend-lab",
+        }
+    )
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.ui_url}/runs/flow-run/{run_id}"
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, secret_loader: Callable[[str], str] | None = None
+) -> Settings:
+    """Read the configuration; raises ConfigError when the signing secret or the API URL is missing.
+
+    SLACK_SIGNING_SECRET comes from the environment, or from the Prefect Secret block named by
+    GKE_LAB_CHATOPS_SECRET_BLOCK (loaded through `secret_loader`).
+    """
+    env = os.environ if env is None else env
+    secret = env.get("SLACK_SIGNING_SECRET", "").strip()
+    block = env.get(SECRET_BLOCK_ENV, "").strip()
+    if not secret and block and secret_loader is not None:
+        try:
+            secret = (secret_loader(block) or "").strip()
+        except Exception as exc:  # the block's value never reaches the message
+            raise ConfigError(
+                f"could not load Prefect Secret block {block!r}: {type(exc).__name__}"
+            ) from None
+    if not secret:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: export it (Slack app > Basic Information > Signing Secret) "
+            f"or name a Prefect Secret block in {SECRET_BLOCK_ENV}; refusing to start without it"
+        )
+    api_url = env.get("PREFECT_API_URL", "").strip().rstrip("/")
+    if not api_url:
+        raise ConfigError("PREFECT_API_URL is not set (e.g. http://127.0.0.1:4200/api)")
+    ui_url = env.get("PREFECT_UI_URL", "").strip().rstrip("/")
+    if not ui_url:
+        ui_url = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
+    return Settings(
+        signing_secret=secret,
+        policy=Policy(
+            users=parse_ids(env.get("GKE_LAB_CHATOPS_USERS")),
+            admins=parse_ids(env.get("GKE_LAB_CHATOPS_ADMINS")),
+        ),
+        api_url=api_url,
+        ui_url=ui_url,
+        blueprint=env.get("GKE_LAB_CHATOPS_BLUEPRINT", "").strip() or None,
+        max_body=int(env.get("GKE_LAB_CHATOPS_MAX_BODY", DEFAULT_MAX_BODY)),
+        poll_seconds=float(env.get("GKE_LAB_CHATOPS_POLL_SECONDS", 5.0)),
+    )
