@@ -1,0 +1,319 @@
+"""What a project holds that gke-lab labs own, read live from the APIs.
+
+Every resource is classified against a lab: owned by it (carries its marker), owned by another lab, or
+unmarked. Only the first kind may ever be deleted; the other two are reported with the reason they stay.
+Labels carry the marker on clusters and KMS keys; the structured description on networks, subnets,
+firewall rules, routers and service accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import kms_v1
+
+from gke_lab import retry
+from gke_lab.clients import Clients
+from gke_lab.ownership import Marker
+
+OURS = "ours"
+OTHER_LAB = "other-lab"
+UNMARKED = "unmarked"
+
+GLOBAL = "global"
+
+
+@dataclass
+class Resource:
+    kind: str  # cluster, network, subnetwork, firewall, router, service_account, crypto_key, iam_binding
+    name: str  # short name; e-mail for service accounts; full resource name for keys
+    location: str  # "global", a region, a zone or a cluster location
+    marker: Marker | None
+    network: str | None = None  # short network name for subnets, firewall rules, routers, clusters
+    create_time: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    def owner(self, lab: str) -> str:
+        if self.marker is None:
+            return UNMARKED
+        return OURS if self.marker.lab == lab else OTHER_LAB
+
+    def keep_reason(self, lab: str) -> str:
+        owner = self.owner(lab)
+        if owner == UNMARKED:
+            return "no gke-lab ownership marker: not created by a lab"
+        if owner == OTHER_LAB:
+            return f"owned by lab {self.marker.lab!r}"  # type: ignore[union-attr]
+        return ""
+
+    @property
+    def ref(self) -> str:
+        return self.name if self.location == GLOBAL else f"{self.location}/{self.name}"
+
+
+def short(url_or_name: str | None) -> str | None:
+    """The last path segment of a self link or resource name."""
+    if not url_or_name:
+        return None
+    return url_or_name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def region_of(location: str) -> str:
+    """us-west1-a -> us-west1; a region stays itself."""
+    parts = location.split("-")
+    return "-".join(parts[:2]) if len(parts) >= 3 else location
+
+
+def _list(fn, resource: str) -> list:
+    """All items of a paged list call; a missing parent (404) is an empty list."""
+
+    def run() -> list:
+        try:
+            return list(fn())
+        except gexc.NotFound:
+            return []
+
+    return retry.call(run, resource=resource, action="list")
+
+
+def _description_marker(description: str | None) -> Marker | None:
+    return Marker.from_description(description or "")
+
+
+# ------------------------------------------------------------------------------------------------ lists
+
+
+def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) -> list[Resource]:
+    found: dict[tuple[str, str], Resource] = {}
+    for location in locations:
+        parent = f"projects/{project}/locations/{location}"
+        response = retry.call(
+            lambda parent=parent: _list_clusters(clients, parent), resource=parent, action="list clusters in"
+        )
+        for c in response:
+            labels = dict(c.resource_labels)
+            found[(c.location, c.name)] = Resource(
+                kind="cluster",
+                name=c.name,
+                location=c.location,
+                marker=Marker.from_labels(labels),
+                network=short(c.network) or None,
+                create_time=c.create_time or None,
+                labels=labels,
+                raw=c,
+            )
+    return list(found.values())
+
+
+def _list_clusters(clients: Clients, parent: str) -> list:
+    try:
+        return list(clients.container.list_clusters(parent=parent).clusters)
+    except gexc.NotFound:
+        return []
+
+
+def networks(clients: Clients, project: str) -> list[Resource]:
+    items = _list(lambda: clients.networks.list(project=project), f"projects/{project}/global/networks")
+    return [
+        Resource(
+            kind="network",
+            name=n.name,
+            location=GLOBAL,
+            marker=_description_marker(n.description),
+            create_time=n.creation_timestamp or None,
+            raw=n,
+        )
+        for n in items
+    ]
+
+
+def subnetworks(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
+    out = []
+    for region in sorted(set(regions)):
+        items = _list(
+            lambda region=region: clients.subnetworks.list(project=project, region=region),
+            f"projects/{project}/regions/{region}/subnetworks",
+        )
+        out += [
+            Resource(
+                kind="subnetwork",
+                name=s.name,
+                location=region,
+                marker=_description_marker(s.description),
+                network=short(s.network),
+                create_time=s.creation_timestamp or None,
+                raw=s,
+            )
+            for s in items
+        ]
+    return out
+
+
+def firewalls(clients: Clients, project: str) -> list[Resource]:
+    items = _list(lambda: clients.firewalls.list(project=project), f"projects/{project}/global/firewalls")
+    return [
+        Resource(
+            kind="firewall",
+            name=f.name,
+            location=GLOBAL,
+            marker=_description_marker(f.description),
+            network=short(f.network),
+            create_time=f.creation_timestamp or None,
+            raw=f,
+        )
+        for f in items
+    ]
+
+
+def routers(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
+    out = []
+    for region in sorted(set(regions)):
+        items = _list(
+            lambda region=region: clients.routers.list(project=project, region=region),
+            f"projects/{project}/regions/{region}/routers",
+        )
+        out += [
+            Resource(
+                kind="router",
+                name=r.name,
+                location=region,
+                marker=_description_marker(r.description),
+                network=short(r.network),
+                create_time=r.creation_timestamp or None,
+                raw=r,
+            )
+            for r in items
+        ]
+    return out
+
+
+def service_accounts(clients: Clients, project: str) -> list[Resource]:
+    items = _list(
+        lambda: clients.iam.list_service_accounts(name=f"projects/{project}"),
+        f"projects/{project}/serviceAccounts",
+    )
+    return [
+        Resource(
+            kind="service_account",
+            name=a.email,
+            location=GLOBAL,
+            marker=_description_marker(a.description),
+            raw=a,
+        )
+        for a in items
+    ]
+
+
+def crypto_keys(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
+    out = []
+    for region in sorted(set(regions)):
+        parent = f"projects/{project}/locations/{region}"
+        rings = _list(lambda parent=parent: clients.kms.list_key_rings(parent=parent), f"{parent}/keyRings")
+        for ring in rings:
+            keys = _list(lambda ring=ring: clients.kms.list_crypto_keys(parent=ring.name), ring.name)
+            for k in keys:
+                labels = dict(k.labels)
+                out.append(
+                    Resource(
+                        kind="crypto_key",
+                        name=k.name,
+                        location=region,
+                        marker=Marker.from_labels(labels),
+                        labels=labels,
+                        create_time=k.create_time or None,
+                        raw=k,
+                    )
+                )
+    return out
+
+
+def key_versions_to_destroy(clients: Clients, key_name: str) -> list[kms_v1.CryptoKeyVersion]:
+    """Versions that still hold key material (ENABLED or DISABLED)."""
+    live = {
+        kms_v1.CryptoKeyVersion.CryptoKeyVersionState.ENABLED,
+        kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DISABLED,
+    }
+    versions = _list(
+        lambda: clients.kms.list_crypto_key_versions(parent=key_name), f"{key_name}/cryptoKeyVersions"
+    )
+    return [v for v in versions if v.state in live]
+
+
+def project_bindings_of(clients: Clients, project: str, member: str) -> list[str]:
+    """Roles on the project policy that name `member`."""
+    policy = retry.call(
+        lambda: clients.projects.get_iam_policy(request={"resource": f"projects/{project}"}),
+        resource=f"projects/{project}",
+        action="get IAM policy of",
+    )
+    return sorted({b.role for b in policy.bindings if member in b.members})
+
+
+# ------------------------------------------------------------------------------------------------ a lab
+
+
+@dataclass
+class Inventory:
+    project: str
+    resources: list[Resource]
+
+    def of_kind(self, kind: str) -> list[Resource]:
+        return [r for r in self.resources if r.kind == kind]
+
+    def owned_by(self, lab: str) -> list[Resource]:
+        return [r for r in self.resources if r.owner(lab) == OURS]
+
+    def labs(self) -> set[str]:
+        return {r.marker.lab for r in self.resources if r.marker is not None}
+
+
+def scan(
+    clients: Clients,
+    project: str,
+    *,
+    regions: Iterable[str] = (),
+    locations: Iterable[str] = ("-",),
+    kinds: Iterable[str] | None = None,
+) -> Inventory:
+    """Everything of the lab-relevant kinds in `project` (marked or not), for classification.
+
+    Regional kinds (subnets, routers, keys) are listed in `regions` plus the regions of clusters found and
+    of the subnets that marked networks reference.
+    """
+    want = set(
+        kinds or ("cluster", "network", "subnetwork", "firewall", "router", "service_account", "crypto_key")
+    )
+    regions = set(regions)
+    out: list[Resource] = []
+    if "cluster" in want:
+        found = clusters(clients, project, locations)
+        regions |= {region_of(c.location) for c in found if c.marker is not None}
+        out += found
+    if want & {"network", "subnetwork", "router", "crypto_key"}:
+        nets = networks(clients, project)
+        for n in nets:
+            if n.marker is not None:
+                regions |= {_region_of_url(u) for u in n.raw.subnetworks}
+        regions.discard("")
+        if "network" in want:
+            out += nets
+    if "subnetwork" in want:
+        out += subnetworks(clients, project, regions)
+    if "firewall" in want:
+        out += firewalls(clients, project)
+    if "router" in want:
+        out += routers(clients, project, regions)
+    if "service_account" in want:
+        out += service_accounts(clients, project)
+    if "crypto_key" in want:
+        out += crypto_keys(clients, project, regions)
+    return Inventory(project, out)
+
+
+def _region_of_url(url: str) -> str:
+    parts = url.split("/")
+    return parts[parts.index("regions") + 1] if "regions" in parts else ""
