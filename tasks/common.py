@@ -1,0 +1,37 @@
+"""Task settings shared by the provisioning tasks: caching, retries and the client factory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
+from prefect.tasks import exponential_backoff
+
+from gke_lab.clients import Clients
+from gke_lab.retry import retry_condition
+
+# Mutating ensures: cached per flow run so a flow-level retry resumes after the last completed step.
+MUTATING: dict[str, Any] = {
+    "cache_policy": TASK_SOURCE + INPUTS + RUN_ID,
+    "persist_result": True,
+    "retries": 2,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_condition,
+}
+
+# Read-only lookups: shared across runs for a while (project number, server config).
+READ_ONLY: dict[str, Any] = {
+    "cache_policy": TASK_SOURCE + INPUTS,
+    "cache_expiration": timedelta(minutes=30),
+    "persist_result": True,
+    "retries": 2,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_condition,
+}
+
+
+def clients() -> Clients:
+    return Clients.from_env()
