@@ -234,6 +234,23 @@ def ensure_router(c: Clients, spec: LabSpec, marker: Marker) -> dict:
 # Prefect tasks
 
 
+@task(name="default-network-guard")
+def default_network_guard(spec: LabSpec) -> list[str]:
+    """Read-only: refuse before anything is created when the default network is in use."""
+    c = clients()
+    resource = f"projects/{spec.project_id}/global/networks/{DEFAULT_NETWORK}"
+    if _get(lambda: c.networks.get(project=spec.project_id, network=DEFAULT_NETWORK), resource) is None:
+        return []
+    users = default_network_users(c, spec.project_id)
+    if users:
+        raise RefusedError(
+            f"refusing to delete {resource}: it is used by {', '.join(users)}. Nothing was deleted. "
+            "Move or delete those resources, or set delete_default_network: false.",
+            resource=resource,
+        )
+    return users
+
+
 @task(name="delete-default-network", **MUTATING)
 def delete_default_network(spec: LabSpec) -> dict:
     if not spec.delete_default_network:
