@@ -18,6 +18,7 @@ from gke_lab.errors import (
     is_permission_denied,
     is_transient,
 )
+from gke_lab.livediff import compare_cluster
 from gke_lab.ownership import Marker, marker_for
 from gke_lab.requests import build_cluster
 from gke_lab.spec import LabSpec
@@ -75,36 +76,6 @@ def _wait_running(c: Clients, name: str, timeout: float = 3600.0) -> container_v
         time.sleep(ops.poll_interval(elapsed))
 
 
-def compare(spec: LabSpec, cluster: container_v1.Cluster) -> list[tuple[str, object, object]]:
-    """Fields fixed at creation that differ from the spec (these cannot be changed in place)."""
-    drift: list[tuple[str, object, object]] = []
-
-    def check(field: str, live: object, want: object) -> None:
-        if live != want:
-            drift.append((field, live, want))
-
-    check("network", cluster.network.rsplit("/", 1)[-1], spec.network.name)
-    check("subnetwork", cluster.subnetwork.rsplit("/", 1)[-1], spec.network.subnet.name)
-    check(
-        "private_cluster_config.master_ipv4_cidr_block",
-        cluster.private_cluster_config.master_ipv4_cidr_block,
-        spec.cluster.master_ipv4_cidr,
-    )
-    check("database_encryption.key_name", cluster.database_encryption.key_name, spec.key_name("secrets"))
-    check(
-        "ip_allocation_policy.cluster_secondary_range_name",
-        cluster.ip_allocation_policy.cluster_secondary_range_name,
-        spec.network.pods_range.name,
-    )
-    check(
-        "ip_allocation_policy.services_secondary_range_name",
-        cluster.ip_allocation_policy.services_secondary_range_name,
-        spec.network.services_range.name,
-    )
-    check("locations", sorted(cluster.locations), sorted(spec.cluster.node_locations))
-    return drift
-
-
 def access_of(cluster: container_v1.Cluster, spec: LabSpec) -> dict:
     return {
         "name": cluster.name,
@@ -157,7 +128,7 @@ def ensure_cluster(
         raise LabError(
             f"{name} is {cluster.status.name}: {conditions or cluster.status_message}", resource=name
         )
-    drift = compare(spec, cluster)
+    drift = compare_cluster(spec, cluster)
     if drift:
         raise DriftError(name, drift)
     return {**access_of(cluster, spec), "created": created}

@@ -10,6 +10,7 @@ from prefect import task
 from gke_lab import ops, retry
 from gke_lab.clients import Clients
 from gke_lab.errors import DriftError, NotOwnedError, RefusedError, is_not_found
+from gke_lab.livediff import compare_subnet
 from gke_lab.ownership import Marker, marker_for
 from gke_lab.requests import build_network, build_router, build_subnetwork
 from gke_lab.spec import LabSpec
@@ -190,15 +191,9 @@ def ensure_subnet(c: Clients, spec: LabSpec, marker: Marker) -> dict:
         sub = _get(lambda: c.subnetworks.get(project=project, region=region, subnetwork=name), resource)
         created = True
     check_owner(resource, sub.description, spec.lab)
-    drift = []
+    drift = compare_subnet(spec, sub)
     if not _uses(sub.network, spec.network.name):
         drift.append(("network", sub.network, spec.network.name))
-    if sub.ip_cidr_range != spec.network.subnet.cidr:
-        drift.append(("ip_cidr_range", sub.ip_cidr_range, spec.network.subnet.cidr))
-    live = {r.range_name: r.ip_cidr_range for r in sub.secondary_ip_ranges}
-    for rng in (spec.network.pods_range, spec.network.services_range):
-        if live.get(rng.name) != rng.cidr:
-            drift.append((f"secondary_ip_ranges[{rng.name}]", live.get(rng.name), rng.cidr))
     if drift:
         raise DriftError(resource, drift)
     return {"name": name, "self_link": sub.self_link, "created": created}
