@@ -17,7 +17,7 @@ from google.cloud import kms_v1
 
 from gke_lab import retry
 from gke_lab.clients import Clients
-from gke_lab.ownership import Marker
+from gke_lab.ownership import LABEL_LAB, LABEL_MANAGED_BY, MANAGED_BY, Marker
 
 OURS = "ours"
 OTHER_LAB = "other-lab"
@@ -80,6 +80,15 @@ def _list(fn, resource: str) -> list:
     return retry.call(run, resource=resource, action="list")
 
 
+def label_marker(labels: dict[str, str]) -> Marker | None:
+    """Ownership from labels. A corrupt `gke-lab-expires` does not disown a resource: the lab is still
+    named by `managed-by` + `gke-lab`, and its expiry falls back to createTime + TTL (gke_lab.expiry)."""
+    marker = Marker.from_labels(labels)
+    if marker is None and labels.get(LABEL_MANAGED_BY) == MANAGED_BY and labels.get(LABEL_LAB):
+        marker = Marker(lab=labels[LABEL_LAB], expires=0)
+    return marker
+
+
 def _description_marker(description: str | None) -> Marker | None:
     return Marker.from_description(description or "")
 
@@ -100,7 +109,7 @@ def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) 
                 kind="cluster",
                 name=c.name,
                 location=c.location,
-                marker=Marker.from_labels(labels),
+                marker=label_marker(labels),
                 network=short(c.network) or None,
                 create_time=c.create_time or None,
                 labels=labels,
@@ -222,7 +231,7 @@ def crypto_keys(clients: Clients, project: str, regions: Iterable[str]) -> list[
                         kind="crypto_key",
                         name=k.name,
                         location=region,
-                        marker=Marker.from_labels(labels),
+                        marker=label_marker(labels),
                         labels=labels,
                         create_time=k.create_time or None,
                         raw=k,
@@ -317,3 +326,45 @@ def scan(
 def _region_of_url(url: str) -> str:
     parts = url.split("/")
     return parts[parts.index("regions") + 1] if "regions" in parts else ""
+
+
+# ------------------------------------------------------------------------------------------------ labs
+
+
+@dataclass
+class Lab:
+    """One lab found in a project: its cluster(s) and its other marked resources."""
+
+    project: str
+    lab: str
+    clusters: list[Resource] = field(default_factory=list)
+    others: list[Resource] = field(default_factory=list)  # marked networks, subnets, routers, SAs, rules
+
+    @property
+    def regions(self) -> list[str]:
+        found = {region_of(c.location) for c in self.clusters}
+        found |= {r.location for r in self.others if r.location != GLOBAL}
+        return sorted(found)
+
+    @property
+    def marker_expires(self) -> int | None:
+        """The latest expiry stamped on the non-cluster markers; 0 = never; None = no such marker."""
+        values = [r.marker.expires for r in self.others if r.marker is not None]
+        if not values:
+            return None
+        return 0 if 0 in values else max(values)
+
+
+def find_labs(
+    clients: Clients, project: str, locations: Iterable[str] = ("-",), regions: Iterable[str] = ()
+) -> list[Lab]:
+    """Every lab with a marked resource in `project`, grouped by lab name (keys excluded: they are reused)."""
+    kinds = ("cluster", "network", "subnetwork", "firewall", "router", "service_account")
+    found = scan(clients, project, regions=regions, locations=locations, kinds=kinds)
+    labs: dict[str, Lab] = {}
+    for r in found.resources:
+        if r.marker is None:
+            continue
+        lab = labs.setdefault(r.marker.lab, Lab(project, r.marker.lab))
+        (lab.clusters if r.kind == "cluster" else lab.others).append(r)
+    return [labs[name] for name in sorted(labs)]

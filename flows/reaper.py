@@ -1,0 +1,73 @@
+"""reap_expired_labs: end every lab whose expiry has passed, as teardown subflows, and report why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from flows.provision import use_credentials
+from flows.teardown import LabIdentity, teardown_lab
+from gke_lab import reaping
+from gke_lab.errors import LabError
+from gke_lab.expiry import DEFAULT_TTL_HOURS
+from tasks import teardown as teardown_tasks
+
+
+@flow(name="reap-expired-labs", persist_result=True, log_prints=True)
+def reap_expired_labs(
+    projects: list[str],
+    locations: list[str] | None = None,
+    dry_run: bool = False,
+    exclude: list[str] | None = None,
+    default_ttl_hours: float = DEFAULT_TTL_HOURS,
+    destroy_keys: bool = False,
+    credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Tear down expired labs in `projects` (clusters in `locations`, `-` = all) and their orphans.
+
+    Unlabelled clusters, unexpired labs and `exclude`d labs are never touched. `default_ttl_hours` is the
+    TTL counted from the cluster's createTime when its expiry label is missing or corrupt.
+    """
+    log = get_run_logger()
+    if not projects:
+        raise ValueError("projects: give at least one project ID to reap")
+    use_credentials(credentials_block)
+    plan = reaping.Plan.from_dict(
+        teardown_tasks.find_expired_labs(
+            list(projects), list(locations or ["-"]), list(exclude or []), default_ttl_hours
+        )
+    )
+    outcomes: dict[str, str] = {}
+    for d in plan.to_reap:
+        identity = LabIdentity(project_id=d.project_id, lab=d.lab, regions=d.regions)
+        log.info("%s lab %s in %s: %s", "would reap" if dry_run else "reaping", d.lab, d.project_id, d.reason)
+        state = teardown_lab(
+            identity=identity,
+            credentials_block=credentials_block,
+            destroy_keys=destroy_keys,
+            dry_run=dry_run,
+            return_state=True,
+        )
+        key = f"{d.project_id}/{d.lab}"
+        if state.is_completed():
+            rows = state.result()["rows"]
+            done = sum(1 for r in rows if r["action"] in ("deleted", "would delete", "destruction scheduled"))
+            outcomes[key] = (
+                f"{'dry run: ' if dry_run else ''}{done} resource(s) {'to delete' if dry_run else 'removed'}"
+            )
+        else:
+            outcomes[key] = f"failed: {state.message or state.name}"
+    for d in plan.decisions:
+        if d.action == reaping.SKIP:
+            log.info("skipped %s (%s): %s", d.lab, d.cluster or d.project_id, d.reason)
+    create_markdown_artifact(
+        markdown=reaping.markdown(plan, outcomes, dry_run=dry_run),
+        key="reaper-report",
+        description="Labs reaped and skipped, and why",
+    )
+    failed = [k for k, v in outcomes.items() if v.startswith("failed")]
+    if failed:
+        raise LabError(f"the teardown of {', '.join(failed)} failed; the next reaper run retries")
+    return {**plan.to_dict(), "outcomes": outcomes, "dry_run": dry_run}

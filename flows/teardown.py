@@ -1,0 +1,111 @@
+"""teardown_lab: remove a lab in dependency order, only what carries its marker; publish the outcome.
+
+The lab is named by a spec (or a blueprint plus overrides), or by its identity (project and lab name, as
+the reaper finds it): then its resources are found by their markers alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as runtime_flow_run
+from pydantic import BaseModel, Field
+
+from flows.params import resolve_spec
+from flows.provision import lab_lock, publish, tag_run, use_credentials
+from gke_lab.clients import target_description
+from gke_lab.errors import LabError
+from gke_lab.spec import LabSpec, SpecError
+from gke_lab.teardown import Report, Row
+from tasks import teardown as teardown_tasks
+
+_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class LabIdentity(BaseModel):
+    """A lab found in a project (by the reaper or `gke-lab list`): enough to find everything it owns."""
+
+    project_id: str = Field(
+        ..., pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", title="Project ID", description="Project of the lab."
+    )
+    lab: str = Field(..., pattern=_NAME, title="Lab name", description="The lab's ownership label value.")
+    regions: list[str] = Field(
+        default_factory=list,
+        title="Regions",
+        description="Regions of the lab's cluster, subnet, router and keys (empty: found from the markers).",
+    )
+
+
+def run_name() -> str:
+    params = runtime_flow_run.parameters or {}
+    ident = params.get("identity")
+    if ident:
+        data = ident if isinstance(ident, dict) else ident.model_dump()
+        return f"teardown {data.get('lab')}@{data.get('project_id')}"
+    try:
+        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
+        return f"teardown {spec.lab}@{spec.project_id}"
+    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
+        return "teardown (invalid spec)"
+
+
+def resolve_target(
+    spec: LabSpec | None,
+    blueprint: str | None,
+    overrides: list[str] | None,
+    identity: LabIdentity | dict | None,
+) -> tuple[dict[str, Any], LabSpec | None]:
+    """(identity dict, spec or None). Validated before any cloud call."""
+    if identity is not None:
+        if spec is not None or blueprint or overrides:
+            raise SpecError(
+                [("identity", "give either a lab identity or a spec/blueprint/overrides, not both")]
+            )
+        ident = identity if isinstance(identity, LabIdentity) else LabIdentity.model_validate(identity)
+        return ident.model_dump(), None
+    lab = resolve_spec(spec, blueprint, overrides)
+    return {"project_id": lab.project_id, "lab": lab.lab, "regions": [lab.region]}, lab
+
+
+class _Named:
+    """What lab_lock/tag_run/publish read from a spec: the project and the lab name."""
+
+    def __init__(self, ident: dict[str, Any]) -> None:
+        self.project_id = ident["project_id"]
+        self.lab = ident["lab"]
+
+
+@flow(name="teardown-lab", flow_run_name=run_name, persist_result=True, log_prints=True)
+def teardown_lab(
+    spec: LabSpec | None = None,
+    blueprint: str | None = None,
+    overrides: list[str] | None = None,
+    identity: LabIdentity | None = None,
+    credentials_block: str | None = None,
+    destroy_keys: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Tear a lab down (idempotent: a lab that is already gone is success with nothing to do)."""
+    log = get_run_logger()
+    ident, lab_spec = resolve_target(spec, blueprint, overrides, identity)
+    named = _Named(ident)
+    use_credentials(credentials_block)
+    tag_run(named)
+    mode = "dry run of the teardown of" if dry_run else "tearing down"
+    log.info("%s lab %s in %s (%s)", mode, ident["lab"], ident["project_id"], target_description())
+
+    rows: list[dict] = []
+    with lab_lock(named):  # never races a provision (or another teardown) of the same lab
+        for phase_task in teardown_tasks.PHASE_TASKS:
+            rows += phase_task(ident, lab_spec, dry_run=dry_run)
+        rows += teardown_tasks.destroy_keys(ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)
+
+    report = Report(ident["project_id"], ident["lab"], dry_run, [Row(**r) for r in rows])
+    publish(named, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")
+    for row in report.rows:
+        log.info("%s %s %s: %s %s", row.phase, row.kind, row.name, row.action, row.reason)
+    if report.failed:
+        names = ", ".join(r.name for r in report.failed)
+        raise LabError(f"teardown of lab {ident['lab']} left resources behind: {names}; rerun to finish")
+    return report.to_dict()
