@@ -29,7 +29,7 @@ from gke_lab.spec import SpecError
 
 log = logging.getLogger("gke_lab.chatops")
 
-BLUEPRINT_BLOCK_TYPE = "lab-blueprint"
+BLUEPRINT_BLOCK_TYPE = "gke-lab-blueprint"
 
 
 class BodyTooLarge(Exception):
