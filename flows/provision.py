@@ -1,0 +1,166 @@
+"""provision_lab: an empty project -> a private, CMEK-encrypted GKE cluster with a verified echo service.
+
+The flow only orders tasks and publishes artifacts; every step is an idempotent ensure in tasks/.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.runtime import flow_run as runtime_flow_run
+
+from flows.params import resolve_spec
+from gke_lab import ipplan, reports
+from gke_lab.clients import set_default_credentials, target_description
+from gke_lab.ownership import marker_for
+from gke_lab.spec import LabSpec
+from tasks import audit as audit_tasks
+from tasks import cluster as cluster_tasks
+from tasks import iam as iam_tasks
+from tasks import kms as kms_tasks
+from tasks import network as network_tasks
+from tasks import project as project_tasks
+from tasks import workload as workload_tasks
+
+
+def run_name() -> str:
+    params = runtime_flow_run.parameters or {}
+    try:
+        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
+        return f"provision {spec.lab}@{spec.project_id}"
+    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
+        return "provision (invalid spec)"
+
+
+def lock_name(spec: LabSpec) -> str:
+    return f"gke-lab:{spec.project_id}:{spec.lab}"
+
+
+@contextmanager
+def lab_lock(spec: LabSpec):
+    """One mutating run per project and lab: a one-slot global concurrency limit, created when missing
+    (prefect 3.9.1 silently skips acquisition for a limit that does not exist)."""
+    name = lock_name(spec)
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        except ObjectAlreadyExists:
+            pass
+    with concurrency(name, occupy=1, strict=True):
+        yield
+
+
+def tag_run(spec: LabSpec) -> None:
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    tags = sorted(set(ctx.flow_run.tags or []) | {f"lab:{spec.lab}", f"project:{spec.project_id}"})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(ctx.flow_run.id, tags=tags)
+
+
+def run_stamp() -> float:
+    """The time the expiry is counted from: the flow run's creation, stable across flow-level retries."""
+    ctx = FlowRunContext.get()
+    created = ctx.flow_run.created if ctx and ctx.flow_run else None
+    if created is None:
+        return float(runtime_flow_run.scheduled_start_time.timestamp())
+    return float(int(created.timestamp()))
+
+
+def use_credentials(credentials_block: str | None) -> None:
+    """Resolve a prefect-gcp GcpCredentials block into google.auth credentials (never a parameter value)."""
+    if not credentials_block:
+        set_default_credentials(None)
+        return
+    from prefect_gcp import GcpCredentials
+
+    set_default_credentials(GcpCredentials.load(credentials_block).get_credentials_from_service_account())
+
+
+def artifact_key(spec: LabSpec, what: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", f"{spec.lab}-{spec.project_id}-{what}".lower()).strip("-")
+
+
+def publish(spec: LabSpec, what: str, markdown: str, description: str) -> None:
+    create_markdown_artifact(markdown=markdown, key=artifact_key(spec, what), description=description)
+
+
+@flow(name="provision-lab", flow_run_name=run_name, persist_result=True, log_prints=True)
+def provision_lab(
+    spec: LabSpec | None = None,
+    blueprint: str | None = None,
+    overrides: list[str] | None = None,
+    credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Provision a hardened GKE lab and verify it (idempotent: a finished lab is left untouched)."""
+    log = get_run_logger()
+    lab = resolve_spec(spec, blueprint, overrides)
+    use_credentials(credentials_block)
+    tag_run(lab)
+    publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
+    target = target_description()
+    log.info("provisioning lab %s in %s (%s)", lab.lab, lab.project_id, target)
+
+    with lab_lock(lab):
+        stamp = run_stamp()
+        number = project_tasks.project_number(lab.project_id, target)
+        version = project_tasks.server_config(lab, target)
+        if lab.delete_default_network:
+            # Read-only guard before anything is created: refuse early, delete nothing.
+            network_tasks.default_network_guard(lab)
+
+        # Independent branches run concurrently.
+        default_net = network_tasks.delete_default_network.submit(lab)
+        vpc = network_tasks.vpc.submit(lab, stamp)
+        subnet = network_tasks.subnet.submit(lab, stamp, vpc)
+        nat = network_tasks.router_nat.submit(lab, stamp, subnet)
+        ring = kms_tasks.key_ring.submit(lab)
+        keys = [kms_tasks.crypto_key.submit(lab, stamp, which, ring) for which in ("node", "secrets")]
+        bindings = kms_tasks.key_bindings_for_agents.submit(lab, number, keys)
+        account = iam_tasks.service_account.submit(lab, stamp)
+        roles = iam_tasks.project_roles.submit(lab, account)
+
+        access = cluster_tasks.cluster.submit(lab, stamp, version["version"], nat, bindings, roles).result()
+        default_net.result()
+
+        workload = workload_tasks.deploy_echo(lab, access)
+        verification = workload_tasks.verify_echo(lab, access)
+        checks = audit_tasks.audit_cluster(lab)
+        impact = network_tasks.network_impact(lab)
+
+    publish(
+        lab,
+        "vpc-impact",
+        reports.vpc_impact_markdown(impact["firewalls"], impact["routes"]),
+        "Firewall rules and routes of the lab network",
+    )
+    publish(lab, "verification", reports.verification_markdown(verification), "Echo service verification")
+    publish(lab, "cis-audit", reports.audit_markdown(checks), "CIS GKE checks of the live cluster")
+    card = reports.lab_card_markdown(
+        lab,
+        endpoint=access["endpoint"],
+        expires=marker_for(lab, stamp).expires,
+        verification_passed=bool(verification.get("passed")),
+        audit_summary={"passed": sum(1 for c in checks if c["passed"]), "total": len(checks)},
+        target=target,
+    )
+    publish(lab, "lab-card", card, "How to reach the lab")
+    return {
+        "lab": lab.lab,
+        "project": lab.project_id,
+        "cluster": access,
+        "workload": workload,
+        "verification": verification,
+        "audit": checks,
+        "lab_card": card,
+    }

@@ -1,0 +1,86 @@
+"""`gke-lab up` (provision and verify a lab), `gke-lab kubeconfig`, and the live mode of `gke-lab plan`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gke_lab.cli import main
+from gke_lab.cli.plan import fail_spec, set_live_hook
+from gke_lab.errors import LabError
+from gke_lab.spec import LabSpec, SpecError, load_spec
+
+SPEC_OPTION = click.option("--spec", "spec_path", metavar="FILE", help="Lab spec YAML (default: built-in).")
+SET_OPTION = click.option(
+    "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a field (YAML value)."
+)
+
+
+def _load(spec_path: str | None, overrides: tuple[str, ...]) -> LabSpec:
+    try:
+        return load_spec(spec_path, list(overrides))
+    except SpecError as exc:
+        fail_spec(exc)
+        raise  # not reached: fail_spec exits
+
+
+def run_provision(spec: LabSpec, credentials_block: str | None = None) -> dict[str, Any]:
+    """Run the provisioning flow in this process; returns the flow's result (raises on failure)."""
+    from flows.provision import provision_lab
+
+    return provision_lab(spec=spec, credentials_block=credentials_block)
+
+
+@main.command("up")
+@SPEC_OPTION
+@SET_OPTION
+@click.option("--credentials-block", metavar="NAME", help="prefect-gcp GcpCredentials block (default: ADC).")
+def up_command(spec_path: str | None, overrides: tuple[str, ...], credentials_block: str | None) -> None:
+    """Provision the lab (idempotent), verify the echo service, print the lab card."""
+    spec = _load(spec_path, overrides)
+    click.echo(f"provisioning lab {spec.lab} in project {spec.project_id} ({spec.region}) ...", err=True)
+    try:
+        result = run_provision(spec, credentials_block)
+    except LabError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(result["lab_card"])
+
+
+@main.command("kubeconfig")
+@SPEC_OPTION
+@SET_OPTION
+@click.option(
+    "--output", "output", metavar="PATH", help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."
+)
+def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output: str | None) -> None:
+    """Write a kubeconfig entry for the lab's cluster (like gcloud container clusters get-credentials)."""
+    from gke_lab.clients import Clients
+    from gke_lab.errors import is_not_found
+    from gke_lab.kubeconfig import default_path, write_kubeconfig
+
+    spec = _load(spec_path, overrides)
+    try:
+        cluster = Clients.from_env().container.get_cluster(name=spec.cluster_name)
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        reason = "it does not exist (run gke-lab up first)" if is_not_found(exc) else str(exc)
+        click.echo(f"error: cannot read {spec.cluster_name}: {reason}", err=True)
+        sys.exit(1)
+    path = output or default_path()
+    context = write_kubeconfig(cluster, path, project=spec.project_id)
+    click.echo(f"wrote context {context} to {path}")
+
+
+def _live(spec: LabSpec, plan: dict[str, Any]) -> dict[str, Any]:
+    from gke_lab.livediff import live_diff
+
+    try:
+        return {**plan, "live": live_diff(spec)}
+    except Exception as exc:  # noqa: BLE001 - the static plan is still useful
+        click.echo(f"warning: live state not readable: {exc}", err=True)
+        return {**plan, "live": {"error": str(exc)}}
+
+
+set_live_hook(_live, "Also read the project's live state: what exists, what differs, what would be created.")
