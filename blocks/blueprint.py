@@ -1,7 +1,8 @@
 """A saved lab blueprint: a named LabSpec that the Prefect UI can edit and runs can start from.
 
 `gke-lab blocks register` saves the variants of blocks/variants.py (`article-default`, `small-zonal`);
-operators add their own in the UI (Blocks > + > GKE Lab Blueprint) or with `LabBlueprint(spec=...).save(name)`.
+operators add their own in the UI (Blocks > + > GKE Lab Blueprint) or with
+`LabBlueprint(spec=...).save(name)`.
 """
 
 from __future__ import annotations
