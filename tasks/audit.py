@@ -7,8 +7,9 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from gke_lab import audit, retry
+from gke_lab import audit, kube, retry
 from gke_lab.errors import LabError, is_not_found
+from gke_lab.ownership import Marker
 from gke_lab.spec import LabSpec
 from tasks.common import READ_ONLY, clients
 
@@ -37,3 +38,18 @@ def live_cluster(spec: LabSpec):
 def audit_cluster(spec: LabSpec) -> list[dict]:
     """CIS GKE checks read from the live Cluster: id, title, cis, passed, field, value."""
     return audit.audit(live_cluster(spec))
+
+
+@task(name="cluster-access", **LIVE)
+def cluster_access(spec: LabSpec) -> dict:
+    """Endpoint, base64 CA, status and expiry of the live cluster (plain values, no credential)."""
+    cluster = live_cluster(spec)
+    marker = Marker.from_labels(cluster.resource_labels)
+    return {
+        **kube.access_from_cluster(cluster),
+        "name": cluster.name,
+        "location": cluster.location,
+        "status": cluster.status.name,
+        "expires": marker.expires if marker else None,
+        "lab": marker.lab if marker else None,
+    }

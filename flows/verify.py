@@ -1,0 +1,86 @@
+"""verify_lab: re-verify an existing lab (cluster -> echo verification -> CIS audit -> artifacts).
+
+Read-only: it never creates or changes anything, so it takes no lock. Same parameters as provision_lab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as runtime_flow_run
+
+from flows.params import resolve_spec
+from flows.provision import publish, use_credentials
+from gke_lab import reports
+from gke_lab.audit import summary
+from gke_lab.clients import target_description
+from gke_lab.errors import LabError
+from gke_lab.spec import LabSpec
+from tasks import audit as audit_tasks
+from tasks import network as network_tasks
+from tasks import workload as workload_tasks
+
+
+def run_name() -> str:
+    params = runtime_flow_run.parameters or {}
+    try:
+        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
+        return f"verify {spec.lab}@{spec.project_id}"
+    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
+        return "verify (invalid spec)"
+
+
+class VerificationFailed(LabError):
+    """At least one verification check failed (the report artifact says which)."""
+
+
+@flow(name="verify-lab", flow_run_name=run_name, log_prints=True)
+def verify_lab(
+    spec: LabSpec | None = None,
+    blueprint: str | None = None,
+    overrides: list[str] | None = None,
+    credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Re-verify a lab: echo service through the API proxy, nodes and pods, CIS audit; publish the reports."""
+    log = get_run_logger()
+    lab = resolve_spec(spec, blueprint, overrides)
+    use_credentials(credentials_block)
+    target = target_description()
+    log.info("verifying lab %s in %s (%s)", lab.lab, lab.project_id, target)
+
+    access = audit_tasks.cluster_access(lab)
+    if access["status"] != "RUNNING" or not access["endpoint"]:
+        raise LabError(
+            f"{lab.cluster_name} is {access['status']}; nothing to verify", resource=lab.cluster_name
+        )
+    if access["lab"] != lab.lab:
+        raise LabError(f"{lab.cluster_name} is not labelled for lab {lab.lab!r}", resource=lab.cluster_name)
+    checks_future = audit_tasks.audit_cluster.submit(lab)
+    impact_future = network_tasks.network_impact.submit(lab)
+    verification = workload_tasks.verify_echo(lab, access)
+    checks = checks_future.result()
+    impact = impact_future.result()
+
+    publish(lab, "verification", reports.verification_markdown(verification), "Echo service verification")
+    publish(lab, "cis-audit", reports.audit_markdown(checks), "CIS GKE checks of the live cluster")
+    publish(
+        lab,
+        "vpc-impact",
+        reports.vpc_impact_markdown(impact["firewalls"], impact["routes"], network=lab.network.name),
+        "Firewall rules and routes of the lab network",
+    )
+    card = reports.lab_card_markdown(
+        lab,
+        endpoint=access["endpoint"],
+        expires=access.get("expires"),
+        verification_passed=bool(verification["passed"]),
+        audit_summary=summary(checks),
+        target=target,
+    )
+    publish(lab, "lab-card", card, "How to reach the lab")
+    result = {"lab": lab.lab, "project": lab.project_id, "verification": verification, "audit": checks}
+    if not verification["passed"]:
+        failed = [c["id"] for c in verification["checks"] if not c["passed"]]
+        raise VerificationFailed(f"lab {lab.lab}: verification failed: {', '.join(failed)}", resource=lab.lab)
+    return result
