@@ -192,3 +192,80 @@ def markdown(plan: Plan, outcomes: dict[str, str] | None = None, *, dry_run: boo
     if not plan.decisions:
         lines.append("| - | - | - | nothing found | no cluster or lab marker in scope | - |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ extend
+
+
+@dataclass
+class Extension:
+    resource: str
+    old: str
+    new: str
+
+
+def extend_lab(
+    clients: Clients,
+    project: str,
+    lab: str,
+    hours: float,
+    *,
+    locations: Iterable[str] = ("-",),
+    default_ttl_hours: float = exp.DEFAULT_TTL_HOURS,
+    now: float | None = None,
+) -> list[Extension]:
+    """Move `gke-lab-expires` N hours past the later of now and the current expiry: on the lab's
+    cluster(s) (setResourceLabels with the label fingerprint) and on the KMS keys it owns."""
+    from google.cloud import container_v1
+    from google.protobuf import field_mask_pb2
+
+    from gke_lab import ops, retry
+    from gke_lab.errors import LabError
+
+    now = time.time() if now is None else now
+    clusters = [c for c in inv.clusters(clients, project, locations) if c.owner(lab) == inv.OURS]
+    if not clusters:
+        raise LabError(f"no cluster of lab {lab!r} in project {project}", resource=f"projects/{project}")
+    current = max(
+        (exp.expiry_from(c.labels, c.create_time, default_ttl_hours) for c in clusters),
+        key=lambda e: e.at or 0,
+    )
+    new_value = exp.extended(current, hours, now)
+    done: list[Extension] = []
+    for c in clusters:
+        parent = f"projects/{project}/locations/{c.location}"
+        name = f"{parent}/clusters/{c.name}"
+
+        def set_labels(name: str = name, parent: str = parent) -> str:
+            # Fresh read each attempt: the fingerprint guards against a concurrent label change (409/412).
+            live = clients.container.get_cluster(name=name)
+            labels = dict(live.resource_labels)
+            old = labels.get(exp.EXPIRES_LABEL, "")
+            labels[exp.EXPIRES_LABEL] = str(new_value)
+            op = clients.container.set_labels(
+                request=container_v1.SetLabelsRequest(
+                    name=name, resource_labels=labels, label_fingerprint=live.label_fingerprint
+                )
+            )
+            ops.wait_container(clients, op, location_path=parent, resource=name)
+            return old
+
+        old = retry.call(set_labels, resource=name, action="set labels of")
+        done.append(Extension(name, old, str(new_value)))
+    regions = {inv.region_of(c.location) for c in clusters}
+    for key in inv.crypto_keys(clients, project, regions):
+        if key.owner(lab) != inv.OURS:
+            continue
+        labels = dict(key.labels)
+        old = labels.get(exp.EXPIRES_LABEL, "")
+        labels[exp.EXPIRES_LABEL] = str(new_value)
+        retry.call(
+            lambda key=key, labels=labels: clients.kms.update_crypto_key(
+                crypto_key={"name": key.name, "labels": labels},
+                update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
+            ),
+            resource=key.name,
+            action="update labels of",
+        )
+        done.append(Extension(key.name, old, str(new_value)))
+    return done
