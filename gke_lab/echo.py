@@ -210,8 +210,10 @@ def _pod_event(core: k8s.CoreV1Api, namespace: str, pod: str) -> str:
         return stamp.isoformat() if stamp else ""
 
     events.sort(key=when)
-    pulls = [e for e in events if "pull" in (e.message or "").lower() or e.reason in ("Failed", "BackOff")]
-    chosen = (pulls or [e for e in events if e.type == "Warning"] or [None])[-1]
+    warnings = [e for e in events if e.type == "Warning"]
+    # The kubelet's "Failed to pull image ...: <cause>" says why; "Error: ImagePullBackOff" only that it did.
+    pulls = [e for e in warnings if "failed to pull" in (e.message or "").lower()]
+    chosen = (pulls or warnings or [None])[-1]
     return f"{chosen.reason}: {chosen.message}" if chosen is not None else ""
 
 

@@ -68,7 +68,8 @@ class _ClusterApiClient(k8s.ApiClient):
                 ) from exc
             raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ControlPlaneUnreachable(self.endpoint, _short(str(exc)), self.authorized_networks) from exc
+            reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the last connection error
+            raise ControlPlaneUnreachable(self.endpoint, _short(reason), self.authorized_networks) from exc
 
 
 def _short(text: Any) -> str:
