@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
+import types
+import typing
 from typing import Any
 
 import yaml
@@ -38,7 +40,19 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return parts, value
 
 
-def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
+def _is_text(annotation: Any) -> bool:
+    """A field that only takes text (str, str | None, or a Literal of strings)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if annotation is str:
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return all(isinstance(a, str) for a in args)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return bool(args) and all(_is_text(a) for a in args)
+    return False
+
+
+def _set(data: dict[str, Any], parts: list[str], value: Any, raw: str = "") -> None:
     node: Any = data
     model: type[BaseModel] | None = LabSpec
     for depth, part in enumerate(parts):
@@ -59,6 +73,12 @@ def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
             accepted = ", ".join(model.model_fields)
             raise SpecError([(where, f"unknown field {part!r} (accepted: {accepted})")])
         if last:
+            if (
+                model is not None
+                and not isinstance(value, str | list | dict | type(None))
+                and _is_text(model.model_fields[part].annotation)
+            ):
+                value = raw.strip()  # `cluster.version=1.30` means the text, not the float 1.3
             node[part] = value
             return
         child_model = None
@@ -86,7 +106,7 @@ def apply_overrides(spec_or_data: LabSpec | dict[str, Any] | None, overrides: li
     for text in overrides:
         try:
             parts, value = parse_override(text)
-            _set(data, parts, value)
+            _set(data, parts, value, text.split("=", 1)[1])
         except SpecError as exc:
             problems.extend(exc.problems)
     try:
