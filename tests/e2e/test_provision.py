@@ -1,0 +1,247 @@
+"""provision_lab end to end against the emulator: the full lab, idempotence, resume, faults, refusals."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import httpx
+import pytest
+
+from gke_lab.errors import LabError
+from gke_lab.overrides import apply_overrides
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECT = "gke-detail"
+NUMBER = 415104041262
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+KEYS = f"projects/{PROJECT}/locations/us-west1/keyRings/keyring-gke/cryptoKeys"
+
+
+def spec(*extra: str):
+    return apply_overrides(None, [LOCAL, *extra])
+
+
+def admin(emu, method: str, path: str, **kw):
+    resp = httpx.request(method, f"{emu.url}/_emulator/{path}", timeout=60, **kw)
+    resp.raise_for_status()
+    return resp.json() if resp.content else None
+
+
+def log(emu, since: int = 0) -> list[dict]:
+    return admin(emu, "GET", "requests", params={"since": since})
+
+
+def mutations(entries: list[dict]) -> list[dict]:
+    return [e for e in entries if e["mutating"]]
+
+
+def successful_creates(entries: list[dict]) -> Counter:
+    """(api, path) of successful create calls, to prove nothing was created twice."""
+    return Counter(
+        (e["api"], e["path"], _create_id(e))
+        for e in entries
+        if e["mutating"]
+        and e["method"] in ("POST", "GRPC")
+        and 200 <= int(e["status"]) < 300
+        and not e["path"].endswith((":setIamPolicy", "SetIamPolicy"))
+    )
+
+
+def _create_id(entry: dict) -> str:
+    body = entry.get("body") or {}
+    query = entry.get("query") or {}
+    if isinstance(query, str):
+        query = dict(re.findall(r"([^&=]+)=([^&]*)", query))
+    for key in ("keyRingId", "cryptoKeyId"):
+        if query.get(key):
+            return str(query[key])
+    if isinstance(body, dict):
+        return str(body.get("name") or body.get("accountId") or (body.get("cluster") or {}).get("name") or "")
+    return ""
+
+
+def provision(**kw):
+    from flows.provision import provision_lab
+
+    return provision_lab(**kw)
+
+
+@pytest.fixture
+def lab_emulator(emulator_factory):
+    return emulator_factory(projects={PROJECT: NUMBER})
+
+
+def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_harness, lab_emulator):
+    emu = lab_emulator
+    result = provision(spec=spec())
+    assert result["verification"]["passed"] is True
+    assert result["cluster"]["endpoint"].startswith("127.0.0.1:")
+    assert "gke-lab kubeconfig" in result["lab_card"]
+    failing = [c["id"] for c in result["audit"] if not c["passed"]]
+    assert failing == [], f"CIS checks failing on the default lab: {failing}"
+
+    entries = log(emu)
+    creates = [
+        e
+        for e in entries
+        if e["api"] == "container"
+        and e["method"] == "POST"
+        and e["path"].endswith("/clusters")
+        and int(e["status"]) < 300
+    ]
+    assert len(creates) == 1
+    check_cluster_body(creates[0]["body"])
+
+    # Key bindings name the service agents by project NUMBER.
+    policies = admin(emu, "GET", "state")["projects"][PROJECT]["keyIamPolicies"]
+    role = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+
+    def members(key: str) -> list[str]:
+        policy = policies[f"{KEYS}/{key}"]
+        return [m for b in policy.get("bindings", []) if b["role"] == role for m in b["members"]]
+
+    assert f"serviceAccount:service-{NUMBER}@compute-system.iam.gserviceaccount.com" in members(
+        "key-gke-node"
+    )
+    assert f"serviceAccount:service-{NUMBER}@container-engine-robot.iam.gserviceaccount.com" in members(
+        "key-gke-secret"
+    )
+    assert max(successful_creates(entries).values()) == 1
+
+    # A second run over the finished lab finds everything and changes nothing.
+    mark = entries[-1]["seq"]
+    again = provision(spec=spec())
+    assert again["verification"]["passed"] is True
+    assert mutations(log(emu, since=mark)) == []
+
+
+def check_cluster_body(body: dict) -> None:
+    """The create request against gke-api.md §4 (modernised), field by field."""
+    c = body["cluster"]
+    assert c["name"] == "cluster"
+    assert c["network"].endswith(f"projects/{PROJECT}/global/networks/gke-network")
+    assert c["subnetwork"].endswith(f"projects/{PROJECT}/regions/us-west1/subnetworks/gke-subnet")
+    assert sorted(c["locations"]) == ["us-west1-a", "us-west1-b"]
+    assert not c.get("masterAuth", {}).get("username")
+    (pool,) = c["nodePools"]
+    nc = pool["config"]
+    assert int(pool["initialNodeCount"]) == 1
+    assert nc["machineType"] == "e2-medium"
+    assert nc["imageType"] == "COS_CONTAINERD"
+    assert nc["diskType"] == "pd-standard"
+    assert int(nc["diskSizeGb"]) == 100
+    assert nc["bootDiskKmsKey"] == f"{KEYS}/key-gke-node"
+    assert nc["serviceAccount"] == f"gke-node@{PROJECT}.iam.gserviceaccount.com"
+    assert "https://www.googleapis.com/auth/cloud-platform" in nc["oauthScopes"]
+    assert nc["preemptible"] is True
+    assert nc["tags"] == ["gke-node"]
+    assert nc["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableIntegrityMonitoring": True}
+    assert pool["autoscaling"]["enabled"] is True
+    assert int(pool["autoscaling"]["maxNodeCount"]) == 2
+    assert int(pool["autoscaling"].get("minNodeCount", 0)) == 0
+    assert pool["management"]["autoRepair"] is True
+    assert not pool["management"].get("autoUpgrade", False)
+    assert int(pool["upgradeSettings"]["maxSurge"]) == 1
+    ipa = c["ipAllocationPolicy"]
+    assert ipa["useIpAliases"] is True
+    assert ipa["clusterSecondaryRangeName"] == "gke-cluster-pods"
+    assert ipa["servicesSecondaryRangeName"] == "gke-cluster-services"
+    assert int(c["defaultMaxPodsConstraint"]["maxPodsPerNode"]) == 110
+    assert c["privateClusterConfig"]["masterIpv4CidrBlock"] == "172.16.0.0/28"
+    assert c["networkConfig"]["defaultEnablePrivateNodes"] is True
+    ip = c["controlPlaneEndpointsConfig"]["ipEndpointsConfig"]
+    assert ip["enabled"] is True and ip["enablePublicEndpoint"] is True
+    assert ip["authorizedNetworksConfig"]["enabled"] is True
+    assert [b["cidrBlock"] for b in ip["authorizedNetworksConfig"]["cidrBlocks"]] == ["127.0.0.1/32"]
+    assert c["networkPolicy"]["enabled"] is True
+    assert c["networkPolicy"]["provider"] in (1, "CALICO")
+    addons = c["addonsConfig"]
+    assert not addons.get("httpLoadBalancing", {}).get("disabled", False)
+    assert not addons.get("horizontalPodAutoscaling", {}).get("disabled", False)
+    assert not addons.get("networkPolicyConfig", {}).get("disabled", False)
+    assert addons["dnsCacheConfig"]["enabled"] is True
+    window = c["maintenancePolicy"]["window"]["recurringWindow"]
+    assert window["recurrence"] == "FREQ=WEEKLY;BYDAY=SA,SU"
+    assert window["window"]["startTime"].startswith("2020-11-29T17:00:00")
+    assert window["window"]["endTime"].startswith("2020-11-29T23:00:00")
+    assert c["databaseEncryption"]["keyName"] == f"{KEYS}/key-gke-secret"
+    assert c["databaseEncryption"]["state"] in (1, "ENCRYPTED")
+    assert c["workloadIdentityConfig"]["workloadPool"] == f"{PROJECT}.svc.id.goog"
+    assert c["shieldedNodes"]["enabled"] is True
+    assert c["loggingConfig"]["componentConfig"]["enableComponents"]
+    assert c["monitoringConfig"]["componentConfig"]["enableComponents"]
+    assert c.get("releaseChannel", {}).get("channel", 0) in (0, "UNSPECIFIED")
+    labels = c["resourceLabels"]
+    assert labels["managed-by"] == "gke-lab" and labels["gke-lab"] == "cluster"
+    assert int(labels["gke-lab-expires"]) > 0
+
+
+def test_failed_cluster_create_then_flow_retry_resumes(prefect_harness, lab_emulator):
+    from flows.provision import provision_lab
+
+    emu = lab_emulator
+    admin(
+        emu,
+        "POST",
+        "faults",
+        json={
+            "rules": [
+                {"api": "container", "method": "POST", "path_regex": r"/clusters$", "count": 1, "status": 400}
+            ]
+        },
+    )
+    state = provision_lab.with_options(retries=1, retry_delay_seconds=0)(spec=spec(), return_state=True)
+    assert state.is_completed(), state
+    entries = log(emu)
+    cluster_posts = [
+        e
+        for e in entries
+        if e["api"] == "container" and e["method"] == "POST" and e["path"].endswith("/clusters")
+    ]
+    assert [int(e["status"]) for e in cluster_posts] == [400, 200]
+    failed_at = cluster_posts[0]["seq"]
+    # The retry resumed at the cluster: no network, KMS or IAM call was made again (cached results).
+    after = [e for e in entries if e["seq"] > failed_at and e["api"] in ("compute", "cloudkms", "iam")]
+    assert [e for e in after if e["mutating"]] == []
+    assert max(successful_creates(entries).values()) == 1
+
+
+def test_ten_percent_fault_rate_succeeds_and_creates_nothing_twice(prefect_harness, emulator_factory):
+    emu = emulator_factory(projects={PROJECT: NUMBER}, fault_rate=0.1, seed=7)
+    result = provision(spec=spec())
+    assert result["verification"]["passed"] is True
+    entries = log(emu)
+    assert any(int(e["status"]) >= 500 or int(e["status"]) == 429 for e in entries), "no fault was injected"
+    assert max(successful_creates(entries).values()) == 1
+
+
+def test_vm_in_default_network_refuses_and_deletes_nothing(prefect_harness, lab_emulator):
+    emu = lab_emulator
+    admin(
+        emu,
+        "POST",
+        f"projects/{PROJECT}/zones/us-west1-a/instances",
+        json={
+            "name": "precious-vm",
+            "networkInterfaces": [{"network": f"projects/{PROJECT}/global/networks/default"}],
+        },
+    )
+    before = admin(emu, "GET", "state")["projects"][PROJECT]
+    with pytest.raises(LabError, match=r"precious-vm.*Nothing was deleted"):
+        provision(spec=spec())
+    after = admin(emu, "GET", "state")["projects"][PROJECT]
+    assert [n["name"] for n in after["networks"]] == [n["name"] for n in before["networks"]]
+    assert sorted(f["name"] for f in after["firewalls"]) == sorted(f["name"] for f in before["firewalls"])
+    assert [e for e in log(emu) if e["method"] == "DELETE"] == []
+
+
+def test_authorized_networks_excluding_runner_names_them(prefect_harness, lab_emulator):
+    with pytest.raises(LabError, match=r"(?i)authorized network"):
+        provision(spec=apply_overrides(None, ["cluster.master_authorized_networks=[{cidr: 203.0.113.7/32}]"]))
+
+
+def test_private_nodes_without_cloud_nat_names_cloud_nat(prefect_harness, lab_emulator):
+    with pytest.raises(LabError, match=r"(?i)cloud nat"):
+        provision(spec=spec("network.cloud_nat=false"))
