@@ -130,8 +130,10 @@ def provision_lab(
         account = iam_tasks.service_account.submit(lab, stamp)
         roles = iam_tasks.project_roles.submit(lab, account)
 
-        access = cluster_tasks.cluster.submit(lab, stamp, version["version"], nat, bindings, roles).result()
+        # Wait on each branch so a failure surfaces with its own error (not as an upstream failure).
+        nat_done, bindings_done, roles_done = nat.result(), bindings.result(), roles.result()
         default_net.result()
+        access = cluster_tasks.cluster(lab, stamp, version["version"], nat_done, bindings_done, roles_done)
 
         workload = workload_tasks.deploy_echo(lab, access)
         verification = workload_tasks.verify_echo(lab, access)
