@@ -39,9 +39,8 @@ def _ident(item: Any) -> str:
 
 
 def _norm(text: str, project: str) -> str:
-    text = text.replace(project, "<project>")
-    text = _HASH.sub("<hash>", text)
-    return _POD.sub("-<pod>", text)
+    text = _POD.sub("-<pod>", text.replace(project, "<project>"))
+    return _HASH.sub("<hash>", text)
 
 
 def items(state: dict, project: str) -> list[tuple[str, str]]:
