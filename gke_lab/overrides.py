@@ -86,8 +86,11 @@ def _set(data: dict[str, Any], parts: list[str], value: Any, raw: str = "") -> N
             annotation = model.model_fields[part].annotation
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 child_model = annotation
-        if not isinstance(node.get(part), dict | list):
+        if node.get(part) is None:
             node[part] = {}
+        elif not isinstance(node[part], dict | list):
+            full = ".".join(parts)
+            raise SpecError([(full, f"unknown field: {where} is a single value, it has no fields")])
         node = node[part]
         model = child_model
 
