@@ -161,7 +161,10 @@ class ChatOps:
         }
         parameters = {k: v for k, v in parameters.items() if v is not None}
         if command.action == "extend":
-            parameters["hours"] = command.ttl_hours
+            # extend-lab addresses the lab by identity (its labels), not by spec.
+            parameters = {"project_id": project, "lab": command.lab, "hours": command.ttl_hours}
+            if source["parameters"].get("credentials_block"):
+                parameters["credentials_block"] = source["parameters"]["credentials_block"]
         deployment = await self.api.deployment(self.settings.deployments[command.action])
         verb = {"down": "teardown", "extend": "extend"}[command.action]
         created = await self.api.create_flow_run(

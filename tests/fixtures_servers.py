@@ -1,7 +1,7 @@
 """Real processes for deployment tests: a Prefect server (SQLite or PostgreSQL), the `gke-labs` pool,
 `prefect deploy --all`, process workers and the Google API emulator, each as a subprocess.
 
-One stack per test module (module-scoped fixtures): starting a server costs 10-20 s.
+Starting a stack costs 20-30 s: the SQLite one is shared by the session, the PostgreSQL one by its module.
 """
 
 from __future__ import annotations
@@ -310,8 +310,9 @@ def prefect_stack(
         yield stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sqlite_stack() -> Iterator[Stack]:
+    """Shared by the REST, UI and chat tests of a session (each uses its own lab names)."""
     with prefect_stack(database="sqlite", workers=1) as stack:
         yield stack
 

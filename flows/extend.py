@@ -1,0 +1,65 @@
+"""extend_lab: move a lab's expiry later (what `/lab extend NAME 2h` and `gke-lab extend` do)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.runtime import flow_run as runtime_flow_run
+
+from flows.provision import use_credentials
+from gke_lab import reaping
+from gke_lab.clients import Clients
+
+
+def run_name() -> str:
+    params = runtime_flow_run.parameters or {}
+    return f"extend {params.get('lab', '?')}@{params.get('project_id', '?')}"
+
+
+@flow(name="extend-lab", flow_run_name=run_name, log_prints=True)
+def extend_lab(
+    project_id: str,
+    lab: str,
+    hours: float,
+    locations: list[str] | None = None,
+    credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Move the lab's `gke-lab-expires` label `hours` past the later of now and its current expiry.
+
+    Args:
+        project_id: Project of the lab.
+        lab: Lab name (the `gke-lab` label of its resources).
+        hours: Hours to add, counted from now or from the current expiry, whichever is later.
+        locations: Cluster locations to look in (default: all).
+        credentials_block: Name of a prefect-gcp GcpCredentials block (default: Application Default
+            Credentials).
+    """
+    if hours <= 0:
+        raise ValueError(f"hours: must be a positive number of hours, got {hours}")
+    log = get_run_logger()
+    use_credentials(credentials_block)
+    name = f"gke-lab:{project_id}:{lab}"  # the same one-slot limit provision and teardown hold
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        except ObjectAlreadyExists:
+            pass
+    with concurrency(name, occupy=1, strict=True):
+        done = reaping.extend_lab(
+            Clients.from_env(), project_id, lab, hours, locations=list(locations or ["-"])
+        )
+    rows = "\n".join(f"| `{e.resource}` | {e.old or '(none)'} | {e.new} |" for e in done)
+    create_markdown_artifact(
+        markdown=f"## Lab `{lab}` extended by {hours} h\n\n"
+        f"| resource | old expiry | new expiry |\n|---|---|---|\n{rows}\n",
+        description="New expiry of the lab",
+    )
+    for e in done:
+        log.info("%s: gke-lab-expires %s -> %s", e.resource, e.old or "(none)", e.new)
+    return {"lab": lab, "project_id": project_id, "expires": int(done[0].new) if done else None}
