@@ -195,3 +195,25 @@ def test_password_is_never_reported():
     checks = audit(cl)
     assert "s3cr3t-pw" not in json.dumps(checks)
     assert not by_id(checks)["basic-auth-disabled"]["passed"]
+
+
+def test_the_cluster_body_of_the_default_spec_passes():
+    from gke_lab.overrides import apply_overrides
+    from gke_lab.ownership import marker_for
+    from gke_lab.requests import build_cluster
+    from gke_lab.spec import LabSpec
+
+    spec = LabSpec()
+    assert summary(audit(build_cluster(spec, "1.30.5-gke.1014001", marker_for(spec, 0))))["failed"] == []
+
+    weak = apply_overrides(
+        spec,
+        [
+            "cluster.network_policy=false",
+            "cluster.workload_identity=false",
+            "cluster.allow_public_control_plane=true",
+            "cluster.master_authorized_networks=[{cidr: 0.0.0.0/0, name: world}]",
+        ],
+    )
+    failed = summary(audit(build_cluster(weak, "1.30.5-gke.1014001", marker_for(weak, 0))))["failed"]
+    assert set(failed) == {"network-policy", "workload-identity", "authorized-networks-not-public"}
