@@ -17,6 +17,7 @@ def _register() -> None:
     from gke_lab.cli import lab  # noqa: F401
     from gke_lab.cli import chatops  # noqa: F401
     from gke_lab.cli import blocks  # noqa: F401
+    from gke_lab.cli import emulator  # noqa: F401
 
 
 _register()

@@ -1,0 +1,305 @@
+"""Cloud KMS: key rings, crypto keys, key versions (destroy scheduling) and key IAM policies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from google.cloud import kms_v1
+
+from emulator.clock import rfc3339
+from emulator.compute import normalize
+from emulator.errors import ApiError, already_exists, invalid, not_found
+from emulator.store import Backend, Policy, Project
+
+ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
+LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+LOCATION_RE = re.compile(r"^(global|[a-z]+(-[a-z]+)*\d*)$")
+DEFAULT_DESTROY_DURATION_S = 30 * 24 * 3600
+_UPDATABLE = {"labels", "rotationPeriod", "nextRotationTime", "versionTemplate", "versionTemplate.algorithm"}
+
+
+def _seconds(duration: str) -> float:
+    return float(duration.rstrip("s")) if duration else 0.0
+
+
+def check_labels(labels: dict[str, str], field: str) -> None:
+    if len(labels) > 64:
+        raise invalid(f"Invalid {field}: at most 64 labels are allowed.")
+    for k, v in labels.items():
+        if not LABEL_KEY_RE.match(k):
+            raise invalid(
+                f"Invalid {field} key '{k}': keys must start with a lowercase letter and contain only "
+                "lowercase letters, digits, '_' and '-' (at most 63 characters)."
+            )
+        if not LABEL_VALUE_RE.match(v):
+            raise invalid(
+                f"Invalid {field} value '{v}' for key '{k}': values may contain only lowercase "
+                "letters, digits, '_' and '-' (at most 63 characters)."
+            )
+
+
+class KmsService:
+    def __init__(self, backend: Backend, iam: Any) -> None:
+        self.backend = backend
+        self.iam = iam
+
+    @staticmethod
+    def _names(project: Project, p: dict[str, str]) -> dict[str, str]:
+        loc = f"projects/{project.id}/locations/{p['location']}"
+        out = {"location": loc}
+        if "ring" in p:
+            out["ring"] = f"{loc}/keyRings/{p['ring']}"
+        if "key" in p:
+            out["key"] = f"{out['ring']}/cryptoKeys/{p['key']}"
+        if "version" in p:
+            out["version"] = f"{out['key']}/cryptoKeyVersions/{p['version']}"
+        return out
+
+    def _location(self, p: dict[str, str]) -> None:
+        if not LOCATION_RE.match(p["location"]):
+            raise not_found(f"Location {p['location']} is not found or access is unallowed.")
+
+    # ---- key rings --------------------------------------------------------------------------
+    def _ring(self, project: Project, name: str) -> dict[str, Any]:
+        ring = project.key_rings.get(name)
+        if ring is None:
+            raise not_found(f"KeyRing {name} not found.")
+        return ring
+
+    def create_key_ring(
+        self, project: Project, p: dict[str, str], q: dict[str, str], body: Any
+    ) -> dict[str, Any]:
+        self._location(p)
+        ring_id = q.get("keyRingId", "")
+        if not ID_RE.match(ring_id):
+            raise invalid(f"Invalid key_ring_id '{ring_id}': 1 to 63 letters, digits, '_' or '-'.")
+        name = f"projects/{project.id}/locations/{p['location']}/keyRings/{ring_id}"
+        self.backend.clock.sleep("kms.keyRings.create")
+        with project.locked():
+            if name in project.key_rings:
+                raise already_exists(f"KeyRing {name} already exists.")
+            ring = {"name": name, "createTime": rfc3339(self.backend.clock.now())}
+            project.key_rings[name] = ring
+            return dict(ring)
+
+    def get_key_ring(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+        with project.locked():
+            return dict(self._ring(project, self._names(project, p)["ring"]))
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], q: dict[str, str], field: str) -> dict[str, Any]:
+        start = int(q.get("pageToken") or 0)
+        size = int(q.get("pageSize") or 1000)
+        chunk = items[start : start + size]
+        out: dict[str, Any] = {field: chunk, "totalSize": len(items)}
+        if start + size < len(items):
+            out["nextPageToken"] = str(start + size)
+        if not chunk:
+            del out[field]
+        return out
+
+    def list_key_rings(self, project: Project, p: dict[str, str], q: dict[str, str]) -> dict[str, Any]:
+        prefix = self._names(project, p)["location"] + "/keyRings/"
+        with project.locked():
+            items = [dict(r) for n, r in sorted(project.key_rings.items()) if n.startswith(prefix)]
+        return self._page(items, q, "keyRings")
+
+    # ---- keys -------------------------------------------------------------------------------
+    def _key(self, project: Project, name: str) -> dict[str, Any]:
+        key = project.crypto_keys.get(name)
+        if key is None:
+            raise not_found(f"CryptoKey {name} not found.")
+        return key
+
+    def _key_json(self, project: Project, key: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in key.items() if not k.startswith("_")}
+        primary = key.get("_primary")
+        if primary and primary in project.key_versions:
+            out["primary"] = dict(project.key_versions[primary])
+        return out
+
+    def _new_version(self, project: Project, key: dict[str, Any]) -> dict[str, Any]:
+        n = key["_versions"] = key.get("_versions", 0) + 1
+        now = rfc3339(self.backend.clock.now())
+        template = key.get("versionTemplate", {})
+        version = {
+            "name": f"{key['name']}/cryptoKeyVersions/{n}",
+            "state": "ENABLED",
+            "createTime": now,
+            "generateTime": now,
+            "protectionLevel": template.get("protectionLevel", "SOFTWARE"),
+            "algorithm": template.get("algorithm", "GOOGLE_SYMMETRIC_ENCRYPTION"),
+        }
+        project.key_versions[version["name"]] = version
+        return version
+
+    def create_key(self, project: Project, p: dict[str, str], q: dict[str, str], body: Any) -> dict[str, Any]:
+        self._location(p)
+        key_id = q.get("cryptoKeyId", "")
+        if not ID_RE.match(key_id):
+            raise invalid(f"Invalid crypto_key_id '{key_id}': 1 to 63 letters, digits, '_' or '-'.")
+        spec = normalize(kms_v1.CryptoKey, body or {})
+        purpose = spec.get("purpose", "CRYPTO_KEY_PURPOSE_UNSPECIFIED")
+        if purpose == "CRYPTO_KEY_PURPOSE_UNSPECIFIED":
+            raise invalid("The request must specify crypto_key.purpose.")
+        check_labels(spec.get("labels", {}), "crypto_key.labels")
+        names = self._names(project, p)
+        self.backend.clock.sleep("kms.cryptoKeys.create")
+        with project.locked():
+            self._ring(project, names["ring"])
+            name = f"{names['ring']}/cryptoKeys/{key_id}"
+            if name in project.crypto_keys:
+                raise already_exists(f"CryptoKey {name} already exists.")
+            template = spec.get("versionTemplate", {})
+            template.setdefault("protectionLevel", "SOFTWARE")
+            if purpose == "ENCRYPT_DECRYPT":
+                template.setdefault("algorithm", "GOOGLE_SYMMETRIC_ENCRYPTION")
+            key: dict[str, Any] = {
+                "name": name,
+                "purpose": purpose,
+                "createTime": rfc3339(self.backend.clock.now()),
+                "versionTemplate": template,
+                "destroyScheduledDuration": spec.get(
+                    "destroyScheduledDuration", f"{DEFAULT_DESTROY_DURATION_S}s"
+                ),
+            }
+            for field in ("labels", "rotationPeriod", "nextRotationTime", "importOnly", "cryptoKeyBackend"):
+                if spec.get(field):
+                    key[field] = spec[field]
+            project.crypto_keys[name] = key
+            project.key_policies[name] = Policy(name)
+            if q.get("skipInitialVersionCreation", "false").lower() != "true":
+                version = self._new_version(project, key)
+                if purpose == "ENCRYPT_DECRYPT":
+                    key["_primary"] = version["name"]
+            return self._key_json(project, key)
+
+    def get_key(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+        with project.locked():
+            return self._key_json(project, self._key(project, self._names(project, p)["key"]))
+
+    def list_keys(self, project: Project, p: dict[str, str], q: dict[str, str]) -> dict[str, Any]:
+        names = self._names(project, p)
+        with project.locked():
+            self._ring(project, names["ring"])
+            prefix = names["ring"] + "/cryptoKeys/"
+            items = [
+                self._key_json(project, k)
+                for n, k in sorted(project.crypto_keys.items())
+                if n.startswith(prefix)
+            ]
+        return self._page(items, q, "cryptoKeys")
+
+    def update_key(self, project: Project, p: dict[str, str], q: dict[str, str], body: Any) -> dict[str, Any]:
+        mask = [m.strip() for m in (q.get("updateMask") or "").split(",") if m.strip()]
+        if not mask:
+            raise invalid("The request must specify update_mask.")
+        unknown = [m for m in mask if m not in _UPDATABLE]
+        if unknown:
+            raise invalid(f"Invalid update_mask: field(s) {', '.join(unknown)} cannot be updated.")
+        spec = normalize(kms_v1.CryptoKey, body or {})
+        if "labels" in mask:
+            check_labels(spec.get("labels", {}), "crypto_key.labels")
+        with project.locked():
+            key = self._key(project, self._names(project, p)["key"])
+            for field in mask:
+                top = field.split(".")[0]
+                if spec.get(top) is None or spec.get(top) == {}:
+                    key.pop(top, None)
+                else:
+                    key[top] = spec[top]
+            return self._key_json(project, key)
+
+    # ---- versions ---------------------------------------------------------------------------
+    def _version(self, project: Project, name: str) -> dict[str, Any]:
+        version = project.key_versions.get(name)
+        if version is None:
+            raise not_found(f"CryptoKeyVersion {name} not found.")
+        return version
+
+    def get_version(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+        with project.locked():
+            return dict(self._version(project, self._names(project, p)["version"]))
+
+    def list_versions(self, project: Project, p: dict[str, str], q: dict[str, str]) -> dict[str, Any]:
+        names = self._names(project, p)
+        with project.locked():
+            self._key(project, names["key"])
+            prefix = names["key"] + "/cryptoKeyVersions/"
+            items = [dict(v) for n, v in project.key_versions.items() if n.startswith(prefix)]
+            if q.get("filter"):
+                m = re.match(r"^\s*state\s*[=:]\s*(\w+)\s*$", q["filter"])
+                if m:
+                    items = [v for v in items if v["state"] == m.group(1)]
+        items.sort(key=lambda v: int(v["name"].rsplit("/", 1)[-1]))
+        return self._page(items, q, "cryptoKeyVersions")
+
+    def destroy_version(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+        names = self._names(project, p)
+        with project.locked():
+            key = self._key(project, names["key"])
+            version = self._version(project, names["version"])
+            if version["state"] not in ("ENABLED", "DISABLED"):
+                raise ApiError(
+                    400,
+                    f"The request cannot be fulfilled. Resource {version['name']} has value "
+                    f"{version['state']} in field crypto_key_version.state.",
+                    status="FAILED_PRECONDITION",
+                    reason="failedPrecondition",
+                )
+            delay = _seconds(key.get("destroyScheduledDuration", f"{DEFAULT_DESTROY_DURATION_S}s"))
+            version["state"] = "DESTROY_SCHEDULED"
+            version["destroyTime"] = rfc3339(self.backend.clock.now() + delay)
+            return dict(version)
+
+    def restore_version(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+        names = self._names(project, p)
+        with project.locked():
+            version = self._version(project, names["version"])
+            if version["state"] != "DESTROY_SCHEDULED":
+                raise ApiError(
+                    400,
+                    f"The request cannot be fulfilled. Resource {version['name']} has value "
+                    f"{version['state']} in field crypto_key_version.state.",
+                    status="FAILED_PRECONDITION",
+                    reason="failedPrecondition",
+                )
+            version["state"] = "DISABLED"
+            version.pop("destroyTime", None)
+            return dict(version)
+
+    def version_usable(self, project: Project, key_name: str) -> bool:
+        key = project.crypto_keys.get(key_name)
+        primary = key and key.get("_primary")
+        return bool(primary) and project.key_versions.get(primary, {}).get("state") == "ENABLED"
+
+    # ---- IAM --------------------------------------------------------------------------------
+    def get_iam_policy(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+        name = self._names(project, p)["key"]
+        with project.locked():
+            self._key(project, name)
+            return project.key_policies[name].to_json()
+
+    def set_iam_policy(self, project: Project, p: dict[str, str], policy: dict[str, Any]) -> dict[str, Any]:
+        name = self._names(project, p)["key"]
+        self.backend.clock.sleep("setIamPolicy")
+        with project.locked():
+            self._key(project, name)
+            return project.key_policies[name].set(
+                policy,
+                now=self.backend.clock.now(),
+                delay=self.backend.clock.duration("iam.propagation"),
+                check_member=self.iam.check_member,
+            )
+
+    def grant_effective(self, project: Project, key_name: str, member: str) -> bool:
+        """Whether `member` can use the key now: the role granted on the key or inherited from the project,
+        and propagated."""
+        role = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+        now = self.backend.clock.now()
+        policy = project.key_policies.get(key_name)
+        return bool(policy and policy.is_effective(role, member, now)) or project.policy.is_effective(
+            role, member, now
+        )
