@@ -1,0 +1,220 @@
+"""HTTP/1.1-over-TLS plumbing for one emulated Kubernetes API server.
+
+The server knows nothing about Kubernetes objects: it enforces the network edge (master authorized
+networks), TLS, bearer-token authentication and the request log, and hands every authenticated request
+to an application callable that returns a ``Response``.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+# Paths the system:public-info-viewer role exposes without credentials.
+PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # raw path as received (may be percent-encoded)
+    query: str
+    headers: dict[str, str]  # lower-case names
+    raw_headers: list[tuple[str, str]]  # as received, in order
+    body: bytes
+    client_ip: str
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    log_body: object = None  # what the request log records as the request body
+
+
+def json_response(status: int, obj: object) -> Response:
+    return Response(status, json.dumps(obj, separators=(",", ":")).encode())
+
+
+def status_error(code: int, reason: str, message: str, details: dict | None = None) -> Response:
+    """A Kubernetes ``Status`` failure, the shape every apiserver error has."""
+    body: dict = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    if details:
+        body["details"] = details
+    return json_response(code, body)
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, ctx: ssl.SSLContext, allow_ip: Callable[[str], bool], app, log):
+        self.ctx = ctx
+        self.allow_ip = allow_ip
+        self.app = app
+        self.log_entry = log
+        super().__init__(address, handler)
+
+    def verify_request(self, request, client_address) -> bool:
+        # A firewalled endpoint: drop the connection before any TLS byte is exchanged.
+        try:
+            return bool(self.allow_ip(client_address[0]))
+        except Exception:
+            return False
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(60)
+        try:
+            tls_sock = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # e.g. the client does not trust our CA and aborts the handshake
+        try:
+            self.RequestHandlerClass(tls_sock, client_address, self)
+        except (ssl.SSLError, OSError, ConnectionError):
+            pass
+        finally:
+            try:
+                tls_sock.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:  # keep test output clean
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def send_response(self, code, message=None) -> None:
+        # No stdlib "Server" header: the apiserver sends none, proxied backends send their own.
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _handle(self) -> None:
+        server: _TLSServer = self.server  # type: ignore[assignment]
+        start = time.time()
+        parts = urlsplit(self.path)
+        body = self._read_body()
+        raw_headers = list(self.headers.items())
+        req = Request(
+            method=self.command,
+            path=parts.path,
+            query=parts.query,
+            headers={k.lower(): v for k, v in raw_headers},
+            raw_headers=raw_headers,
+            body=body,
+            client_ip=self.client_address[0],
+        )
+        auth = req.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if parts.path.rstrip("/") not in PUBLIC_PATHS and (scheme.lower() != "bearer" or not token.strip()):
+            resp = status_error(401, "Unauthorized", "Unauthorized")
+        else:
+            try:
+                resp = server.app(req)
+            except Exception as exc:  # an emulator bug must still look like an apiserver error
+                resp = status_error(500, "InternalError", f"Internal error occurred: {exc!r}")
+        self._send(resp)
+        end = time.time()
+        is_proxy = "/proxy" in parts.path
+        entry = {
+            "api": "kubernetes",
+            "method": self.command,
+            "path": parts.path,
+            "query": parts.query,
+            "body": resp.log_body,
+            "status": resp.status,
+            "start": start,
+            "end": end,
+            "mutating": self.command in MUTATING_METHODS and not is_proxy and resp.status < 400,
+        }
+        try:
+            server.log_entry(entry)
+        except Exception:
+            pass
+
+    def _send(self, resp: Response) -> None:
+        self.send_response(resp.status)
+        self.send_header("Audit-Id", str(uuid.uuid4()))
+        self.send_header("Cache-Control", "no-cache, private")
+        if resp.content_type:
+            self.send_header("Content-Type", resp.content_type)
+        for k, v in resp.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+        self.wfile.flush()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+class KubeHTTPServer:
+    """A threaded TLS API server on ``host:port`` (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        allow_ip: Callable[[str], bool],
+        app: Callable[[Request], Response],
+        log: Callable[[dict], None],
+    ) -> None:
+        self._server = _TLSServer((host, port), _Handler, ssl_context, allow_ip, app, log)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
