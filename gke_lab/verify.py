@@ -16,6 +16,7 @@ from kubernetes import client as k8s
 
 from gke_lab import kube
 from gke_lab.echo import APP_LABEL, DEPLOYMENT, SERVICE, SERVICE_PORT, EchoLike, parse_echo_report
+from gke_lab.errors import ApiError
 
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 PROBE_HEADER = "x-gke-lab-probe"
@@ -160,24 +161,30 @@ def verify_echo(
     zones = list(node_locations)
     checks: list[dict] = []
 
-    dep = kube.call(
-        lambda: apps.read_namespaced_deployment(DEPLOYMENT, echo.namespace),
-        resource=f"Deployment {echo.namespace}/{DEPLOYMENT}",
-        action="read",
-    )
-    available = (dep.status and dep.status.available_replicas) or 0
-    checks.append(
-        _check(
-            "deployment-available",
-            f"{DEPLOYMENT} has {echo.replicas} available replicas",
-            available >= echo.replicas,
-            f"{available}/{echo.replicas}",
+    title = f"{DEPLOYMENT} has {echo.replicas} available replicas"
+    try:
+        dep = kube.call(
+            lambda: apps.read_namespaced_deployment(DEPLOYMENT, echo.namespace),
+            resource=f"Deployment {echo.namespace}/{DEPLOYMENT}",
+            action="read",
         )
-    )
+        available = (dep.status and dep.status.available_replicas) or 0
+        checks.append(
+            _check("deployment-available", title, available >= echo.replicas, f"{available}/{echo.replicas}")
+        )
+    except ApiError as exc:  # e.g. deleted out of band: a failed check, not a crash
+        checks.append(_check("deployment-available", title, False, str(exc)))
 
-    probe, body = probe_service(api, echo.namespace, path)
-    report_checks, report = check_echo_report(body, path, probe)
-    checks.extend(report_checks)
+    report = None
+    try:
+        probe, body = probe_service(api, echo.namespace, path)
+    except ApiError as exc:
+        checks.append(
+            _check("service-answers", "echo-service answers with the echoserver report", False, str(exc))
+        )
+    else:
+        report_checks, report = check_echo_report(body, path, probe)
+        checks.extend(report_checks)
 
     nodes = kube.call(lambda: core.list_node().items, resource="nodes", action="list")
     node_check, node_rows = check_nodes(nodes, zones)

@@ -196,3 +196,18 @@ def test_google_registry_image_pulls_without_cloud_nat():
 def test_missing_token_is_refused(cluster):
     with pytest.raises(Exception, match="no access token"):
         kube.api_client(cluster.endpoint, cluster.ca_certificate_b64, "")
+
+
+def test_verification_reports_a_missing_app_as_failed_checks(cluster):
+    spec = SimpleNamespace(namespace="default", image=ARTICLE_IMAGE, replicas=2)
+    api = client_for(cluster)
+    echo.apply_echo(api, spec)
+    echo.wait_rollout(api, spec)
+    k8s.CoreV1Api(api).delete_namespaced_service(echo.SERVICE, "default")
+    k8s.AppsV1Api(api).delete_namespaced_deployment(echo.DEPLOYMENT, "default")
+    report = verify.verify_echo(api, spec, ZONES)
+    checks = {c["id"]: c for c in report["checks"]}
+    assert report["passed"] is False
+    assert not checks["deployment-available"]["passed"] and "404" in checks["deployment-available"]["detail"]
+    assert not checks["service-answers"]["passed"] and "404" in checks["service-answers"]["detail"]
+    assert checks["nodes-ready"]["passed"]
