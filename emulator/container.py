@@ -610,11 +610,9 @@ class ContainerService:
         op = self._operation(
             project, location, cluster, "CREATE_CLUSTER", self.backend.clock.duration("clusters.create")
         )
-        kube = self._make_kube(project, location, region, cluster, plan)
-        starter = threading.Thread(target=kube.start, daemon=True, name=f"kube-start-{name}")
-        starter.start()
-        cluster["_kube_start"] = starter
-        project.kube[(location, name)] = kube
+        # the control plane boots in the background (TLS keys, server thread) while the operation runs
+        boot = _KubeBoot(lambda: self._make_kube(project, location, region, cluster, plan))
+        cluster["_kube_boot"] = boot
         duration = op["_done_at"] - now
         project.schedule(
             now + duration * NODE_CREATION_FRACTION,
@@ -653,6 +651,10 @@ class ContainerService:
             on_load_balancer_deleted=lambda ns, svc: self._load_balancer_deleted(
                 project, location, name, ns, svc
             ),
+            version=plan["version"],
+            master_ipv4_cidr=plan["master"],
+            machine_type=plan["pools"][0].get("config", {}).get("machineType", "e2-medium"),
+            node_pool=plan["pools"][0]["name"],
         )
 
     def _add_vpc_side_effects(self, project: Project, cluster: dict[str, Any], plan: dict[str, Any]) -> None:
@@ -804,10 +806,15 @@ class ContainerService:
         cluster = project.clusters.get((location, name))
         if cluster is None or cluster.get("status") != "PROVISIONING":
             return
-        kube = project.kube.get((location, name))
-        starter = cluster.pop("_kube_start", None)
-        if starter is not None:
-            starter.join(timeout=60)
+        boot = cluster.pop("_kube_boot", None)
+        kube = boot.result() if boot is not None else None
+        if kube is None:
+            error = ApiError(500, f"Internal error: the control plane failed to start: {boot and boot.error}")
+            cluster["status"] = "ERROR"
+            cluster["statusMessage"] = error.message
+            self._finish_op(op, error)
+            return
+        project.kube[(location, name)] = kube
         cluster["endpoint"] = kube.endpoint
         cluster.setdefault("masterAuth", {})["clusterCaCertificate"] = kube.ca_certificate_b64
         if cluster.get("privateClusterConfig") is not None:
@@ -903,6 +910,10 @@ class ContainerService:
 
     def _stop_kube(self, project: Project, location: str, name: str) -> None:
         kube = project.kube.pop((location, name), None)
+        cluster = project.clusters.get((location, name))
+        boot = cluster.pop("_kube_boot", None) if cluster is not None else None
+        if boot is not None:
+            threading.Thread(target=lambda: _safe_stop(boot.result()), daemon=True).start()
         if kube is not None:
             # never stop a server while holding the project lock: its threads may be waiting for it
             threading.Thread(target=_safe_stop, args=(kube,), daemon=True).start()
@@ -952,7 +963,32 @@ def region_tag(chash: str) -> str:
     return f"{int(chash, 16) % 10_000:04d}"
 
 
+class _KubeBoot:
+    """Builds and starts a cluster's Kubernetes API server on its own thread."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.kube: Any = None
+        self.error: BaseException | None = None
+        self._make = make
+        self._thread = threading.Thread(target=self._run, daemon=True, name="kube-boot")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            kube = self._make()
+            kube.start()
+            self.kube = kube
+        except Exception as exc:  # reported through the CREATE_CLUSTER operation
+            self.error = exc
+
+    def result(self, timeout: float = 60.0) -> Any:
+        self._thread.join(timeout)
+        return self.kube
+
+
 def _safe_stop(kube: Any) -> None:
+    if kube is None:
+        return
     try:
         kube.stop()
     except Exception:  # stopping a half-started server must not crash the emulator
