@@ -3,7 +3,7 @@
 import ipaddress
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gke_lab.ipplan import RESERVED_PER_SUBNET, plan, plan_ranges, pod_cidr_prefix
@@ -71,6 +71,7 @@ def test_warns_when_autoscaling_exceeds_limit():
     assert len(p.warnings) == 1 and "9 nodes" in p.warnings[0] and "4" in p.warnings[0]
 
 
+@settings(deadline=None)  # the machine is shared: no timing limits
 @given(
     subnet_prefix=st.integers(8, 29),
     pod_prefix=st.integers(8, 28),
@@ -100,6 +101,7 @@ def _cidr(draw_base: int, prefix: int) -> str:
     return str(ipaddress.IPv4Network((draw_base, prefix), strict=False))
 
 
+@settings(deadline=None)
 @given(
     a=st.integers(0, 2**32 - 1),
     b=st.integers(0, 2**32 - 1),

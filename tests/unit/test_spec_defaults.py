@@ -115,3 +115,15 @@ def test_every_field_is_described_for_the_ui():
         walk(definition.get("properties", {}), def_name)
     assert missing == []
     assert "us-west1" in schema["properties"]["region"]["enum"]
+
+
+def test_region_catalogue():
+    from gke_lab import regions
+
+    assert regions.zones_of("us-west1") == ["us-west1-a", "us-west1-b", "us-west1-c"]
+    assert regions.zones_of("atlantis1") == []
+    assert regions.region_of("us-central1-f") == "us-central1"
+    assert "europe-west1-b" in regions.all_zones()
+    spec = LabSpec.from_data({"region": "europe-west1", "cluster": {"node_locations": ["europe-west1-b"]}})
+    assert spec.cluster_parent == "projects/gke-detail/locations/europe-west1"
+    assert spec.key_name("node").startswith("projects/gke-detail/locations/europe-west1/")
