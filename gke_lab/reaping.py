@@ -197,6 +197,17 @@ def markdown(plan: Plan, outcomes: dict[str, str] | None = None, *, dry_run: boo
 # ------------------------------------------------------------------------------------------------ extend
 
 
+def _label_race(exc: BaseException) -> bool:
+    """Transient, or a label-fingerprint mismatch (someone changed the labels since our read): re-read."""
+    from google.api_core import exceptions as gexc
+
+    from gke_lab.errors import api_message, is_transient
+
+    if is_transient(exc):
+        return True
+    return isinstance(exc, gexc.FailedPrecondition | gexc.BadRequest) and "fingerprint" in api_message(exc)
+
+
 @dataclass
 class Extension:
     resource: str
@@ -250,7 +261,7 @@ def extend_lab(
             ops.wait_container(clients, op, location_path=parent, resource=name)
             return old
 
-        old = retry.call(set_labels, resource=name, action="set labels of")
+        old = retry.call(set_labels, resource=name, action="set labels of", retryable=_label_race)
         done.append(Extension(name, old, str(new_value)))
     regions = {inv.region_of(c.location) for c in clusters}
     for key in inv.crypto_keys(clients, project, regions):

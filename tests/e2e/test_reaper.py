@@ -1,0 +1,172 @@
+"""reap_expired_labs end to end: exactly the expired labs go; unexpired, unlabelled and excluded stay."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from gke_lab.clients import Clients
+from gke_lab.overrides import apply_overrides
+from gke_lab.ownership import Marker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECT = "gke-detail"
+NUMBER = 415104041262
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+PAST = int(time.time()) - 3600
+
+
+def lab_spec(lab: str, first: bool = False):
+    return apply_overrides(
+        None,
+        [
+            LOCAL,
+            f"lab={lab}",
+            f"delete_default_network={'true' if first else 'false'}",
+            f"network.name={lab}-net",
+            f"network.subnet.name={lab}-subnet",
+            f"network.router={lab}-router",
+            f"network.nat={lab}-nat",
+            f"node_service_account.name={lab}-node",
+            f"cluster.name={lab}-cluster",
+        ],
+    )
+
+
+def admin(emu, method: str, path: str, **kw):
+    resp = httpx.request(method, f"{emu.url}/_emulator/{path}", timeout=60, **kw)
+    resp.raise_for_status()
+    return resp.json() if resp.content else None
+
+
+def state(emu) -> dict:
+    return admin(emu, "GET", "state")["projects"][PROJECT]
+
+
+def last_seq(emu) -> int:
+    entries = admin(emu, "GET", "requests")
+    return entries[-1]["seq"] if entries else 0
+
+
+def mutations_since(emu, seq: int) -> list[dict]:
+    return [e for e in admin(emu, "GET", "requests", params={"since": seq}) if e["mutating"]]
+
+
+def patch(emu, kind: str, name: str, fields: dict) -> None:
+    admin(emu, "POST", "patch", json={"project": PROJECT, "kind": kind, "name": name, "fields": fields})
+
+
+def cluster_labels(emu, name: str) -> dict:
+    return next(c for c in state(emu)["clusters"] if c["name"] == name).get("resourceLabels", {})
+
+
+def set_cluster_labels(emu, name: str, labels: dict) -> None:
+    patch(emu, "cluster", name, {"resourceLabels": labels})
+
+
+def provision(spec):
+    from flows.provision import provision_lab
+
+    return provision_lab(spec=spec)
+
+
+def reap(**kw):
+    from flows.reaper import reap_expired_labs
+
+    return reap_expired_labs(projects=[PROJECT], **kw)
+
+
+def lab_names(st: dict) -> dict[str, set[str]]:
+    """Which labs' networks, clusters and service accounts exist."""
+    return {
+        "networks": {n["name"] for n in st["networks"]},
+        "clusters": {c["name"] for c in st["clusters"]},
+        "accounts": {a["email"].split("@")[0] for a in st["serviceAccounts"]},
+    }
+
+
+@pytest.fixture
+def emu(emulator_factory):
+    return emulator_factory(projects={PROJECT: NUMBER})
+
+
+def test_reaper_takes_exactly_the_expired_labs(prefect_harness, emu):
+    for i, lab in enumerate(("expired", "fresh", "excluded", "unlabelled")):
+        provision(lab_spec(lab, first=i == 0))
+    set_cluster_labels(emu, "expired-cluster", Marker("expired", PAST).labels())
+    set_cluster_labels(emu, "excluded-cluster", Marker("excluded", PAST).labels())
+    set_cluster_labels(emu, "unlabelled-cluster", {})
+
+    # A dry run decides, tears nothing down and reports.
+    seq = last_seq(emu)
+    dry = reap(dry_run=True, exclude=["excluded"])
+    assert mutations_since(emu, seq) == []
+    decisions = {d["lab"]: d for d in dry["decisions"]}
+    assert {lab for lab, d in decisions.items() if d["action"] == "reap"} == {"expired"}
+    assert decisions["excluded"]["reason"] == "excluded"
+    assert "not expired" in decisions["fresh"]["reason"]
+    assert decisions["-"]["cluster"] == "us-west1/unlabelled-cluster"
+    assert "may still be provisioning" in decisions["unlabelled"]["reason"]
+
+    before = state(emu)
+    result = reap(exclude=["excluded"])
+    after = state(emu)
+    assert result["outcomes"].keys() == {f"{PROJECT}/expired"}
+    names = lab_names(after)
+    assert "expired-cluster" not in names["clusters"] and "expired-net" not in names["networks"]
+    assert "expired-node" not in names["accounts"]
+    for lab in ("fresh", "excluded", "unlabelled"):
+        assert f"{lab}-cluster" in names["clusters"] and f"{lab}-net" in names["networks"]
+        assert f"{lab}-node" in names["accounts"]
+    # Survivors are byte-for-byte untouched.
+    for kind in ("networks", "subnetworks", "routers", "serviceAccounts", "clusters"):
+        kept_before = [i for i in before[kind] if not (i.get("name") or i.get("email")).startswith("expired")]
+        assert sorted(map(repr, kept_before)) == sorted(map(repr, after[kind])), kind
+
+
+def test_corrupt_or_missing_expiry_label_falls_back_to_create_time(prefect_harness, emu):
+    provision(lab_spec("aged", first=True))
+    provision(lab_spec("young"))
+    for lab in ("aged", "young"):
+        labels = cluster_labels(emu, f"{lab}-cluster")
+        labels["gke-lab-expires"] = "not-a-number"
+        set_cluster_labels(emu, f"{lab}-cluster", labels)
+    patch(emu, "cluster", "aged-cluster", {"createTime": "2020-11-29T17:00:00+00:00"})
+
+    result = reap(default_ttl_hours=8)
+    decisions = {d["lab"]: d for d in result["decisions"]}
+    assert decisions["aged"]["action"] == "reap" and "createTime+ttl" in decisions["aged"]["reason"]
+    assert decisions["young"]["action"] == "skip"  # never "now": created minutes ago, 8 h TTL
+    names = lab_names(state(emu))
+    assert "aged-cluster" not in names["clusters"] and "young-cluster" in names["clusters"]
+
+
+def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
+    from gke_lab import ops
+
+    spec = lab_spec("orphan", first=True)
+    provision(spec)
+    clients = Clients.from_env()
+    # The cluster is gone (deleted by hand); network, subnet, router and SA are left over.
+    op = clients.container.delete_cluster(name=spec.cluster_name)
+    ops.wait_container(clients, op, location_path=spec.cluster_parent, resource=spec.cluster_name)
+
+    # While the markers have not expired, it might be a lab still being provisioned: left alone.
+    first = reap()
+    assert {d["lab"]: d["action"] for d in first["decisions"]} == {"orphan": "skip"}
+    assert "orphan-net" in lab_names(state(emu))["networks"]
+
+    expired = Marker("orphan", PAST).description()
+    patch(emu, "network", "orphan-net", {"description": expired})
+    result = reap()
+    assert {d["lab"]: d["action"] for d in result["decisions"]} == {"orphan": "reap"}
+    st = state(emu)
+    names = lab_names(st)
+    assert "orphan-net" not in names["networks"] and "orphan-node" not in names["accounts"]
+    assert not [s for s in st["subnetworks"] if s["name"] == "orphan-subnet"]
+    assert not [r for r in st["routers"] if r["name"] == "orphan-router"]
+    members = {m for b in st["iamPolicy"].get("bindings", []) for m in b["members"]}
+    assert spec.node_sa_member not in members

@@ -1,0 +1,374 @@
+"""teardown_lab end to end against the emulator: a clean project afterwards, bystanders untouched,
+reruns, dry runs, and load-balancer leftovers."""
+
+from __future__ import annotations
+
+import copy
+
+import httpx
+import pytest
+from google.cloud import compute_v1
+from google.cloud.iam_admin_v1 import types as iam_types
+
+from gke_lab.clients import Clients
+from gke_lab.overrides import apply_overrides
+from gke_lab.ownership import Marker
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECT = "gke-detail"
+NUMBER = 415104041262
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+ROLE = "roles/logging.logWriter"  # one of the node service account's roles
+KINDS = (
+    "networks",
+    "subnetworks",
+    "firewalls",
+    "routes",
+    "routers",
+    "instances",
+    "serviceAccounts",
+    "clusters",
+)
+
+
+def spec(*extra: str):
+    return apply_overrides(None, [LOCAL, *extra])
+
+
+def other_lab_spec():
+    return spec(
+        "lab=other",
+        "delete_default_network=false",
+        "network.name=other-net",
+        "network.subnet.name=other-subnet",
+        "network.router=other-router",
+        "network.nat=other-nat",
+        "node_service_account.name=other-node",
+        "cluster.name=other-cluster",
+    )
+
+
+def admin(emu, method: str, path: str, **kw):
+    resp = httpx.request(method, f"{emu.url}/_emulator/{path}", timeout=60, **kw)
+    resp.raise_for_status()
+    return resp.json() if resp.content else None
+
+
+def project_state(emu) -> dict:
+    return admin(emu, "GET", "state")["projects"][PROJECT]
+
+
+def last_seq(emu) -> int:
+    entries = admin(emu, "GET", "requests")
+    return entries[-1]["seq"] if entries else 0
+
+
+def mutations_since(emu, seq: int) -> list[dict]:
+    return [e for e in admin(emu, "GET", "requests", params={"since": seq}) if e["mutating"]]
+
+
+def provision(**kw):
+    from flows.provision import provision_lab
+
+    return provision_lab(**kw)
+
+
+def teardown(**kw):
+    from flows.teardown import teardown_lab
+
+    return teardown_lab(**kw)
+
+
+def names(state: dict, kind: str) -> set[str]:
+    return {item.get("email") or item["name"] for item in state.get(kind, [])}
+
+
+def bindings(state: dict) -> set[tuple[str, str]]:
+    return {(b["role"], m) for b in state["iamPolicy"].get("bindings", []) for m in b["members"]}
+
+
+def in_default_network(item: dict) -> bool:
+    return item.get("name") == "default" or str(item.get("network", "")).endswith("/global/networks/default")
+
+
+def comparable(state: dict, *, drop_default: bool) -> dict:
+    """The project's inventory as comparable JSON (policy etags aside)."""
+    out = {}
+    for kind in KINDS:
+        items = [i for i in state.get(kind, []) if not (drop_default and in_default_network(i))]
+        out[kind] = sorted(items, key=lambda i: str(i.get("selfLink") or i.get("name") or i.get("email")))
+    out["iamPolicy"] = sorted(bindings(state))
+    return out
+
+
+@pytest.fixture
+def emu(emulator_factory):
+    return emulator_factory(projects={PROJECT: NUMBER})
+
+
+def add_bystanders(clients: Clients) -> dict:
+    """Unmarked resources a teardown must never touch, in a network of their own, plus members on the very
+    roles the node service account gets."""
+    from gke_lab import ops
+
+    net = compute_v1.Network(name="bystander-net", auto_create_subnetworks=False, description="team network")
+    op = clients.networks.insert_unary(project=PROJECT, network_resource=net)
+    ops.wait_compute(clients, op, project=PROJECT, resource="bystander-net")
+    subnet = compute_v1.Subnetwork(
+        name="bystander-subnet",
+        ip_cidr_range="10.200.0.0/24",
+        network=f"projects/{PROJECT}/global/networks/bystander-net",
+    )
+    op = clients.subnetworks.insert_unary(project=PROJECT, region="us-west1", subnetwork_resource=subnet)
+    ops.wait_compute(clients, op, project=PROJECT, region="us-west1", resource="bystander-subnet")
+    rule = compute_v1.Firewall(
+        name="bystander-allow-ssh",
+        network=f"projects/{PROJECT}/global/networks/bystander-net",
+        source_ranges=["10.0.0.0/8"],
+        allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
+    )
+    op = clients.firewalls.insert_unary(project=PROJECT, firewall_resource=rule)
+    ops.wait_compute(clients, op, project=PROJECT, resource="bystander-allow-ssh")
+    clients.iam.create_service_account(
+        request=iam_types.CreateServiceAccountRequest(
+            name=f"projects/{PROJECT}",
+            account_id="bystander",
+            service_account=iam_types.ServiceAccount(display_name="not a lab's"),
+        )
+    )
+    policy = clients.projects.get_iam_policy(request={"resource": f"projects/{PROJECT}"})
+    extra = [f"serviceAccount:bystander@{PROJECT}.iam.gserviceaccount.com", "user:alice@example.com"]
+    policy.bindings.add(role=ROLE, members=extra)
+    clients.projects.set_iam_policy(request={"resource": f"projects/{PROJECT}", "policy": policy})
+    return {"members": extra}
+
+
+def add_unmarked_cluster(clients: Clients) -> None:
+    """A cluster nobody labelled, in the bystander network (made like a lab's, then stripped of labels)."""
+    from gke_lab import ops
+    from gke_lab.requests import build_cluster
+
+    base = spec(
+        "lab=bystander",
+        "network.name=bystander-net",
+        "network.subnet.name=bystander-subnet",
+        "node_service_account.name=bystander",
+        "cluster.name=bystander-cluster",
+        "cluster.master_ipv4_cidr=172.16.0.32/28",
+    )
+    config = clients.container.get_server_config(name=base.cluster_parent)
+    cluster = build_cluster(base, config.default_cluster_version, Marker("bystander", 0))
+    cluster.resource_labels.clear()
+    cluster.ip_allocation_policy.create_subnetwork = False
+    cluster.ip_allocation_policy.cluster_secondary_range_name = ""
+    cluster.ip_allocation_policy.services_secondary_range_name = ""
+    cluster.ip_allocation_policy.cluster_ipv4_cidr_block = "10.64.0.0/14"
+    cluster.ip_allocation_policy.services_ipv4_cidr_block = "10.68.0.0/20"
+    op = clients.container.create_cluster(parent=base.cluster_parent, cluster=cluster)
+    ops.wait_container(clients, op, location_path=base.cluster_parent, resource="bystander-cluster")
+
+
+def add_load_balancer(result: dict, name: str = "leftover-lb") -> None:
+    """A LoadBalancer Service somebody left in the lab's cluster (GKE adds a k8s-fw-* rule for it)."""
+    from kubernetes import client as k8s
+
+    from gke_lab import kube
+
+    access = result["cluster"]
+    api = kube.api_client(access["endpoint"], access["ca_certificate"], Clients.from_env().access_token())
+    svc = k8s.V1Service(
+        metadata=k8s.V1ObjectMeta(name=name),
+        spec=k8s.V1ServiceSpec(
+            type="LoadBalancer",
+            selector={"app": "echo-server"},
+            ports=[k8s.V1ServicePort(port=80, target_port=8080)],
+        ),
+    )
+    k8s.CoreV1Api(api).create_namespaced_service("default", svc)
+
+
+def k8s_rules(state: dict, network: str) -> set[str]:
+    return {
+        f["name"]
+        for f in state.get("firewalls", [])
+        if f["name"].startswith("k8s-") and f["network"].endswith(f"/networks/{network}")
+    }
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_provision_then_teardown_restores_the_project_and_spares_bystanders(prefect_harness, emu):
+    clients = Clients.from_env()
+    add_bystanders(clients)
+    other = provision(spec=other_lab_spec())  # another lab in the same project, sharing the keys
+    assert other["verification"]["passed"] is True
+    add_unmarked_cluster(clients)
+    before = project_state(emu)
+
+    lab = spec()
+    result = provision(spec=lab)
+    add_load_balancer(result)
+    assert k8s_rules(project_state(emu), "gke-network"), "the emulator should have added a k8s-fw rule"
+    report = teardown(spec=lab, destroy_keys=True)
+    after = project_state(emu)
+
+    # Exactly as before, except the default network the spec deleted (and the reused keys, below).
+    assert comparable(after, drop_default=False) == comparable(before, drop_default=True)
+    assert "default" in names(before, "networks") and "default" not in names(after, "networks")
+    # Bystanders on the node SA's very role keep their binding; our member is gone.
+    assert (ROLE, "user:alice@example.com") in bindings(after)
+    assert (ROLE, f"serviceAccount:bystander@{PROJECT}.iam.gserviceaccount.com") in bindings(after)
+    assert (ROLE, f"serviceAccount:other-node@{PROJECT}.iam.gserviceaccount.com") in bindings(after)
+    assert not any(m == lab.node_sa_member for _, m in bindings(after))
+
+    # Key ring and keys are reused: still there; their live versions scheduled for destruction only when
+    # the keys carry this lab's marker (the other lab created them here, so they are kept and reported).
+    assert names(after, "cryptoKeys") == names(before, "cryptoKeys")
+    key_rows = [r for r in report["rows"] if r["phase"] == "keys"]
+    key_owner = Marker.from_labels(project_state(emu)["cryptoKeys"][0].get("labels"))
+    if key_owner is not None and key_owner.lab == lab.lab:
+        assert {r["action"] for r in key_rows} == {"destruction scheduled"}
+    else:
+        assert key_rows and all(r["action"] == "kept" for r in key_rows)
+
+    deleted = {(r["kind"], r["name"]) for r in report["rows"] if r["action"] == "deleted"}
+    assert ("cluster", "us-west1/cluster") in deleted
+    assert ("network", "gke-network") in deleted
+    assert ("service_account", lab.node_sa_email) in deleted
+    assert ("service", "cluster:default/leftover-lb") in deleted
+
+
+def test_destroy_keys_schedules_destruction_of_own_keys(prefect_harness, emu):
+    lab = spec()
+    provision(spec=lab)
+    report = teardown(spec=lab, destroy_keys=True)
+    state = project_state(emu)
+    assert {k["name"].rsplit("/", 1)[-1] for k in state["cryptoKeys"]} >= {"key-gke-node", "key-gke-secret"}
+    versions = [v for v in state["cryptoKeyVersions"] if "/keyRings/keyring-gke/" in v["name"]]
+    assert versions and {v["state"] for v in versions} == {"DESTROY_SCHEDULED"}
+    scheduled = [r for r in report["rows"] if r["action"] == "destruction scheduled"]
+    assert len(scheduled) == len(versions)
+    # A rerun finds nothing left to do and is still a success.
+    seq = last_seq(emu)
+    again = teardown(spec=lab, destroy_keys=True)
+    assert mutations_since(emu, seq) == []
+    assert not [r for r in again["rows"] if r["action"] in ("deleted", "destruction scheduled")]
+
+
+def test_teardown_of_a_lab_that_is_gone_succeeds_with_nothing_to_do(prefect_harness, emu):
+    seq = last_seq(emu)
+    report = teardown(spec=spec())
+    assert [r for r in report["rows"] if r["action"] != "kept"] == []
+    assert mutations_since(emu, seq) == []
+    report = teardown(identity={"project_id": PROJECT, "lab": "never-was"})
+    assert report["rows"] == []
+
+
+def test_dry_run_lists_and_deletes_nothing(prefect_harness, emu):
+    lab = spec()
+    provision(spec=lab)
+    before = project_state(emu)
+    seq = last_seq(emu)
+    report = teardown(spec=lab, dry_run=True, destroy_keys=True)
+    assert mutations_since(emu, seq) == []
+    assert comparable(project_state(emu), drop_default=False) == comparable(before, drop_default=False)
+    would = {(r["kind"], r["name"]) for r in report["rows"] if r["action"] == "would delete"}
+    assert {
+        ("cluster", "us-west1/cluster"),
+        ("network", "gke-network"),
+        ("router", "us-west1/gke-router"),
+    } <= would
+    assert any(r["action"] == "would schedule destruction" for r in report["rows"])
+
+
+def test_same_named_resources_without_our_marker_are_reported_and_kept(prefect_harness, emu):
+    clients = Clients.from_env()
+    from gke_lab import ops
+
+    for name, description in (
+        ("gke-network", "made by hand"),
+        ("gke-other", Marker("someone-else", 1).description()),
+    ):
+        net = compute_v1.Network(name=name, auto_create_subnetworks=False, description=description)
+        op = clients.networks.insert_unary(project=PROJECT, network_resource=net)
+        ops.wait_compute(clients, op, project=PROJECT, resource=name)
+    clients.iam.create_service_account(
+        request=iam_types.CreateServiceAccountRequest(
+            name=f"projects/{PROJECT}",
+            account_id="gke-node",
+            service_account=iam_types.ServiceAccount(description=Marker("someone-else", 1).description()),
+        )
+    )
+    seq = last_seq(emu)
+    report = teardown(spec=spec("network.name=gke-network"))
+    assert mutations_since(emu, seq) == []
+    kept = {(r["kind"], r["name"]): r["reason"] for r in report["rows"] if r["action"] == "kept"}
+    assert "no gke-lab ownership marker" in kept[("network", "gke-network")]
+    assert "someone-else" in kept[("service_account", f"gke-node@{PROJECT}.iam.gserviceaccount.com")]
+    assert {"gke-network", "gke-other"} <= names(project_state(emu), "networks")
+
+
+def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, emu):
+    from prefect.states import State
+
+    from flows.teardown import teardown_lab
+
+    lab = spec()
+    provision(spec=lab)
+    # The subnet delete fails permanently once: the run stops after cluster, rules and router are gone.
+    admin(
+        emu,
+        "POST",
+        "faults",
+        json={
+            "rules": [
+                {"api": "compute", "method": "DELETE", "path_regex": "subnetworks", "count": 1, "status": 403}
+            ]
+        },
+    )
+    state: State = teardown_lab(spec=lab, return_state=True)
+    assert state.is_failed()
+    half = project_state(emu)
+    assert "cluster" not in names(half, "clusters") and "gke-network" in names(half, "networks")
+    admin(emu, "DELETE", "faults")
+
+    report = teardown(spec=lab)
+    done = project_state(emu)
+    assert "gke-network" not in names(done, "networks")
+    assert "gke-subnet" not in names(done, "subnetworks")
+    assert lab.node_sa_email not in names(done, "serviceAccounts")
+    gone = {(r["kind"], r["name"]) for r in report["rows"] if r["action"] == "deleted"}
+    assert ("subnetwork", "us-west1/gke-subnet") in gone and ("cluster", "us-west1/cluster") not in gone
+
+
+def test_load_balancer_left_behind_does_not_block_network_deletion(prefect_harness, emu):
+    """Even when the workload step cannot run, GKE's leftover k8s-fw rule is removed before the network."""
+    from gke_lab import teardown as td
+
+    lab = spec()
+    result = provision(spec=lab)
+    add_load_balancer(result, "orphaned-lb")
+    clients = Clients.from_env()
+    target = td.LabTarget.from_spec(lab)
+    # Delete the cluster first, as if the workload step had been skipped: the Service's rule is left behind.
+    td.delete_clusters(clients, target)
+    leftover = k8s_rules(project_state(emu), "gke-network")
+    assert leftover, "a deleted cluster should leave its LoadBalancer rule behind"
+    report = teardown(spec=lab)
+    state = project_state(emu)
+    assert "gke-network" not in names(state, "networks")
+    assert not k8s_rules(state, "gke-network")
+    deleted = {r["name"] for r in report["rows"] if r["action"] == "deleted" and r["kind"] == "firewall"}
+    assert leftover <= deleted
+
+
+def test_report_is_published_as_an_artifact(prefect_harness, emu):
+    from prefect.client.orchestration import get_client
+
+    teardown(spec=spec(), dry_run=True)
+    with get_client(sync_client=True) as client:
+        artifact = client.read_latest_artifacts()
+    found = [a for a in artifact if a.key and a.key.endswith("teardown")]
+    assert found and "Teardown of lab `cluster`" in copy.copy(found[0].data)
