@@ -8,14 +8,15 @@ to an application callable that returns a ``Response``.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 # Paths the system:public-info-viewer role exposes without credentials.
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
@@ -39,7 +40,7 @@ class Response:
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
-    log_body: object = None  # what the request log records as the request body
+    stream: Iterator[bytes] | None = None  # a chunked body (watch); ``body`` is ignored when set
 
 
 def json_response(status: int, obj: object) -> Response:
@@ -62,6 +63,15 @@ def status_error(code: int, reason: str, message: str, details: dict | None = No
     return json_response(code, body)
 
 
+def _json_or_none(body: bytes) -> object:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
 class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -72,7 +82,20 @@ class _TLSServer(ThreadingHTTPServer):
         self.allow_ip = allow_ip
         self.app = app
         self.log_entry = log
+        self.stopping = threading.Event()
+        self._conns: set[ssl.SSLSocket] = set()
+        self._conns_lock = threading.Lock()
         super().__init__(address, handler)
+
+    def drop_connections(self) -> None:
+        """A deleted cluster's endpoint goes away: cut kept-alive connections too."""
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def verify_request(self, request, client_address) -> bool:
         # A firewalled endpoint: drop the connection before any TLS byte is exchanged.
@@ -87,11 +110,15 @@ class _TLSServer(ThreadingHTTPServer):
             tls_sock = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return  # e.g. the client does not trust our CA and aborts the handshake
+        with self._conns_lock:
+            self._conns.add(tls_sock)
         try:
             self.RequestHandlerClass(tls_sock, client_address, self)
         except (ssl.SSLError, OSError, ConnectionError):
             pass
         finally:
+            with self._conns_lock:
+                self._conns.discard(tls_sock)
             try:
                 tls_sock.close()
             except OSError:
@@ -158,8 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
             "api": "kubernetes",
             "method": self.command,
             "path": parts.path,
-            "query": parts.query,
-            "body": resp.log_body,
+            "query": {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
+            "body": None if is_proxy else _json_or_none(body),
             "status": resp.status,
             "start": start,
             "end": end,
@@ -178,6 +205,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", resp.content_type)
         for k, v in resp.headers:
             self.send_header(k, v)
+        if resp.stream is not None:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                for chunk in resp.stream:
+                    if chunk:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+            finally:
+                close = getattr(resp.stream, "close", None)
+                if close is not None:
+                    close()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
         self.send_header("Content-Length", str(len(resp.body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -213,8 +256,14 @@ class KubeHTTPServer:
         )
         self._thread.start()
 
+    @property
+    def stopping(self) -> threading.Event:
+        return self._server.stopping
+
     def stop(self) -> None:
+        self._server.stopping.set()
         self._server.shutdown()
+        self._server.drop_connections()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote, unquote
 
 from emulator.kube_server import KubeHTTPServer, Request, Response, json_response, status_error
@@ -193,9 +193,9 @@ _MERGE_KEYS = {
 }
 
 
-def strategic_merge_patch(target: object, patch: object, field: str = "") -> object:
-    if isinstance(patch, list) and isinstance(target, list) and field in _MERGE_KEYS:
-        key = _MERGE_KEYS[field]
+def strategic_merge_patch(target: object, patch: object, fname: str = "") -> object:
+    if isinstance(patch, list) and isinstance(target, list) and fname in _MERGE_KEYS:
+        key = _MERGE_KEYS[fname]
         result = copy.deepcopy(target)
         for item in patch:
             if not isinstance(item, dict) or key not in item:
@@ -211,7 +211,7 @@ def strategic_merge_patch(target: object, patch: object, field: str = "") -> obj
                 if item.get("$patch") != "delete":
                     result.append(copy.deepcopy(item))
         return result
-    if isinstance(patch, list) and field == "ports" and isinstance(target, list):
+    if isinstance(patch, list) and fname == "ports" and isinstance(target, list):
         # container ports merge by containerPort, service ports by port
         key = "containerPort" if all("containerPort" in p for p in patch if isinstance(p, dict)) else "port"
         result = copy.deepcopy(target)
@@ -399,6 +399,7 @@ class _PodRun:
     ready_at: float | None = None
     failed_at: float | None = None  # first failed pull
     backoff_noted: bool = False
+    logs: list[str] = field(default_factory=list)  # the container's stdout (nginx access log)
 
 
 class KubeCluster:
@@ -457,6 +458,7 @@ class KubeCluster:
         # store[(group, resource)][(namespace, name)] = object
         self._store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {k: {} for k in KINDS}
         self._pods_rt: dict[tuple[str, str], _PodRun] = {}
+        self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
         self._node_ranges: dict[str, ipaddress.IPv4Network] = {}
@@ -539,6 +541,16 @@ class KubeCluster:
     def _next_rv(self) -> str:
         self._rv += 1
         return str(self._rv)
+
+    def _remove(self, res: tuple[str, str], key: tuple[str, str]) -> dict | None:
+        """Delete a stored object, keeping a tombstone so watches from an older version see it go."""
+        obj = self._store[res].pop(key, None)
+        if obj is not None:
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["resourceVersion"] = self._next_rv()
+            self._tombstones.append((int(gone["metadata"]["resourceVersion"]), res, key, gone))
+            del self._tombstones[:-2000]
+        return obj
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -855,10 +867,14 @@ class KubeCluster:
             return self._method_not_allowed(method)
         name = tail[0]
         sub = tail[1] if len(tail) > 1 else ""
-        if len(tail) > 2 or sub not in ("", "status", "scale"):
+        if len(tail) > 2 or sub not in ("", "status", "scale", "log"):
             return self._unknown()
-        if sub == "scale" and kind.kind != "Deployment":
+        if (sub == "scale" and kind.kind != "Deployment") or (sub == "log" and kind.kind != "Pod"):
             return self._unknown()
+        if sub == "log":
+            if method != "GET":
+                return self._method_not_allowed(method)
+            return self._pod_log(ns, name, query)
         if method == "GET":
             obj = self._get(kind, ns, name)
             return json_response(200, self._scale_of(obj) if sub == "scale" else self._out(kind, obj))
@@ -894,22 +910,26 @@ class KubeCluster:
     def _out(self, kind: _Kind, obj: dict) -> dict:
         return {"kind": kind.kind, "apiVersion": kind.api_version, **copy.deepcopy(obj)}
 
-    def _list(self, kind: _Kind, ns: str | None, query: dict) -> Response:
+    def _matching(self, kind: _Kind, ns: str | None, query: dict) -> dict[tuple[str, str], dict]:
         try:
             reqs = parse_label_selector(query.get("labelSelector", ""))
         except _BadRequest as err:
             raise _bad_request(err.message) from None
-        if query.get("watch") in ("true", "1"):
-            return status_error(405, "MethodNotAllowed", "watch is not supported by this server")
-        items = []
-        for (ons, _name), obj in sorted(self._store[(kind.group, kind.resource)].items()):
-            if ns is not None and ons != ns:
+        out = {}
+        for key, obj in sorted(self._store[(kind.group, kind.resource)].items()):
+            if ns is not None and key[0] != ns:
                 continue
             if not labels_match(obj["metadata"].get("labels") or {}, reqs):
                 continue
             if query.get("fieldSelector") and not fields_match(obj, query["fieldSelector"]):
                 continue
-            items.append(copy.deepcopy(obj))
+            out[key] = copy.deepcopy(obj)
+        return out
+
+    def _list(self, kind: _Kind, ns: str | None, query: dict) -> Response:
+        if query.get("watch") in ("true", "1"):
+            return self._watch(kind, ns, query)
+        items = list(self._matching(kind, ns, query).values())
         limit = int(query.get("limit") or 0)
         if limit > 0:
             items = items[:limit]
@@ -922,6 +942,99 @@ class KubeCluster:
                 "items": items,
             },
         )
+
+    def _watch(self, kind: _Kind, ns: str | None, query: dict) -> Response:
+        """A watch stream: ADDED/MODIFIED/DELETED events, one JSON object per line."""
+        self._matching(kind, ns, query)  # validate selectors before the 200 goes out
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        since = query.get("resourceVersion") or ""
+        if since and not since.isdigit():
+            raise _bad_request(f'invalid resource version "{since}"')
+        stopping = self._server.stopping if self._server is not None else threading.Event()
+
+        def event(etype: str, obj: dict) -> bytes:
+            line = {"type": etype, "object": {"kind": kind.kind, "apiVersion": kind.api_version, **obj}}
+            return json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
+        def rv_of(obj: dict) -> int:
+            return int(obj["metadata"].get("resourceVersion") or 0)
+
+        def stream():
+            deadline = time.monotonic() + timeout
+            with self._lock:
+                seen = self._matching(kind, ns, query)
+                gone = [] if since in ("", "0") else self._deleted_since(kind, ns, query, int(since))
+            for obj in seen.values():
+                if since in ("", "0"):
+                    yield event("ADDED", obj)
+                elif rv_of(obj) > int(since):
+                    yield event("MODIFIED", obj)
+            for obj in gone:
+                yield event("DELETED", obj)
+            while not stopping.is_set() and time.monotonic() < deadline:
+                stopping.wait(0.05)
+                try:
+                    egress = bool(self._has_egress())
+                except Exception:
+                    egress = False
+                with self._lock:
+                    self._egress = egress
+                    self._refresh(egress)
+                    current = self._matching(kind, ns, query)
+                for key, obj in current.items():
+                    if key not in seen:
+                        yield event("ADDED", obj)
+                    elif rv_of(obj) != rv_of(seen[key]):
+                        yield event("MODIFIED", obj)
+                for key, obj in seen.items():
+                    if key not in current:
+                        yield event("DELETED", obj)
+                seen = current
+
+        return Response(200, b"", "application/json", stream=stream())
+
+    def _deleted_since(self, kind: _Kind, ns: str | None, query: dict, since: int) -> list[dict]:
+        reqs = parse_label_selector(query.get("labelSelector", ""))
+        out = []
+        for rv, res, key, obj in self._tombstones:
+            if rv <= since or res != (kind.group, kind.resource) or (ns is not None and key[0] != ns):
+                continue
+            if key in self._store[res]:
+                continue  # re-created since: the watch reports the live object
+            if not labels_match(obj["metadata"].get("labels") or {}, reqs):
+                continue
+            if query.get("fieldSelector") and not fields_match(obj, query["fieldSelector"]):
+                continue
+            out.append(copy.deepcopy(obj))
+        return out
+
+    def _pod_log(self, ns: str, name: str, query: dict) -> Response:
+        pod = self._get(KINDS[("", "pods")], ns, name)
+        rt = self._pods_rt.get((ns, name))
+        containers = [c.get("name", "") for c in pod["spec"].get("containers") or []]
+        container = query.get("container") or (containers[0] if len(containers) == 1 else "")
+        if not container:
+            return status_error(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]",
+            )
+        if container not in containers:
+            return status_error(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        if rt is None or rt.ready_at is None:
+            waiting = "ContainerCreating"
+            if rt is not None and rt.pull_start is None and rt.failed_at is not None:
+                waiting = "trying and failing to pull image"
+            return status_error(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{name}" is waiting to start: {waiting}',
+            )
+        lines = rt.logs
+        tail = query.get("tailLines")
+        if tail is not None and tail.isdigit():
+            lines = lines[-int(tail) :] if int(tail) else []
+        return Response(200, "".join(lines).encode(), "text/plain")
 
     def _check_body(self, kind: _Kind, ns: str, body: dict, name: str | None) -> dict:
         if body.get("kind") not in (None, kind.kind) or body.get("apiVersion") not in (
@@ -1130,7 +1243,6 @@ class KubeCluster:
 
     def _delete(self, kind: _Kind, ns: str, name: str, query: dict, callbacks) -> Response:
         obj = self._get(kind, ns, name)
-        store = self._store[(kind.group, kind.resource)]
         if kind.kind == "Namespace":
             if name in SYSTEM_NAMESPACES:
                 return status_error(
@@ -1149,7 +1261,7 @@ class KubeCluster:
                     self._now() + self._safe_delay("endpoints_ready") + 0.25 * self._safe_delay("pod_ready")
                 )
             return json_response(200, self._out(kind, obj))
-        del store[(ns, name)]
+        self._remove((kind.group, kind.resource), (ns, name))
         self._next_rv()
         if kind.kind == "Deployment":
             self._delete_deployment_children(ns, name)
@@ -1170,7 +1282,7 @@ class KubeCluster:
             )
         if kind.kind == "Service":
             self._release_service(obj, callbacks)
-            self._store[("", "endpoints")].pop((ns, name), None)
+            self._remove(("", "endpoints"), (ns, name))
             return json_response(200, self._out(kind, obj))
         if kind.kind == "Pod":
             self._forget_pod(ns, name)
@@ -1184,11 +1296,11 @@ class KubeCluster:
     def _delete_namespace_contents(self, ns: str, callbacks) -> None:
         for key in list(self._store[("apps", "deployments")]):
             if key[0] == ns:
-                del self._store[("apps", "deployments")][key]
+                self._remove(("apps", "deployments"), key)
                 self._delete_deployment_children(ns, key[1])
         for key, svc in list(self._store[("", "services")].items()):
             if key[0] == ns:
-                del self._store[("", "services")][key]
+                self._remove(("", "services"), key)
                 self._release_service(svc, callbacks)
         for key in list(self._store[("", "pods")]):
             if key[0] == ns:
@@ -1196,7 +1308,7 @@ class KubeCluster:
         for res in (("", "endpoints"), ("", "events"), ("apps", "replicasets")):
             for key in list(self._store[res]):
                 if key[0] == ns:
-                    del self._store[res][key]
+                    self._remove(res, key)
 
     def _safe_delay(self, what: str) -> float:
         try:
@@ -1477,7 +1589,7 @@ class KubeCluster:
                 for pkey, pod in list(self._store[("", "pods")].items()):
                     if pkey[0] == ns and self._owned_by(pod, rs):
                         self._forget_pod(*pkey)
-                del rs_store[key]
+                self._remove(("apps", "replicasets"), key)
 
     def _scale_of(self, dep: dict) -> dict:
         meta = dep["metadata"]
@@ -1623,7 +1735,7 @@ class KubeCluster:
         )
 
     def _forget_pod(self, ns: str, name: str) -> None:
-        pod = self._store[("", "pods")].pop((ns, name), None)
+        pod = self._remove(("", "pods"), (ns, name))
         self._pods_rt.pop((ns, name), None)
         if pod is not None:
             self._used_ips.discard(pod["status"].get("podIP", ""))
@@ -2037,7 +2149,7 @@ class KubeCluster:
         now = self._now()
         for ns, gone_at in list(self._ns_gone.items()):
             if now >= gone_at:
-                self._store[("", "namespaces")].pop(("", ns), None)
+                self._remove(("", "namespaces"), ("", ns))
                 del self._ns_gone[ns]
         for key, pod in list(self._store[("", "pods")].items()):
             self._refresh_pod(key, pod, egress, now)
@@ -2306,6 +2418,17 @@ class KubeCluster:
         # The apiserver forwards the decoded path re-escaped the way Go's URL.EscapedPath does.
         backend_path = "/" + quote(path.lstrip("/"), safe="/$&+,:;=@") if path else "/"
         body = self._echo_report(req, pod_ip, target, backend_path, ns, ref)
+        rt = self._pods_rt.get((ns, pod["metadata"]["name"]))
+        if rt is not None:
+            stamp = datetime.datetime.fromtimestamp(time.time(), datetime.UTC).strftime(
+                "%d/%b/%Y:%H:%M:%S +0000"
+            )
+            uri = backend_path + ("?" + req.query if req.query else "")
+            agent = req.headers.get("user-agent", "-")
+            rt.logs.append(
+                f'{self._proxy_source_ip()} - - [{stamp}] "{req.method} {uri} HTTP/1.1" 200 {len(body)} "-" '
+                f'"{agent}"\n'
+            )
         return Response(200, body, "text/plain", [("Server", "nginx/1.10.0")])
 
     def _proxy_source_ip(self) -> str:
