@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import typing
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,7 +60,55 @@ def dotted(loc: tuple[Any, ...]) -> str:
 
 
 def problems_of(exc: ValidationError) -> list[tuple[str, str]]:
-    return [(dotted(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+    out = []
+    for e in exc.errors():
+        msg = e["msg"]
+        if "(accepted:" not in msg:
+            hint = _accepted_hint(e["type"], tuple(e["loc"]))
+            msg = f"{msg} (accepted: {hint})" if hint else msg
+        out.append((dotted(tuple(e["loc"])), msg))
+    return out
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _accepted_hint(kind: str, loc: tuple[Any, ...]) -> str | None:
+    """What a field accepts, for pydantic's own errors (ours already say it)."""
+    model: type[BaseModel] | None = LabSpec
+    annotation: Any = None
+    info = None
+    for depth, part in enumerate(loc):
+        if isinstance(part, int):
+            args = typing.get_args(annotation)
+            annotation, info = (args[0] if args else None), None
+        else:
+            if model is None:
+                return None
+            if part not in model.model_fields:
+                return "the fields " + ", ".join(model.model_fields) if depth == len(loc) - 1 else None
+            info = model.model_fields[part]
+            annotation = info.annotation
+        model = _unwrap_model(annotation)
+    if annotation is bool:
+        return "true or false"
+    if info is not None and annotation in (int, float):
+        bounds = {type(m).__name__: m for m in info.metadata}
+        lo = getattr(bounds.get("Ge"), "ge", None)
+        hi = getattr(bounds.get("Le"), "le", None)
+        noun = "an integer" if annotation is int else "a number"
+        if lo is not None and hi is not None:
+            return f"{noun} from {lo} to {hi}"
+        return noun
+    if model is not None and kind in ("model_type", "dict_type"):
+        return "a mapping with the fields " + ", ".join(model.model_fields)
+    if typing.get_origin(annotation) is list and kind == "list_type":
+        return "a list"
+    return None
 
 
 def format_errors(exc: ValidationError | SpecError) -> list[str]:

@@ -168,3 +168,12 @@ def test_release_channel_with_auto_upgrade_is_fine():
 @pytest.mark.parametrize("version", ["latest", "1.30", "1.30.5", "1.30.5-gke.1014001"])
 def test_version_formats(version):
     assert apply_overrides(None, [f"cluster.version={version}"]).cluster.version == version
+
+
+def test_pydantic_errors_also_say_what_is_accepted():
+    with pytest.raises(SpecError) as info:
+        apply_overrides(None, ["echo.replicas=0", "cluster.preemptible=maybe", "network=3"])
+    problems = dict(info.value.problems)
+    assert problems["echo.replicas"].endswith("(accepted: an integer from 1 to 10)")
+    assert problems["cluster.preemptible"].endswith("(accepted: true or false)")
+    assert "routing_mode" in problems["network"]
