@@ -597,9 +597,9 @@ class LabSpec(BaseModel):
         return f"{self.keyring_parent}/keyRings/{self.kms.keyring}"
 
     def key_id(self, which: Literal["node", "secrets"]) -> str:
-        if which == "node":
+        if which in ("node", "node_key"):
             return self.kms.node_key
-        if which == "secrets":
+        if which in ("secrets", "secret", "secrets_key"):
             return self.kms.secrets_key
         raise ValueError(f"unknown key {which!r}; accepted: node, secrets")
 

@@ -127,3 +127,13 @@ def test_region_catalogue():
     spec = LabSpec.from_data({"region": "europe-west1", "cluster": {"node_locations": ["europe-west1-b"]}})
     assert spec.cluster_parent == "projects/gke-detail/locations/europe-west1"
     assert spec.key_name("node").startswith("projects/gke-detail/locations/europe-west1/")
+
+
+def test_key_lookup_names():
+    import pytest
+
+    s = LabSpec()
+    assert s.key_id("node") == s.key_id("node_key") == "key-gke-node"
+    assert s.key_id("secrets") == s.key_id("secret") == s.key_id("secrets_key") == "key-gke-secret"
+    with pytest.raises(ValueError, match="accepted: node, secrets"):
+        s.key_name("disk")
