@@ -13,11 +13,13 @@ def main() -> None:
 
 def _register() -> None:
     # Each module adds its commands to `main`; only commands that work are registered.
-    from gke_lab.cli import plan  # noqa: F401
-    from gke_lab.cli import lab  # noqa: F401
-    from gke_lab.cli import chatops  # noqa: F401
-    from gke_lab.cli import blocks  # noqa: F401
-    from gke_lab.cli import emulator  # noqa: F401
+    from gke_lab.cli import (
+        blocks,  # noqa: F401
+        chatops,  # noqa: F401
+        emulator,  # noqa: F401
+        lab,  # noqa: F401
+        plan,  # noqa: F401
+    )
 
 
 _register()
