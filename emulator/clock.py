@@ -30,6 +30,8 @@ PROFILE: dict[str, float] = {
     "clusters.update": 10.0,
     "pod_ready": 20.0,
     "endpoints_ready": 2.0,
+    # not in the design table: a LoadBalancer Service gets its external IP after about this long
+    "load_balancer": 40.0,
 }
 
 # Share of clusters.create after which node VMs are created (and the boot-disk key is used).
