@@ -90,7 +90,8 @@ def ref_name(ref: str, kind: str) -> str:
 
 
 # ---- list filters ----------------------------------------------------------------------------
-_FILTER_TERM = re.compile(r'\(?\s*([\w.]+)\s*(=|!=|\beq\b|\bne\b)\s*("([^"]*)"|\'([^\']*)\'|([^\s)]+))\s*\)?')
+_FILTER_TERM = re.compile(r'\(?\s*([\w.]+)\s*(=|!=|:)\s*("([^"]*)"|\'([^\']*)\'|([^\s)]+))\s*\)?')
+_FILTER_EQ = re.compile(r"^\s*([\w.]+)\s+(eq|ne)\s+(.+?)\s*$")
 
 
 def _field(item: dict[str, Any], path: str) -> Any:
@@ -103,25 +104,38 @@ def _field(item: dict[str, Any], path: str) -> Any:
     return cur
 
 
+def _values(item: dict[str, Any], field: str) -> list[str]:
+    actual = _field(item, field)
+    if isinstance(actual, list):
+        return [str(v) for v in actual]
+    if isinstance(actual, bool):
+        return [str(actual).lower()]
+    return ["" if actual is None else str(actual)]
+
+
 def matches_filter(item: dict[str, Any], expr: str | None) -> bool:
+    """Compute's list filters: `field = "glob"` / `!=` terms (ANDed), or one `field eq|ne regex`."""
     if not expr:
         return True
-    for m in _FILTER_TERM.finditer(expr):
+    eq = _FILTER_EQ.match(expr)
+    if eq:
+        field, op, pattern = eq.groups()
+        pattern = pattern.strip("\"'")
+        try:
+            hit = any(re.fullmatch(pattern, v) for v in _values(item, field))
+        except re.error as exc:
+            raise invalid(
+                f"Invalid value for field 'filter': '{expr}'. Invalid regular expression: {exc}."
+            ) from None
+        return hit if op == "eq" else not hit
+    terms = list(_FILTER_TERM.finditer(expr))
+    if not terms:
+        raise invalid(f"Invalid value for field 'filter': '{expr}'. Invalid list filter expression.")
+    for m in terms:
         field, op = m.group(1), m.group(2)
         value = next(g for g in (m.group(4), m.group(5), m.group(6)) if g is not None)
-        actual = _field(item, field)
-        values = (
-            [str(v) for v in actual]
-            if isinstance(actual, list)
-            else ["" if actual is None else str(actual).lower() if isinstance(actual, bool) else str(actual)]
-        )
-        if op in ("=", "!="):
-            hit = any(fnmatch.fnmatchcase(v, value) for v in values)
-            ok = hit if op == "=" else not hit
-        else:
-            hit = any(re.fullmatch(value, v) for v in values)
-            ok = hit if op == "eq" else not hit
-        if not ok:
+        hit = any(fnmatch.fnmatchcase(v, value) for v in _values(item, field))
+        if hit != (op != "!="):
             return False
     return True
 
