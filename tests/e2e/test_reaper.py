@@ -32,6 +32,8 @@ def lab_spec(lab: str, first: bool = False):
             f"network.nat={lab}-nat",
             f"node_service_account.name={lab}-node",
             f"cluster.name={lab}-cluster",
+            f"kms.node_key={lab}-node-key",
+            f"kms.secrets_key={lab}-secret-key",
         ],
     )
 

@@ -46,6 +46,8 @@ def other_lab_spec():
         "network.nat=other-nat",
         "node_service_account.name=other-node",
         "cluster.name=other-cluster",
+        "kms.node_key=other-node-key",
+        "kms.secrets_key=other-secret-key",
     )
 
 
@@ -156,6 +158,8 @@ def add_unmarked_cluster(clients: Clients) -> None:
         "node_service_account.name=bystander",
         "cluster.name=bystander-cluster",
         "cluster.master_ipv4_cidr=172.16.0.32/28",
+        "kms.node_key=other-node-key",  # the other lab's keys (and their agent bindings) exist already
+        "kms.secrets_key=other-secret-key",
     )
     config = clients.container.get_server_config(name=base.cluster_parent)
     cluster = build_cluster(base, config.default_cluster_version, Marker("bystander", 0))
@@ -214,7 +218,7 @@ def test_provision_then_teardown_restores_the_project_and_spares_bystanders(pref
     report = teardown(spec=lab, destroy_keys=True)
     after = project_state(emu)
 
-    # Exactly as before, except the default network the spec deleted (and the reused keys, below).
+    # Exactly as before, except the default network the spec deleted (and the kept keys, below).
     assert comparable(after, drop_default=False) == comparable(before, drop_default=True)
     assert "default" in names(before, "networks") and "default" not in names(after, "networks")
     # Bystanders on the node SA's very role keep their binding; our member is gone.
@@ -223,15 +227,17 @@ def test_provision_then_teardown_restores_the_project_and_spares_bystanders(pref
     assert (ROLE, f"serviceAccount:other-node@{PROJECT}.iam.gserviceaccount.com") in bindings(after)
     assert not any(m == lab.node_sa_member for _, m in bindings(after))
 
-    # Key ring and keys are reused: still there; their live versions scheduled for destruction only when
-    # the keys carry this lab's marker (the other lab created them here, so they are kept and reported).
-    assert names(after, "cryptoKeys") == names(before, "cryptoKeys")
-    key_rows = [r for r in report["rows"] if r["phase"] == "keys"]
-    key_owner = Marker.from_labels(project_state(emu)["cryptoKeys"][0].get("labels"))
-    if key_owner is not None and key_owner.lab == lab.lab:
-        assert {r["action"] for r in key_rows} == {"destruction scheduled"}
-    else:
-        assert key_rows and all(r["action"] == "kept" for r in key_rows)
+    # Key ring and keys are reused: still there. Only this lab's keys have their versions scheduled for
+    # destruction; the other lab's keys in the same key ring stay enabled.
+    assert names(after, "cryptoKeys") == names(before, "cryptoKeys") | {
+        lab.key_name("node"),
+        lab.key_name("secrets"),
+    }
+    versions = {v["name"]: v["state"] for v in after["cryptoKeyVersions"]}
+    for name, state in versions.items():
+        key = name.split("/cryptoKeys/")[1].split("/")[0]
+        assert state == ("ENABLED" if key.startswith("other-") else "DESTROY_SCHEDULED"), name
+    assert {r["action"] for r in report["rows"] if r["phase"] == "keys"} == {"destruction scheduled"}
 
     deleted = {(r["kind"], r["name"]) for r in report["rows"] if r["action"] == "deleted"}
     assert ("cluster", "us-west1/cluster") in deleted
