@@ -16,6 +16,7 @@ def _register() -> None:
     from gke_lab.cli import (
         blocks,  # noqa: F401
         chatops,  # noqa: F401
+        demo,  # noqa: F401
         emulator,  # noqa: F401
         lab,  # noqa: F401
         plan,  # noqa: F401
