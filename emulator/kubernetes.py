@@ -458,6 +458,7 @@ class KubeCluster:
         # store[(group, resource)][(namespace, name)] = object
         self._store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {k: {} for k in KINDS}
         self._pods_rt: dict[tuple[str, str], _PodRun] = {}
+        self._rs_scaled: dict[tuple[str, str], int] = {}
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
@@ -466,6 +467,8 @@ class KubeCluster:
         self._used_cluster_ips: set[str] = set()
         self._used_node_ports: set[int] = set()
         self._server: KubeHTTPServer | None = None
+        self._life_lock = threading.Lock()
+        self._stopped = False
         self.endpoint = ""
         self._tls = make_cluster_tls(str(uuid.UUID(int=self._rng.getrandbits(128), version=4)))
         self.ca_certificate_b64 = self._tls.ca_b64
@@ -474,21 +477,28 @@ class KubeCluster:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = KubeHTTPServer(
-            host=self._host,
-            port=0,
-            ssl_context=self._tls.server_context(),
-            allow_ip=self._allow_ip,
-            app=self._app,
-            log=self._log_entry,
-        )
-        self._server.start()
-        self.endpoint = f"{self._host}:{self._server.port}"
+        # start() may run on a background thread while stop() races it (a cluster deleted while booting).
+        with self._life_lock:
+            if self._stopped or self._server is not None:
+                return
+            server = KubeHTTPServer(
+                host=self._host,
+                port=0,
+                ssl_context=self._tls.server_context(),
+                allow_ip=self._allow_ip,
+                app=self._app,
+                log=self._log_entry,
+            )
+            server.start()
+            self._server = server
+            self.endpoint = f"{self._host}:{server.port}"
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        with self._life_lock:
+            self._stopped = True
+            server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     @property
     def ca_pem(self) -> bytes:
@@ -623,6 +633,19 @@ class KubeCluster:
             "status": {"loadBalancer": {}},
         }
         self._store[("", "services")][("default", "kubernetes")] = svc
+        # Its endpoints are the control plane's own (private) address.
+        master_ip = str(self._master_net.network_address + 2) if self._master_net is not None else self._host
+        self._store[("", "endpoints")][("default", "kubernetes")] = {
+            "metadata": self._meta(
+                "kubernetes", "default", labels={"endpointslice.kubernetes.io/skip-mirror": "true"}
+            ),
+            "subsets": [
+                {
+                    "addresses": [{"ip": master_ip}],
+                    "ports": [{"name": "https", "port": 443, "protocol": "TCP"}],
+                }
+            ],
+        }
 
     def _namespace_object(
         self, name: str, labels: dict | None = None, annotations: dict | None = None
@@ -1517,8 +1540,19 @@ class KubeCluster:
             if key[1] != rs_name:
                 rs = rs_store[key]
                 if rs["spec"].get("replicas", 0) != 0:
+                    self._event(
+                        dep,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        f"Scaled down replica set {key[1]} from {rs['spec']['replicas']} to 0",
+                        self._now(),
+                        kind="Deployment",
+                        api_version="apps/v1",
+                        source="deployment-controller",
+                    )
                     rs["spec"]["replicas"] = 0
                     rs["metadata"]["resourceVersion"] = self._next_rv()
+                    self._rs_scaled[key] = 0
                 for pkey, pod in list(self._store[("", "pods")].items()):
                     if pkey[0] == ns and self._owned_by(pod, rs):
                         self._forget_pod(*pkey)
@@ -1565,6 +1599,20 @@ class KubeCluster:
                 self._forget_pod(*key)
         for _ in range(want - len(pods)):
             self._create_pod(rs, dep)
+        scaled = self._rs_scaled.get((ns, rs_name), 0)
+        if scaled != want:
+            verb = "up" if want > scaled else "down"
+            self._event(
+                dep,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {verb} replica set {rs_name} from {scaled} to {want}",
+                self._now(),
+                kind="Deployment",
+                api_version="apps/v1",
+                source="deployment-controller",
+            )
+            self._rs_scaled[(ns, rs_name)] = want
 
     def _owner_ref(self, api_version: str, kind: str, owner: dict) -> dict:
         return {
