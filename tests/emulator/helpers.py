@@ -80,8 +80,13 @@ def wait_region(c: Clients, op: compute_v1.Operation, project: str = PROJECT, re
     return op
 
 
-def wait_gke(c: Clients, op: container_v1.Operation, project: str = PROJECT, location: str = REGION,
-             timeout: float = 120.0) -> container_v1.Operation:
+def wait_gke(
+    c: Clients,
+    op: container_v1.Operation,
+    project: str = PROJECT,
+    location: str = REGION,
+    timeout: float = 120.0,
+) -> container_v1.Operation:
     name = f"projects/{project}/locations/{location}/operations/{op.name}"
     deadline = time.monotonic() + timeout
     while op.status != container_v1.Operation.Status.DONE:
@@ -108,8 +113,13 @@ def build_network(name: str = NETWORK) -> compute_v1.Network:
     )
 
 
-def build_subnet(project: str = PROJECT, name: str = SUBNET, cidr: str = "10.128.0.0/20",
-                 pods: str = "100.64.0.0/14", services: str = "100.68.0.0/20") -> compute_v1.Subnetwork:
+def build_subnet(
+    project: str = PROJECT,
+    name: str = SUBNET,
+    cidr: str = "10.128.0.0/20",
+    pods: str = "100.64.0.0/14",
+    services: str = "100.68.0.0/20",
+) -> compute_v1.Subnetwork:
     return compute_v1.Subnetwork(
         name=name,
         network=network_link(project),
@@ -136,13 +146,17 @@ def build_router(project: str = PROJECT) -> compute_v1.Router:
     )
 
 
-def build_cluster(project: str = PROJECT, *, version: str = "", authorized: str = "127.0.0.1/32",
-                  **overrides: Any) -> container_v1.Cluster:
+def build_cluster(
+    project: str = PROJECT, *, version: str = "", authorized: str = "127.0.0.1/32", **overrides: Any
+) -> container_v1.Cluster:
     """The article's cluster with today's fields (gke-api.md §3/§4, modernised)."""
     man = container_v1.MasterAuthorizedNetworksConfig(
         enabled=True,
-        cidr_blocks=[container_v1.MasterAuthorizedNetworksConfig.CidrBlock(cidr_block=authorized,
-                                                                             display_name="operator")],
+        cidr_blocks=[
+            container_v1.MasterAuthorizedNetworksConfig.CidrBlock(
+                cidr_block=authorized, display_name="operator"
+            )
+        ],
     )
     cluster = container_v1.Cluster(
         name="cluster",
@@ -171,7 +185,9 @@ def build_cluster(project: str = PROJECT, *, version: str = "", authorized: str 
                         enable_secure_boot=True, enable_integrity_monitoring=True
                     ),
                 ),
-                autoscaling=container_v1.NodePoolAutoscaling(enabled=True, min_node_count=0, max_node_count=2),
+                autoscaling=container_v1.NodePoolAutoscaling(
+                    enabled=True, min_node_count=0, max_node_count=2
+                ),
                 management=container_v1.NodeManagement(auto_upgrade=False, auto_repair=True),
                 upgrade_settings=container_v1.NodePool.UpgradeSettings(max_surge=1, max_unavailable=0),
             )
@@ -191,7 +207,9 @@ def build_cluster(project: str = PROJECT, *, version: str = "", authorized: str 
                 enabled=True, enable_public_endpoint=True, authorized_networks_config=man
             )
         ),
-        network_policy=container_v1.NetworkPolicy(provider=container_v1.NetworkPolicy.Provider.CALICO, enabled=True),
+        network_policy=container_v1.NetworkPolicy(
+            provider=container_v1.NetworkPolicy.Provider.CALICO, enabled=True
+        ),
         addons_config=container_v1.AddonsConfig(
             network_policy_config=container_v1.NetworkPolicyConfig(disabled=False),
             dns_cache_config=container_v1.DnsCacheConfig(enabled=True),
@@ -233,15 +251,27 @@ def project_number(c: Clients, project: str = PROJECT) -> str:
     return c.projects.get_project(name=f"projects/{project}").name.split("/")[1]
 
 
-def setup_prerequisites(c: Clients, project: str = PROJECT, *, grant_compute: bool = True,
-                        grant_gke: bool = True, nat: bool = True) -> str:
+def setup_prerequisites(
+    c: Clients,
+    project: str = PROJECT,
+    *,
+    grant_compute: bool = True,
+    grant_gke: bool = True,
+    nat: bool = True,
+) -> str:
     """VPC, subnet, NAT, keys, key bindings and the node service account. Returns the project number."""
     wait_global(c, c.networks.insert_unary(project=project, network_resource=build_network()), project)
-    wait_region(c, c.subnets.insert_unary(project=project, region=REGION,
-                                          subnetwork_resource=build_subnet(project)), project)
+    wait_region(
+        c,
+        c.subnets.insert_unary(project=project, region=REGION, subnetwork_resource=build_subnet(project)),
+        project,
+    )
     if nat:
-        wait_region(c, c.routers.insert_unary(project=project, region=REGION,
-                                              router_resource=build_router(project)), project)
+        wait_region(
+            c,
+            c.routers.insert_unary(project=project, region=REGION, router_resource=build_router(project)),
+            project,
+        )
     parent = f"projects/{project}/locations/{REGION}"
     c.kms.create_key_ring(parent=parent, key_ring_id=RING, key_ring={})
     for key in (NODE_KEY, SECRET_KEY):
@@ -252,13 +282,24 @@ def setup_prerequisites(c: Clients, project: str = PROJECT, *, grant_compute: bo
         )
     number = project_number(c, project)
     if grant_compute:
-        add_binding(c, key_name(NODE_KEY, project), ENCRYPTER,
-                    f"serviceAccount:service-{number}@compute-system.iam.gserviceaccount.com", kms=True)
+        add_binding(
+            c,
+            key_name(NODE_KEY, project),
+            ENCRYPTER,
+            f"serviceAccount:service-{number}@compute-system.iam.gserviceaccount.com",
+            kms=True,
+        )
     if grant_gke:
-        add_binding(c, key_name(SECRET_KEY, project), ENCRYPTER,
-                    f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com", kms=True)
+        add_binding(
+            c,
+            key_name(SECRET_KEY, project),
+            ENCRYPTER,
+            f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
+            kms=True,
+        )
     c.iam.create_service_account(
-        name=f"projects/{project}", account_id=SA_ID,
+        name=f"projects/{project}",
+        account_id=SA_ID,
         service_account=iam_admin_v1.ServiceAccount(display_name=SA_ID),
     )
     return number
