@@ -1,0 +1,79 @@
+"""The command line around provisioning: plan --live (read-only), up, kubeconfig; run name, tags and lock."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gke_lab.cli import main
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECT = "gke-detail"
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+
+
+def _log(emu) -> list[dict]:
+    return httpx.get(f"{emu.url}/_emulator/requests", timeout=60).json()
+
+
+def _live(runner: CliRunner) -> dict:
+    out = runner.invoke(main, ["plan", "--live", "--json", "--set", LOCAL], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    return json.loads(out.stdout)["live"]
+
+
+def test_plan_live_up_kubeconfig(prefect_harness, emulator_factory, tmp_path):
+    emu = emulator_factory(projects={PROJECT: 415104041262})
+    runner = CliRunner()
+
+    before = _live(runner)
+    kinds = {(e["kind"], e["name"]) for e in before["create"]}
+    assert ("compute.network", "gke-network") in kinds
+    assert ("container.cluster", "cluster") in kinds
+    assert ("kms.cryptoKey", "key-gke-secret") in kinds
+    assert before["delete"] == [{"kind": "compute.network", "name": "default"}]
+    assert [e for e in _log(emu) if e["mutating"]] == [], "plan --live must not mutate"
+
+    up = runner.invoke(main, ["up", "--set", LOCAL], catch_exceptions=False)
+    assert up.exit_code == 0, up.output
+    assert "# Lab card: cluster" in up.stdout
+
+    mark = len(_log(emu))
+    after = _live(runner)
+    assert after["create"] == [] and after["differs"] == [] and after["blocked"] == []
+    assert ("container.cluster", "cluster") in {(e["kind"], e["name"]) for e in after["exists"]}
+    assert [e for e in _log(emu)[mark:] if e["mutating"]] == []
+
+    # A spec that differs in a field fixed at creation is reported, not ignored.
+    drift = runner.invoke(
+        main, ["plan", "--live", "--json", "--set", LOCAL, "--set", "network.subnet.cidr=10.130.0.0/20"]
+    )
+    differs = json.loads(drift.stdout)["live"]["differs"]
+    assert any(d["name"] == "gke-subnet" and d["differences"][0]["field"] == "ip_cidr_range" for d in differs)
+
+    path = tmp_path / "kubeconfig"
+    kc = runner.invoke(main, ["kubeconfig", "--set", LOCAL, "--output", str(path)], catch_exceptions=False)
+    assert kc.exit_code == 0, kc.output
+    config = yaml.safe_load(path.read_text())
+    assert config["current-context"] == "gke_gke-detail_us-west1_cluster"
+    assert config["clusters"][0]["cluster"]["server"].startswith("https://127.0.0.1:")
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(f"gke-lab:{PROJECT}:cluster")
+        assert limit.limit == 1
+        runs = [r for r in client.read_flow_runs() if r.name == f"provision cluster@{PROJECT}"]
+        assert runs and {"lab:cluster", f"project:{PROJECT}"} <= set(runs[0].tags)
+
+
+def test_up_with_bad_spec_exits_2_naming_the_field(emulator):
+    out = CliRunner().invoke(main, ["up", "--set", "cluster.num_nodes=-3"])
+    assert out.exit_code == 2
+    assert "cluster.num_nodes" in out.stderr
+    assert [e for e in _log(emulator) if e["mutating"]] == []
