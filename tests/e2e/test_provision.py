@@ -245,3 +245,36 @@ def test_authorized_networks_excluding_runner_names_them(prefect_harness, lab_em
 def test_private_nodes_without_cloud_nat_names_cloud_nat(prefect_harness, lab_emulator):
     with pytest.raises(LabError, match=r"(?i)cloud nat"):
         provision(spec=spec("network.cloud_nat=false"))
+
+
+def test_cluster_create_waits_out_key_grant_propagation(prefect_harness, emulator_factory, monkeypatch):
+    from emulator import clock
+
+    # Make the grant take 3 s (at scale 0.01) to become effective: the create sees 403 naming the key.
+    monkeypatch.setitem(clock.PROFILE, "iam.propagation", 300.0)
+    emu = emulator_factory(projects={PROJECT: NUMBER})
+    result = provision(spec=spec())
+    assert result["verification"]["passed"] is True
+    posts = [
+        e
+        for e in log(emu)
+        if e["api"] == "container" and e["method"] == "POST" and e["path"].endswith("/clusters")
+    ]
+    statuses = [int(e["status"]) for e in posts]
+    assert statuses[-1] == 200 and 403 in statuses, statuses
+
+
+def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emulator):
+    emu = lab_emulator
+    rule = {"api": "container", "method": "POST", "path_regex": r"/clusters$", "count": 5, "status": 403}
+    admin(emu, "POST", "faults", json={"rules": [rule]})
+    with pytest.raises(
+        LabError, match=r"create projects/gke-detail/locations/us-west1/clusters/cluster failed"
+    ):
+        provision(spec=spec())
+    posts = [
+        e
+        for e in log(emu)
+        if e["api"] == "container" and e["method"] == "POST" and e["path"].endswith("/clusters")
+    ]
+    assert [int(e["status"]) for e in posts] == [403]
