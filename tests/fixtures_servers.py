@@ -29,7 +29,12 @@ BIN = Path(sys.executable).parent
 PGBIN_GLOB = "/usr/lib/postgresql/*/bin"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # Test projects known to the emulator (project id -> number).
-PROJECTS = {"gke-detail": 123456789012, "lab-a": 200000000001, "lab-b": 200000000002, "lab-c": 200000000003}
+PROJECTS = {
+    "gke-detail": 123456789012,
+    "lab-alpha": 200000000001,
+    "lab-bravo": 200000000002,
+    "lab-charlie": 200000000003,
+}
 
 
 def free_port() -> int:
@@ -161,6 +166,12 @@ class Stack:
 
     def emulator_state(self) -> dict[str, Any]:
         return httpx.get(f"{self.emulator_url}/_emulator/state", timeout=30).json()
+
+    def emulator_patch(self, project: str, kind: str, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        body = {"project": project, "kind": kind, "name": name, "fields": fields}
+        response = httpx.post(f"{self.emulator_url}/_emulator/patch", json=body, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
 
 
 def _wait_http(url: str, proc: Proc, timeout: float = 120) -> None:
