@@ -125,7 +125,7 @@ def test_reaper_takes_exactly_the_expired_labs(prefect_harness, emu):
         assert f"{lab}-node" in names["accounts"]
     # Survivors are byte-for-byte untouched.
     for kind in ("networks", "subnetworks", "routers", "serviceAccounts", "clusters"):
-        kept_before = [i for i in before[kind] if not (i.get("name") or i.get("email")).startswith("expired")]
+        kept_before = [i for i in before[kind] if not i["name"].split("/")[-1].startswith("expired")]
         assert sorted(map(repr, kept_before)) == sorted(map(repr, after[kind])), kind
 
 
@@ -162,7 +162,13 @@ def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
     assert "orphan-net" in lab_names(state(emu))["networks"]
 
     expired = Marker("orphan", PAST).description()
-    patch(emu, "network", "orphan-net", {"description": expired})
+    for kind, name in (
+        ("network", "orphan-net"),
+        ("subnetwork", "orphan-subnet"),
+        ("router", "orphan-router"),
+        ("serviceAccount", spec.node_sa_email),
+    ):
+        patch(emu, kind, name, {"description": expired})
     result = reap()
     assert {d["lab"]: d["action"] for d in result["decisions"]} == {"orphan": "reap"}
     st = state(emu)
