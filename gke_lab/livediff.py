@@ -48,6 +48,20 @@ def compare_cluster(spec: LabSpec, cluster: Any) -> Diff:
     return drift
 
 
+def compare_cluster_settings(spec: LabSpec, cluster: Any) -> Diff:
+    """Cluster settings GKE can change in place that differ from the spec (gke-lab reports, never ignores)."""
+    drift: Diff = []
+    ip = cluster.control_plane_endpoints_config.ip_endpoints_config
+    anc = ip.authorized_networks_config if ip.authorized_networks_config else None
+    if anc is None or not anc.enabled:
+        anc = cluster.master_authorized_networks_config
+    live = sorted(b.cidr_block for b in anc.cidr_blocks) if anc.enabled else None
+    want = sorted(n.cidr for n in spec.cluster.master_authorized_networks)
+    if live != want:
+        drift.append(("authorized_networks_config.cidr_blocks", live, want))
+    return drift
+
+
 def compare_subnet(spec: LabSpec, sub: Any) -> Diff:
     drift: Diff = []
     if sub.ip_cidr_range != spec.network.subnet.cidr:
@@ -168,6 +182,6 @@ def live_diff(spec: LabSpec, clients: Clients | None = None) -> dict[str, Any]:
         spec.cluster.name,
         cluster,
         cluster and _owner(Marker.from_labels(cluster.resource_labels), spec.lab),
-        cluster and compare_cluster(spec, cluster),
+        cluster and compare_cluster(spec, cluster) + compare_cluster_settings(spec, cluster),
     )
     return out

@@ -18,7 +18,7 @@ from gke_lab.errors import (
     is_permission_denied,
     is_transient,
 )
-from gke_lab.livediff import compare_cluster
+from gke_lab.livediff import compare_cluster, compare_cluster_settings
 from gke_lab.ownership import Marker, marker_for
 from gke_lab.requests import build_cluster
 from gke_lab.spec import LabSpec
@@ -131,6 +131,15 @@ def ensure_cluster(
     drift = compare_cluster(spec, cluster)
     if drift:
         raise DriftError(name, drift)
+    settings = compare_cluster_settings(spec, cluster)
+    if settings:
+        lines = "; ".join(f"{f}: live={live!r}, spec={want!r}" for f, live, want in settings)
+        raise LabError(
+            f"{name} exists but differs from the spec: {lines}. gke-lab does not change a running lab's "
+            "settings; align the spec (or update the cluster yourself), "
+            "or tear the lab down and provision again.",
+            resource=name,
+        )
     return {**access_of(cluster, spec), "created": created}
 
 

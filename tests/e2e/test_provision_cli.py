@@ -56,6 +56,14 @@ def test_plan_live_up_kubeconfig(prefect_harness, emulator_factory, tmp_path):
     differs = json.loads(drift.stdout)["live"]["differs"]
     assert any(d["name"] == "gke-subnet" and d["differences"][0]["field"] == "ip_cidr_range" for d in differs)
 
+    # Authorized networks can change in place, but gke-lab reports the difference instead of ignoring it.
+    other = "cluster.master_authorized_networks=[{cidr: 10.0.0.0/8, name: office}]"
+    mark = len(_log(emu))
+    changed = runner.invoke(main, ["up", "--set", other])
+    assert changed.exit_code == 1
+    assert "authorized_networks_config.cidr_blocks" in changed.stderr
+    assert [e for e in _log(emu)[mark:] if e["mutating"]] == []
+
     path = tmp_path / "kubeconfig"
     kc = runner.invoke(main, ["kubeconfig", "--set", LOCAL, "--output", str(path)], catch_exceptions=False)
     assert kc.exit_code == 0, kc.output
