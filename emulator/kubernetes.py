@@ -428,6 +428,7 @@ class KubeCluster:
         node_pool: str = "default-pool",
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
+        latency_scale: float | None = None,
     ) -> None:
         self.project, self.location, self.name = project, location, name
         self.private_nodes = private_nodes
@@ -458,7 +459,8 @@ class KubeCluster:
         # store[(group, resource)][(namespace, name)] = object
         self._store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {k: {} for k in KINDS}
         self._pods_rt: dict[tuple[str, str], _PodRun] = {}
-        self._rs_scaled: dict[tuple[str, str], int] = {}
+        self._progress_mark: dict[tuple[str, str, str], tuple[float, object]] = {}
+        self._latency_scale = latency_scale
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
@@ -1525,41 +1527,36 @@ class KubeCluster:
         for dep in list(self._store[("apps", "deployments")].values()):
             self._reconcile_deployment(dep)
 
-    def _reconcile_deployment(self, dep: dict) -> None:
-        """The deployment + replicaset controllers: one ReplicaSet per template, pods to match replicas."""
+    def _owned_replicasets(self, dep: dict) -> list[dict]:
+        ns = dep["metadata"]["namespace"]
+        return [
+            rs
+            for k, rs in self._store[("apps", "replicasets")].items()
+            if k[0] == ns and self._owned_by(rs, dep)
+        ]
+
+    def _rs_pods(self, rs: dict) -> list[tuple[tuple[str, str], dict]]:
+        ns = rs["metadata"]["namespace"]
+        return [(k, p) for k, p in self._store[("", "pods")].items() if k[0] == ns and self._owned_by(p, rs)]
+
+    def _is_ready(self, key: tuple[str, str]) -> bool:
+        rt = self._pods_rt.get(key)
+        return rt is not None and rt.ready_at is not None
+
+    def _new_replicaset(self, dep: dict) -> dict:
+        """The ReplicaSet of the current template, created (at 0 replicas) when the template is new."""
         meta, spec = dep["metadata"], dep["spec"]
         ns, name = meta["namespace"], meta["name"]
         tmpl_hash = self._template_hash(spec["template"])
         rs_name = f"{name}-{tmpl_hash}"
         rs_store = self._store[("apps", "replicasets")]
-        annotations = meta.setdefault("annotations", {})
-        revision = int(annotations.get("deployment.kubernetes.io/revision", "0") or 0)
-        # Retire old ReplicaSets: the emulated rollout replaces their pods at once.
-        owned = [k for k, rs in rs_store.items() if k[0] == ns and self._owned_by(rs, dep)]
-        for key in owned:
-            if key[1] != rs_name:
-                rs = rs_store[key]
-                if rs["spec"].get("replicas", 0) != 0:
-                    self._event(
-                        dep,
-                        "Normal",
-                        "ScalingReplicaSet",
-                        f"Scaled down replica set {key[1]} from {rs['spec']['replicas']} to 0",
-                        self._now(),
-                        kind="Deployment",
-                        api_version="apps/v1",
-                        source="deployment-controller",
-                    )
-                    rs["spec"]["replicas"] = 0
-                    rs["metadata"]["resourceVersion"] = self._next_rv()
-                    self._rs_scaled[key] = 0
-                for pkey, pod in list(self._store[("", "pods")].items()):
-                    if pkey[0] == ns and self._owned_by(pod, rs):
-                        self._forget_pod(*pkey)
+        owned = self._owned_replicasets(dep)
+        top = max(
+            (int(r["metadata"]["annotations"].get("deployment.kubernetes.io/revision", "0")) for r in owned),
+            default=0,
+        )
         rs = rs_store.get((ns, rs_name))
         if rs is None:
-            revision += 1
-            annotations["deployment.kubernetes.io/revision"] = str(revision)
             labels = dict((spec["template"].get("metadata") or {}).get("labels") or {})
             labels["pod-template-hash"] = tmpl_hash
             selector = copy.deepcopy(spec["selector"])
@@ -1571,48 +1568,102 @@ class KubeCluster:
                     rs_name,
                     ns,
                     labels=labels,
-                    annotations={
-                        "deployment.kubernetes.io/desired-replicas": str(spec["replicas"]),
-                        "deployment.kubernetes.io/max-replicas": str(spec["replicas"] + 1),
-                        "deployment.kubernetes.io/revision": str(revision),
-                    },
+                    annotations={"deployment.kubernetes.io/revision": str(top + 1)},
                     ownerReferences=[self._owner_ref("apps/v1", "Deployment", dep)],
                     generation=1,
                 ),
-                "spec": {"replicas": spec["replicas"], "selector": selector, "template": template},
+                "spec": {"replicas": 0, "selector": selector, "template": template},
                 "status": {"replicas": 0, "observedGeneration": 1},
             }
             rs_store[(ns, rs_name)] = rs
-        elif rs["spec"]["replicas"] != spec["replicas"]:
-            rs["spec"]["replicas"] = spec["replicas"]
-            rs["metadata"]["generation"] = rs["metadata"].get("generation", 1) + 1
-            rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = str(spec["replicas"])
+        elif int(rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision", "0")) < top:
+            # Rolling back to an older template re-adopts its ReplicaSet under a new revision.
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(top + 1)
             rs["metadata"]["resourceVersion"] = self._next_rv()
-        pods = [(k, p) for k, p in self._store[("", "pods")].items() if k[0] == ns and self._owned_by(p, rs)]
-        want = spec["replicas"]
+        annotations = meta.setdefault("annotations", {})
+        revision = rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        if annotations.get("deployment.kubernetes.io/revision") != revision:
+            annotations["deployment.kubernetes.io/revision"] = revision
+            if "resourceVersion" in meta:
+                meta["resourceVersion"] = self._next_rv()
+        return rs
+
+    def _scale_replicaset(self, dep: dict, rs: dict, replicas: int) -> None:
+        current = rs["spec"].get("replicas", 0)
+        if current == replicas:
+            return
+        rs["spec"]["replicas"] = replicas
+        rs["metadata"]["generation"] = rs["metadata"].get("generation", 1) + 1
+        desired = dep["spec"]["replicas"]
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = str(desired)
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] = str(
+            desired + self._max_surge(dep["spec"], desired)
+        )
+        rs["metadata"]["resourceVersion"] = self._next_rv()
+        verb = "up" if replicas > current else "down"
+        self._event(
+            dep,
+            "Normal",
+            "ScalingReplicaSet",
+            f"Scaled {verb} replica set {rs['metadata']['name']} from {current} to {replicas}",
+            self._now(),
+            kind="Deployment",
+            api_version="apps/v1",
+            source="deployment-controller",
+        )
+
+    def _reconcile_deployment(self, dep: dict) -> None:
+        """The deployment controller: a ReplicaSet per template, rolled out within maxSurge/maxUnavailable."""
+        spec = dep["spec"]
+        desired = spec["replicas"]
+        new_rs = self._new_replicaset(dep)
+        old = [rs for rs in self._owned_replicasets(dep) if rs is not new_rs]
+        strategy = (spec.get("strategy") or {}).get("type", "RollingUpdate")
+        if not any(rs["spec"].get("replicas", 0) or self._rs_pods(rs) for rs in old):
+            self._scale_replicaset(dep, new_rs, desired)
+        elif strategy == "Recreate":
+            for rs in old:
+                self._scale_replicaset(dep, rs, 0)
+            if not any(self._rs_pods(rs) for rs in old):
+                self._scale_replicaset(dep, new_rs, desired)
+        else:
+            surge = self._max_surge(spec, desired)
+            unavailable = self._max_unavailable(spec, desired)
+            if surge == 0 and unavailable == 0:
+                unavailable = 1
+            total = sum(rs["spec"].get("replicas", 0) for rs in [new_rs, *old])
+            room = desired + surge - total
+            if room > 0 and new_rs["spec"].get("replicas", 0) < desired:
+                self._scale_replicaset(dep, new_rs, min(desired, new_rs["spec"].get("replicas", 0) + room))
+            elif new_rs["spec"].get("replicas", 0) > desired:
+                self._scale_replicaset(dep, new_rs, desired)
+            # Old pods that are not ready cost no availability: they go first; ready ones only while
+            # enough ready pods remain.
+            ready_total = sum(1 for rs in [new_rs, *old] for k, _ in self._rs_pods(rs) if self._is_ready(k))
+            budget = ready_total - (desired - unavailable)
+            for rs in old:
+                pods = self._rs_pods(rs)
+                unready = sum(1 for k, _ in pods if not self._is_ready(k))
+                target = rs["spec"].get("replicas", 0)
+                drop = min(target, unready)
+                target -= drop
+                take = max(0, min(target, budget))
+                target -= take
+                budget -= take
+                self._scale_replicaset(dep, rs, target)
+        for rs in [new_rs, *old]:
+            self._sync_replicaset(rs, dep)
+
+    def _sync_replicaset(self, rs: dict, dep: dict) -> None:
+        """The ReplicaSet controller: pods to match spec.replicas (not-ready and youngest go first)."""
+        want = rs["spec"].get("replicas", 0)
+        pods = self._rs_pods(rs)
         if len(pods) > want:
-            # Scale down: not-ready and youngest pods go first, as the ReplicaSet controller prefers.
-            pods.sort(
-                key=lambda kp: (self._pods_rt[kp[0]].ready_at is not None, -self._pods_rt[kp[0]].created)
-            )
+            pods.sort(key=lambda kp: (self._is_ready(kp[0]), -self._pods_rt[kp[0]].created))
             for key, _pod in pods[: len(pods) - want]:
                 self._forget_pod(*key)
         for _ in range(want - len(pods)):
             self._create_pod(rs, dep)
-        scaled = self._rs_scaled.get((ns, rs_name), 0)
-        if scaled != want:
-            verb = "up" if want > scaled else "down"
-            self._event(
-                dep,
-                "Normal",
-                "ScalingReplicaSet",
-                f"Scaled {verb} replica set {rs_name} from {scaled} to {want}",
-                self._now(),
-                kind="Deployment",
-                api_version="apps/v1",
-                source="deployment-controller",
-            )
-            self._rs_scaled[(ns, rs_name)] = want
 
     def _owner_ref(self, api_version: str, kind: str, owner: dict) -> dict:
         return {
@@ -1781,6 +1832,7 @@ class KubeCluster:
             api_version="apps/v1",
             source="replicaset-controller",
         )
+        self._refresh_pod((ns, name), pod, self._egress, now)
 
     def _forget_pod(self, ns: str, name: str) -> None:
         pod = self._remove(("", "pods"), (ns, name))
@@ -2201,10 +2253,10 @@ class KubeCluster:
                 del self._ns_gone[ns]
         for key, pod in list(self._store[("", "pods")].items()):
             self._refresh_pod(key, pod, egress, now)
+        for dep in list(self._store[("apps", "deployments")].values()):
+            self._refresh_deployment(dep, now)
         for key, svc in self._store[("", "services")].items():
             self._refresh_service(key, svc, now)
-        for dep in self._store[("apps", "deployments")].values():
-            self._refresh_deployment(dep, now)
 
     def _pod_serving(self, key: tuple[str, str], now: float) -> bool:
         rt = self._pods_rt.get(key)
@@ -2307,37 +2359,41 @@ class KubeCluster:
             current["metadata"]["resourceVersion"] = self._next_rv()
 
     def _refresh_deployment(self, dep: dict, now: float) -> None:
+        self._reconcile_deployment(dep)
         meta, spec = dep["metadata"], dep["spec"]
-        ns = meta["namespace"]
-        tmpl_hash = self._template_hash(spec["template"])
-        rs_name = f"{meta['name']}-{tmpl_hash}"
-        rs = self._store[("apps", "replicasets")].get((ns, rs_name))
-        pods = [
-            (k, p)
-            for k, p in self._store[("", "pods")].items()
-            if k[0] == ns
-            and any(
-                r.get("kind") == "ReplicaSet" and r.get("name", "").startswith(meta["name"] + "-")
-                for r in p["metadata"].get("ownerReferences") or []
-            )
-            and rs is not None
-        ]
-        current = [(k, p) for k, p in pods if rs is not None and self._owned_by(p, rs)]
-        ready = [k for k, _ in current if self._pods_rt.get(k) and self._pods_rt[k].ready_at is not None]
+        new_rs = self._new_replicaset(dep)
+        rs_name = new_rs["metadata"]["name"]
+        all_rs = self._owned_replicasets(dep)
+        for rs in all_rs:
+            pods = self._rs_pods(rs)
+            n_ready = sum(1 for k, _ in pods if self._is_ready(k))
+            rs_status = {
+                "replicas": len(pods),
+                "fullyLabeledReplicas": len(pods),
+                "observedGeneration": rs["metadata"].get("generation", 1),
+            }
+            if n_ready:
+                rs_status["readyReplicas"] = n_ready
+                rs_status["availableReplicas"] = n_ready
+            if rs.get("status") != rs_status:
+                rs["status"] = rs_status
+                rs["metadata"]["resourceVersion"] = self._next_rv()
+        pods = [kp for rs in all_rs for kp in self._rs_pods(rs)]
+        updated = self._rs_pods(new_rs)
+        ready = [k for k, _ in pods if self._is_ready(k)]
         desired = spec["replicas"]
         status: dict = {"observedGeneration": meta.get("generation", 1)}
-        if current:
-            status["replicas"] = len(current)
-            status["updatedReplicas"] = len(current)
+        if pods:
+            status["replicas"] = len(pods)
+        if updated:
+            status["updatedReplicas"] = len(updated)
         if ready:
             status["readyReplicas"] = len(ready)
             status["availableReplicas"] = len(ready)
-        unavailable = desired - len(ready)
-        if unavailable > 0:
-            status["unavailableReplicas"] = unavailable
+        if desired - len(ready) > 0:
+            status["unavailableReplicas"] = desired - len(ready)
         old_conds = {c["type"]: c for c in (dep.get("status") or {}).get("conditions") or []}
-        max_unavailable = self._max_unavailable(spec, desired)
-        available = len(ready) >= desired - max_unavailable
+        available = len(ready) >= desired - self._max_unavailable(spec, desired)
         last_ready = max((self._pods_rt[k].ready_at or now for k in ready), default=now)
 
         def cond(ctype: str, ok: bool, reason: str, message: str, at: float) -> dict:
@@ -2355,7 +2411,6 @@ class KubeCluster:
                 "message": message,
             }
 
-        created_at = old_conds.get("Progressing", {}).get("lastUpdateTime")
         conds = [
             cond(
                 "Available",
@@ -2365,9 +2420,12 @@ class KubeCluster:
                 if available
                 else "Deployment does not have minimum availability.",
                 last_ready if available else now,
-            ),
+            )
         ]
-        if len(ready) >= desired and len(current) == desired:
+        updated_ready = sum(1 for k, _ in updated if self._is_ready(k))
+        progressing = old_conds.get("Progressing")
+        complete = updated_ready >= desired and len(pods) == desired
+        if complete:
             conds.append(
                 cond(
                     "Progressing",
@@ -2377,40 +2435,72 @@ class KubeCluster:
                     last_ready,
                 )
             )
-        elif created_at is None:
-            conds.append(
-                cond("Progressing", True, "NewReplicaSetCreated", f'Created new replica set "{rs_name}"', now)
-            )
         else:
-            conds.append(
-                cond("Progressing", True, "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.', now)
+            # The deadline runs from the last progress the rollout made.
+            since = self._progress_mark.setdefault((meta["namespace"], meta["name"], rs_name), (now, -1))
+            mark = (len(updated), updated_ready)
+            if since[1] != mark:
+                self._progress_mark[(meta["namespace"], meta["name"], rs_name)] = (now, mark)
+                since = (now, mark)
+            deadline = (
+                spec.get("progressDeadlineSeconds", 600) * self._latency_scale
+                if self._latency_scale
+                else None
             )
+            if deadline is not None and now - since[0] > deadline:
+                conds.append(
+                    cond(
+                        "Progressing",
+                        False,
+                        "ProgressDeadlineExceeded",
+                        f'ReplicaSet "{rs_name}" has timed out progressing.',
+                        since[0] + deadline,
+                    )
+                )
+            elif progressing is None or progressing.get("reason") == "NewReplicaSetCreated" and not pods:
+                conds.append(
+                    cond(
+                        "Progressing",
+                        True,
+                        "NewReplicaSetCreated",
+                        f'Created new replica set "{rs_name}"',
+                        now,
+                    )
+                )
+            else:
+                conds.append(
+                    cond(
+                        "Progressing",
+                        True,
+                        "ReplicaSetUpdated",
+                        f'ReplicaSet "{rs_name}" is progressing.',
+                        now,
+                    )
+                )
         status["conditions"] = conds
         if dep.get("status") != status:
             dep["status"] = status
             meta["resourceVersion"] = self._next_rv()
-        if rs is not None:
-            rs_status = {
-                "replicas": len(current),
-                "fullyLabeledReplicas": len(current),
-                "observedGeneration": rs["metadata"].get("generation", 1),
-            }
-            if ready:
-                rs_status["readyReplicas"] = len(ready)
-                rs_status["availableReplicas"] = len(ready)
-            if rs.get("status") != rs_status:
-                rs["status"] = rs_status
-                rs["metadata"]["resourceVersion"] = self._next_rv()
 
     @staticmethod
-    def _max_unavailable(spec: dict, desired: int) -> int:
-        value = ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+    def _percent_or_int(value: object, desired: int, round_up: bool) -> int:
         if isinstance(value, str) and value.endswith("%"):
-            return int(desired * int(value[:-1]) / 100)
+            exact = desired * int(value[:-1]) / 100
+            return int(-(-exact // 1)) if round_up else int(exact)
         try:
-            return int(value)
+            return int(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return 0
+
+    @classmethod
+    def _max_unavailable(cls, spec: dict, desired: int) -> int:
+        value = ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+        return cls._percent_or_int(value, desired, round_up=False)
+
+    @classmethod
+    def _max_surge(cls, spec: dict, desired: int) -> int:
+        value = ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%")
+        return cls._percent_or_int(value, desired, round_up=True)
 
     # -- the apiserver's service proxy -------------------------------------------------------------
 

@@ -272,8 +272,11 @@ def test_namespaces_exist_and_can_be_created_and_deleted(make_cluster, tmp_path)
 
 def _ready_deployment(apps, name="echo-deployment", ns="default", replicas=2):
     def check():
+        # Rollout complete: every pod runs the current template and is available.
         dep = apps.read_namespaced_deployment(name, ns)
-        return dep if (dep.status.available_replicas or 0) == replicas else None
+        st = dep.status
+        done = (st.available_replicas or 0) == replicas and st.updated_replicas == replicas == st.replicas
+        return dep if done else None
 
     return wait_for(check, what=f"deployment {name} ready")
 

@@ -231,3 +231,74 @@ def test_bad_patch_and_body_shapes(api):
         "spec.selector",
         "spec.template.spec.containers",
     }
+
+
+def test_rolling_update_to_an_unpullable_image_keeps_the_old_pods_serving(tmp_path):
+    egress = {"on": True}
+    kc = make(has_egress=lambda: egress["on"], latency_scale=0.01)
+    kc.start()
+    try:
+        ca = tmp_path / "ca.pem"
+        ca.write_bytes(base64.b64decode(kc.ca_certificate_b64))
+        cfg = client.Configuration(
+            host=f"https://{kc.endpoint}",
+            ssl_ca_cert=str(ca),
+            api_key={"authorization": "token"},
+            api_key_prefix={"authorization": "Bearer"},
+        )
+        apps = client.AppsV1Api(client.ApiClient(cfg))
+        core = client.CoreV1Api(apps.api_client)
+        body = deployment("web", 2, image="registry.k8s.io/echoserver:1.4")
+        body["spec"]["progressDeadlineSeconds"] = 30  # 0.3 s at latency scale 0.01
+        apps.create_namespaced_deployment("default", body)
+        wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.available_replicas == 2)
+        old_pods = {p.metadata.name for p in core.list_namespaced_pod("default").items}
+
+        egress["on"] = False  # Cloud NAT removed: the new image cannot be pulled
+        apps.patch_namespaced_deployment(
+            "web",
+            "default",
+            {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}},
+        )
+
+        def stuck():
+            dep = apps.read_namespaced_deployment("web", "default")
+            conds = {c.type: c for c in dep.status.conditions}
+            return dep if conds["Progressing"].reason == "ProgressDeadlineExceeded" else None
+
+        dep = wait_for(stuck)
+        conds = {c.type: c for c in dep.status.conditions}
+        assert conds["Progressing"].status == "False"
+        assert conds["Available"].status == "True"
+        assert (
+            dep.status.available_replicas == 2
+            and dep.status.updated_replicas == 1
+            and dep.status.replicas == 3
+        )
+        pods = core.list_namespaced_pod("default").items
+        running = {p.metadata.name for p in pods if p.status.phase == "Running"}
+        assert running == old_pods
+        new = [p for p in pods if p.metadata.name not in old_pods]
+        assert len(new) == 1 and new[0].status.container_statuses[0].state.waiting.reason in (
+            "ErrImagePull",
+            "ImagePullBackOff",
+        )
+        assert dep.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
+
+        egress["on"] = True  # NAT is back: the rollout completes and the old pods go
+
+        def complete():
+            d = apps.read_namespaced_deployment("web", "default")
+            return (
+                d
+                if d.status.updated_replicas == 2 == d.status.replicas == d.status.available_replicas
+                else None
+            )
+
+        dep = wait_for(complete)
+        assert {c.type: c.reason for c in dep.status.conditions}["Progressing"] == "NewReplicaSetAvailable"
+        assert not old_pods & {p.metadata.name for p in core.list_namespaced_pod("default").items}
+        old_rs = [rs for rs in apps.list_namespaced_replica_set("default").items if rs.spec.replicas == 0]
+        assert len(old_rs) == 1
+    finally:
+        kc.stop()
