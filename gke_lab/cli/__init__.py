@@ -20,6 +20,7 @@ def _register() -> None:
         emulator,  # noqa: F401
         lab,  # noqa: F401
         plan,  # noqa: F401
+        teardown,  # noqa: F401
     )
 
 

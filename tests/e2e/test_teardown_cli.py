@@ -1,0 +1,69 @@
+"""gke-lab list / extend / down / reap against the emulator, through the real command line group."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from gke_lab.cli import main
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PROJECT = "gke-detail"
+NUMBER = 415104041262
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+
+
+def run(*args: str):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+def cluster_labels(emu) -> dict:
+    st = httpx.get(f"{emu.url}/_emulator/state", timeout=60).json()["projects"][PROJECT]
+    return {c["name"]: c.get("resourceLabels", {}) for c in st["clusters"]}
+
+
+def test_list_extend_down_and_reap(prefect_harness, emulator_factory):
+    from flows.provision import provision_lab
+    from gke_lab.overrides import apply_overrides
+
+    emu = emulator_factory(projects={PROJECT: NUMBER})
+    provision_lab(spec=apply_overrides(None, [LOCAL]))
+
+    listed = run("list", "--project", PROJECT)
+    assert listed.exit_code == 0, listed.output
+    line = next(row for row in listed.output.splitlines() if row.startswith(PROJECT))
+    assert " cluster " in line and "us-west1/cluster" in line
+
+    before = int(cluster_labels(emu)["cluster"]["gke-lab-expires"])
+    extended = run("extend", "cluster", "--hours", "2", "--project", PROJECT)
+    assert extended.exit_code == 0, extended.output
+    labels = cluster_labels(emu)["cluster"]
+    assert int(labels["gke-lab-expires"]) == before + 7200
+    assert labels["gke-lab"] == "cluster" and labels["managed-by"] == "gke-lab"
+    assert "key-gke-node" in extended.output  # the lab's own keys carry the expiry too
+
+    refused = run("extend", "cluster", "--hours", "0", "--project", PROJECT)
+    assert refused.exit_code == 2 and "--hours" in refused.output
+    missing = run("extend", "nope", "--hours", "1", "--project", PROJECT)
+    assert missing.exit_code == 1 and "no cluster of lab 'nope'" in missing.output
+
+    dry = run("reap", "--project", PROJECT, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "not expired" in dry.output and "dry run" in dry.output
+
+    bad = run("down", "--set", "cluster.num_nodes=many")
+    assert bad.exit_code == 2 and "cluster.num_nodes" in bad.output
+
+    preview = run("down", "--dry-run", "--set", LOCAL)
+    assert preview.exit_code == 0, preview.output
+    assert "would delete" in preview.output and "cluster" in cluster_labels(emu)
+
+    down = run("down", "--set", LOCAL)
+    assert down.exit_code == 0, down.output
+    assert "| deleted |" in down.output and cluster_labels(emu) == {}
+
+    empty = run("list", "--project", PROJECT)
+    assert "(no labs found)" in empty.output
