@@ -85,3 +85,38 @@ def test_up_with_bad_spec_exits_2_naming_the_field(emulator):
     assert out.exit_code == 2
     assert "cluster.num_nodes" in out.stderr
     assert [e for e in _log(emulator) if e["mutating"]] == []
+
+
+def test_credentials_block_gives_service_account_credentials(prefect_harness, emulator, monkeypatch):
+    """A prefect-gcp GcpCredentials block is resolved in the flow layer; tokens come from its token_uri."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from prefect_gcp import GcpCredentials
+
+    from flows.provision import use_credentials
+    from gke_lab.clients import Clients, set_default_credentials
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": f"lab-runner@{PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": f"{emulator.url}/token",
+    }
+    GcpCredentials(service_account_info=info).save("lab-runner-test", overwrite=True)
+    try:
+        use_credentials("lab-runner-test")
+        monkeypatch.delenv("GKE_LAB_EMULATOR_HOST")  # the real-cloud path: no anonymous credentials
+        clients = Clients.from_env()
+        assert clients.credentials.service_account_email == info["client_email"]
+        token = clients.access_token()
+        assert token.startswith("ya29.")
+        assert clients.access_token() == token  # cached until it expires
+    finally:
+        set_default_credentials(None)
