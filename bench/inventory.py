@@ -18,7 +18,15 @@ from typing import Any
 _HASH = re.compile(r"(?<=-)[0-9a-f]{8,}(?=-|$)")
 _POD = re.compile(r"-[a-z0-9]{5,10}-[a-z0-9]{5}$")
 # State keys that are not resources (scalars or policy maps handled separately).
-_SKIP = {"number", "iamPolicy", "keyIamPolicies", "kubernetes", "serverConfig", "operations"}
+_SKIP = {
+    "number",
+    "iamPolicy",
+    "keyIamPolicies",
+    "kubernetes",
+    "serverConfig",
+    "operations",
+    "clusterOperations",
+}
 # Kubernetes kinds whose members are derived and whose count is what matters.
 _K8S_SKIP = {"events"}
 # Reused by the next lab by design: key rings, keys and their versions stay after teardown.

@@ -29,6 +29,13 @@ def state(url: str) -> dict:
     return _get(url, "state")
 
 
+def baseline(url: str, project: str) -> dict:
+    """The state with `project` in it as a new project starts (the emulator creates one on first use):
+    one read request, so a later diff does not count the project's own bootstrap as ours."""
+    httpx.get(f"{url}/compute/v1/projects/{project}/global/networks", timeout=60).raise_for_status()
+    return state(url)
+
+
 def is_operation_poll(entry: dict) -> bool:
     """A read of a long-running operation: compute get/wait, container operations get."""
     return "/operations/" in entry.get("path", "") and not entry.get("mutating", False)
