@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import json
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from google.cloud import compute_v1
 from google.protobuf import json_format
 
 from emulator.clock import WAIT_DEADLINE_S, compute_time
@@ -56,6 +56,17 @@ def normalize(cls: Any, body: dict[str, Any]) -> dict[str, Any]:
     except json_format.ParseError as exc:
         raise invalid(f"Invalid JSON payload received. {exc}") from exc
     return json_format.MessageToDict(msg)
+
+
+def plain(body: Any) -> dict[str, Any]:
+    """A private copy of a Compute request body (the clients already send REST JSON with enum names).
+
+    Compute's message types are not used here on purpose: importing them costs seconds at start-up."""
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise invalid("Invalid JSON payload received. Expected an object.")
+    return json.loads(json.dumps(body))
 
 
 def check_name(name: Any, field: str = "resource.name") -> str:
@@ -378,7 +389,7 @@ class ComputeService:
         return self._list(project, "compute#networkList", items, query, "global", "networks")
 
     def insert_network(self, project: Project, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Network, body)
+        body = plain(body)
         name = check_name(body.get("name"))
         if "IPv4Range" in body:
             raise invalid(
@@ -539,7 +550,7 @@ class ComputeService:
         return out
 
     def insert_subnet(self, project: Project, region: str, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Subnetwork, body)
+        body = plain(body)
         name = check_name(body.get("name"))
         if not body.get("network"):
             raise invalid("Invalid value for field 'resource.network': ''. The network field is required.")
@@ -721,7 +732,7 @@ class ComputeService:
             )
 
     def insert_firewall(self, project: Project, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Firewall, body)
+        body = plain(body)
         name = check_name(body.get("name"))
         self._validate_firewall(body)
         with project.locked():
@@ -749,7 +760,7 @@ class ComputeService:
         return fw
 
     def patch_firewall(self, project: Project, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Firewall, body)
+        body = plain(body)
         with project.locked():
             fw = self.firewall(project, name)
             merged = {
@@ -837,7 +848,7 @@ class ComputeService:
         return self._list(project, "compute#routeList", items, query, "global", "routes")
 
     def insert_route(self, project: Project, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Route, body)
+        body = plain(body)
         name = check_name(body.get("name"))
         parse_cidr(body.get("destRange"), "resource.destRange") if body.get("destRange") else None
         if not body.get("destRange"):
@@ -916,7 +927,7 @@ class ComputeService:
         return self._list(project, "compute#routerList", items, query, "regions", region, "routers")
 
     def insert_router(self, project: Project, region: str, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Router, body)
+        body = plain(body)
         name = check_name(body.get("name"))
         if not body.get("network"):
             raise invalid("Invalid value for field 'resource.network': ''. The network field is required.")
@@ -954,7 +965,7 @@ class ComputeService:
             )
 
     def patch_router(self, project: Project, region: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        body = normalize(compute_v1.Router, body)
+        body = plain(body)
         with project.locked():
             rt = self.router(project, region, name)
             if "nats" in body:
@@ -995,7 +1006,7 @@ class ComputeService:
     def add_instance(
         self, project: Project, zone: str, body: dict[str, Any], *, check: bool = True
     ) -> dict[str, Any]:
-        body = normalize(compute_v1.Instance, body)
+        body = plain(body)
         name = check_name(body.get("name"))
         now = self.backend.clock.now()
         region = region_of_zone(zone)
