@@ -607,14 +607,11 @@ class KubeCluster:
         for ns in SYSTEM_NAMESPACES:
             self._store[("", "namespaces")][("", ns)] = self._namespace_object(ns)
         # Each node gets an equal slice of the pod range (GKE gives /24 per node for 110 pods).
-        count = max(1, len(nodes))
-        bits = max(0, (count - 1).bit_length())
-        new_prefix = max(self._pod_net.prefixlen + bits, min(24, 32 - 2))
-        if new_prefix > 30:
-            new_prefix = 30
+        bits = max(0, (max(1, len(nodes)) - 1).bit_length())
+        new_prefix = min(30, max(self._pod_net.prefixlen + bits, 24))
         subnets = self._pod_net.subnets(new_prefix=max(new_prefix, self._pod_net.prefixlen))
         for node in nodes:
-            self._add_node(node, next(subnets))
+            self._add_node(node, next(subnets, None))  # None: the pod range is too small for this node
         # The default "kubernetes" service owns the first service address.
         first = str(self._svc_net.network_address + 1)
         self._used_cluster_ips.add(first)
@@ -657,11 +654,12 @@ class KubeCluster:
             meta["annotations"] = annotations
         return {"metadata": meta, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
-    def _add_node(self, node: dict, pod_range: ipaddress.IPv4Network) -> None:
+    def _add_node(self, node: dict, pod_range: ipaddress.IPv4Network | None) -> None:
         name, zone = node["name"], node["zone"]
         internal_ip = node.get("internal_ip") or ""
         region = zone.rsplit("-", 1)[0]
-        self._node_ranges[name] = pod_range
+        if pod_range is not None:
+            self._node_ranges[name] = pod_range
         labels = {
             "beta.kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/instance-type": self._machine_type,
@@ -717,11 +715,7 @@ class KubeCluster:
                     "container.googleapis.com/instance_id": str(self._rng.getrandbits(62)),
                 },
             ),
-            "spec": {
-                "podCIDR": str(pod_range),
-                "podCIDRs": [str(pod_range)],
-                "providerID": f"gce://{self.project}/{zone}/{name}",
-            },
+            "spec": {"providerID": f"gce://{self.project}/{zone}/{name}"},
             "status": {
                 "capacity": capacity,
                 "allocatable": allocatable,
@@ -757,6 +751,8 @@ class KubeCluster:
                 },
             },
         }
+        if pod_range is not None:
+            obj["spec"].update({"podCIDR": str(pod_range), "podCIDRs": [str(pod_range)]})
         self._store[("", "nodes")][("", name)] = obj
 
     # -- routing -----------------------------------------------------------------------------------
@@ -768,7 +764,12 @@ class KubeCluster:
         if segs and segs[0] == "":
             segs = segs[1:]
         trailing_slash = path.endswith("/")
-        if segs and segs[-1] == "" and "proxy" not in segs:
+        is_proxy = (
+            len(segs) >= 7
+            and segs[:3] == ["api", "v1", "namespaces"]
+            and segs[4:7:2] == ["services", "proxy"]
+        )
+        if segs and segs[-1] == "" and not is_proxy:
             segs = segs[:-1]
         if path.rstrip("/") == "/version":
             git = "v" + self.version
@@ -2178,12 +2179,17 @@ class KubeCluster:
                 if not port.get("nodePort"):
                     port["nodePort"] = prev or self._alloc_node_port()
             else:
-                port.pop("nodePort", None)
+                # Type-dependent fields are dropped when the type no longer uses them.
+                self._used_node_ports.discard(port.pop("nodePort", None) or 0)
         if spec["type"] in ("NodePort", "LoadBalancer"):
             spec.setdefault("externalTrafficPolicy", "Cluster")
+        else:
+            spec.pop("externalTrafficPolicy", None)
         if spec["type"] == "LoadBalancer":
             spec.setdefault("allocateLoadBalancerNodePorts", True)
             obj["metadata"].setdefault("finalizers", ["service.kubernetes.io/load-balancer-cleanup"])
+        else:
+            spec.pop("allocateLoadBalancerNodePorts", None)
         if old is None or obj.get("status") is None:
             obj["status"] = {"loadBalancer": {}}
 
@@ -2221,7 +2227,6 @@ class KubeCluster:
             callbacks.append(lambda: self._on_lb_deleted(ns, name))
             self._lb_ready.pop((ns, name), None)
             obj["status"] = {"loadBalancer": {}}
-            obj["metadata"].get("finalizers", []).clear() if obj["metadata"].get("finalizers") else None
             obj["metadata"].pop("finalizers", None)
 
     def _lb_delay(self) -> float:

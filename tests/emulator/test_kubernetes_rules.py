@@ -170,6 +170,10 @@ def test_service_type_changes_follow_the_load_balancer(api, calls, cluster):
     patched = core.patch_namespaced_service("web", "default", {"spec": {"type": "ClusterIP"}})
     assert patched.spec.type == "ClusterIP" and patched.spec.cluster_ip == created.spec.cluster_ip
     assert patched.spec.ports[0].node_port is None
+    assert (
+        patched.spec.external_traffic_policy is None
+        and patched.spec.allocate_load_balancer_node_ports is None
+    )
     assert calls == [("lb", "default", "web"), ("lb-deleted", "default", "web")]
     assert cluster.load_balancer_services() == []
     with pytest.raises(ApiException) as err:
@@ -194,6 +198,12 @@ def test_service_validation_and_cluster_ip_range(api):
     kube = core.read_namespaced_service("kubernetes", "default")
     assert kube.spec.cluster_ip == "10.0.32.1"
     assert core.read_namespaced_endpoints("kubernetes", "default").subsets[0].ports[0].port == 443
+
+
+def test_a_pod_range_too_small_for_every_node_leaves_the_rest_without_pod_cidr():
+    kc = make(pod_cidr="10.4.0.0/30")
+    state = kc.to_state()
+    assert [n["spec"].get("podCIDR") for n in state["nodes"]].count(None) == len(NODES) - 1
 
 
 def test_stop_before_start_leaves_nothing_listening():
