@@ -68,7 +68,13 @@ def demo_command(latency_scale: float, overrides: tuple[str, ...]) -> None:
         _say(f"audit summary: {audit_summary(result['audit'])}")
         _say(f"verification passed: {result['verification'].get('passed')}")
 
-        # Teardown step: the teardown flow runs here once it is part of the demo.
+        # Teardown step: everything the lab created goes, in dependency order; bystanders stay.
+        from flows.teardown import teardown_lab
+        from gke_lab.teardown import Report
+
+        _say(f"tearing lab {spec.lab!r} down (workload, cluster, rules, NAT, subnet, network, IAM, keys) ...")
+        torn = teardown_lab(spec=spec, destroy_keys=True)
+        _section("Teardown", Report.from_dict(torn).markdown())
 
     except Exception as exc:  # noqa: BLE001 - the demo reports any failure and still stops the emulator
         failed = True
