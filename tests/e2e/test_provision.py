@@ -278,3 +278,27 @@ def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emu
         if e["api"] == "container" and e["method"] == "POST" and e["path"].endswith("/clusters")
     ]
     assert [int(e["status"]) for e in posts] == [403]
+
+
+def test_one_run_per_lab_at_a_time(prefect_harness, lab_emulator):
+    """While another holder has the lab's slot, a run waits and calls nothing; then it proceeds."""
+    import threading
+    import time
+
+    from prefect.concurrency.sync import concurrency
+
+    from flows.provision import lab_lock, lock_name
+
+    emu = lab_emulator
+    lab = spec()
+    outcome: dict = {}
+    with lab_lock(lab):  # creates the one-slot limit and holds it, as a running provision would
+        worker = threading.Thread(target=lambda: outcome.setdefault("result", provision(spec=lab)))
+        worker.start()
+        time.sleep(5)  # give the second run every chance to (wrongly) start working
+        assert log(emu) == [], "a run touched the cloud while another held the lab's slot"
+        assert worker.is_alive()
+    worker.join(timeout=600)
+    assert outcome["result"]["verification"]["passed"] is True
+    with concurrency(lock_name(lab), occupy=1, strict=True, timeout_seconds=60):
+        pass  # the slot was released again
