@@ -378,3 +378,47 @@ def test_report_is_published_as_an_artifact(prefect_harness, emu):
         artifact = client.read_latest_artifacts()
     found = [a for a in artifact if a.key and a.key.endswith("teardown")]
     assert found and "Teardown of lab `cluster`" in copy.copy(found[0].data)
+
+
+KILLABLE = """
+import sys
+from gke_lab import teardown as td
+from gke_lab.clients import Clients
+from gke_lab.spec import LabSpec
+td.teardown(Clients.from_env(), td.LabTarget.from_spec(LabSpec.model_validate_json(sys.argv[1])))
+"""
+
+
+def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, emu):
+    """SIGKILL while the cluster is being deleted; the rerun waits out that delete and finishes the rest."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    lab = spec()
+    provision(spec=lab)
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, lab.model_dump_json()], env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 300
+        stopping = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            clusters = project_state(emu)["clusters"]
+            if any(c["status"] == "STOPPING" for c in clusters):
+                stopping = True
+                break
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert stopping, "the killed run should have started deleting the cluster"
+    half = project_state(emu)
+    assert "gke-network" in names(half, "networks") and lab.node_sa_email in names(half, "serviceAccounts")
+
+    report = teardown(spec=lab)
+    done = project_state(emu)
+    assert names(done, "clusters") == set()
+    assert "gke-network" not in names(done, "networks") and "gke-subnet" not in names(done, "subnetworks")
+    assert lab.node_sa_email not in names(done, "serviceAccounts")
+    assert not any(m == lab.node_sa_member for _, m in bindings(done))
+    assert not [r for r in report["rows"] if r["action"] == "failed"]
