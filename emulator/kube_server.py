@@ -8,6 +8,7 @@ to an application callable that returns a ``Response``.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import threading
@@ -21,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 # Paths the system:public-info-viewer role exposes without credentials.
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Requests through the service proxy reach a pod; they change nothing in the cluster.
+_PROXY_PATH = re.compile(r"^/api/v1/namespaces/[^/]+/services/[^/]+/proxy(/|$)")
 
 
 @dataclass
@@ -178,9 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
                 resp = server.app(req)
             except Exception as exc:  # an emulator bug must still look like an apiserver error
                 resp = status_error(500, "InternalError", f"Internal error occurred: {exc!r}")
-        self._send(resp)
-        end = time.time()
-        is_proxy = "/proxy" in parts.path
+        # Logged before the answer goes out, so a client that got its answer finds the entry.
+        is_proxy = bool(_PROXY_PATH.match(parts.path))
         entry = {
             "api": "kubernetes",
             "method": self.command,
@@ -189,13 +191,14 @@ class _Handler(BaseHTTPRequestHandler):
             "body": None if is_proxy else _json_or_none(body),
             "status": resp.status,
             "start": start,
-            "end": end,
-            "mutating": self.command in MUTATING_METHODS and not is_proxy and resp.status < 400,
+            "end": time.time(),
+            "mutating": self.command in MUTATING_METHODS and not is_proxy,
         }
         try:
             server.log_entry(entry)
         except Exception:
             pass
+        self._send(resp)
 
     def _send(self, resp: Response) -> None:
         self.send_response(resp.status)

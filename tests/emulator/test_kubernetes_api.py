@@ -601,8 +601,17 @@ def test_request_log_and_state(cluster, apis, rec):
     assert entries[0]["api"] == "kubernetes" and entries[0]["method"] == "POST"
     assert entries[0]["status"] == 201 and entries[0]["mutating"] is True
     assert entries[0]["start"] <= entries[0]["end"]
+    assert entries[0]["body"]["metadata"]["name"] == "echo-deployment"
     reads = [e for e in rec.log if e["path"] == "/api/v1/namespaces/default/pods"]
     assert reads and reads[0]["mutating"] is False
+    core.list_namespaced_pod("default", label_selector="app=echo-server")
+    assert rec.log[-1]["query"] == {"labelSelector": "app=echo-server"}
+    with pytest.raises(ApiException):
+        apps.create_namespaced_deployment("default", echo_deployment())
+    assert rec.log[-1]["status"] == 409 and rec.log[-1]["mutating"] is True  # a write attempt all the same
+    with pytest.raises(ApiException):
+        core.connect_post_namespaced_service_proxy_with_path("echo-service:80", "default", "x")
+    assert rec.log[-1]["method"] == "POST" and rec.log[-1]["mutating"] is False  # reaches a pod, not the API
     state = json.loads(json.dumps(cluster.to_state()))
     assert {d["metadata"]["name"] for d in state["deployments"]} == {"echo-deployment"}
     assert len(state["pods"]) == 2 and len(state["nodes"]) == 2
