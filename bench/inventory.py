@@ -51,22 +51,24 @@ def _norm(text: str, project: str) -> str:
     return _HASH.sub("<hash>", text)
 
 
-def items(state: dict, project: str) -> list[tuple[str, str]]:
-    """Every resource of `project` as (kind, normalised identity), duplicates kept."""
+def items(state: dict, project: str, normalise: bool = True) -> list[tuple[str, str]]:
+    """Every resource of `project` as (kind, identity), duplicates kept; identities normalised unless
+    `normalise` is false."""
+    norm = _norm if normalise else (lambda text, _project: text)
     proj = state.get("projects", {}).get(project) or {}
     out: list[tuple[str, str]] = []
     for kind, value in proj.items():
         if kind in _SKIP or not isinstance(value, list):
             continue
-        out.extend((kind, _norm(_ident(v), project)) for v in value)
+        out.extend((kind, norm(_ident(v), project)) for v in value)
     for cluster, kube in (proj.get("kubernetes") or {}).items():
         if not isinstance(kube, dict):
             continue
         for kind, value in kube.items():
             if kind in _K8S_SKIP or not isinstance(value, list):
                 continue
-            prefix = f"kubernetes/{_norm(cluster, project)}/{kind}"
-            out.extend((prefix, _norm(_ident(v), project)) for v in value)
+            prefix = f"kubernetes/{norm(cluster, project)}/{kind}"
+            out.extend((prefix, norm(_ident(v), project)) for v in value)
     return out
 
 
@@ -98,8 +100,8 @@ def snapshot(state: dict, project: str) -> dict:
 def duplicates(state: dict, project: str) -> list[str]:
     """Human-readable descriptions of every duplicate found; empty when there is none."""
     problems: list[str] = []
-    for (kind, ident), n in Counter(items(state, project)).items():
-        if n > 1 and not kind.endswith("/pods"):
+    for (kind, ident), n in Counter(items(state, project, normalise=False)).items():
+        if n > 1:
             problems.append(f"{n} x {kind} {ident}")
     proj = state.get("projects", {}).get(project) or {}
     policies = {"project": proj.get("iamPolicy")} | dict(proj.get("keyIamPolicies") or {})
@@ -116,8 +118,19 @@ def duplicates(state: dict, project: str) -> list[str]:
     # GKE makes three firewall rules per cluster: more means a cluster was created twice.
     clusters = len(proj.get("clusters") or [])
     gke_rules = [f for f in proj.get("firewalls") or [] if str(f.get("name", "")).startswith("gke-")]
-    if clusters and len(gke_rules) > 3 * clusters:
+    if len(gke_rules) > 3 * clusters:
         problems.append(f"{len(gke_rules)} GKE firewall rules for {clusters} cluster(s)")
+    peering = [r for r in proj.get("routes") or [] if str(r.get("name", "")).startswith("peering-route")]
+    if len(peering) > clusters:
+        problems.append(f"{len(peering)} control-plane peering routes for {clusters} cluster(s)")
+    # Pods beyond what the deployments ask for mean a workload was applied twice.
+    for cname, kube in (proj.get("kubernetes") or {}).items():
+        if not isinstance(kube, dict):
+            continue
+        wanted = sum(int((d.get("spec") or {}).get("replicas") or 0) for d in kube.get("deployments") or [])
+        pods = len(kube.get("pods") or [])
+        if pods > wanted:
+            problems.append(f"{pods} pods for {wanted} replicas in cluster {cname}")
     return problems
 
 

@@ -40,7 +40,10 @@ def test_inventory_normalises_per_run_names_and_finds_duplicates():
         firewalls=[{"name": "gke-cluster-0a1b2c3d-all"}, {"name": "default-allow-ssh"}],
         clusters=[{"name": "cluster"}],
         kubernetes={
-            "cluster": {"pods": [{"metadata": {"namespace": "default", "name": "echo-7d9f8b6c5d-abcde"}}]}
+            "cluster": {
+                "deployments": [{"metadata": {"name": "echo"}, "spec": {"replicas": 1}}],
+                "pods": [{"metadata": {"namespace": "default", "name": "echo-7d9f8b6c5d-abcde"}}],
+            }
         },
         iamPolicy={"bindings": [{"role": "roles/viewer", "members": ["user:a@example.com"]}]},
     )
@@ -48,7 +51,10 @@ def test_inventory_normalises_per_run_names_and_finds_duplicates():
         firewalls=[{"name": "gke-cluster-99887766-all"}, {"name": "default-allow-ssh"}],
         clusters=[{"name": "cluster"}],
         kubernetes={
-            "cluster": {"pods": [{"metadata": {"namespace": "default", "name": "echo-5c4b3a2d1e-zyxwv"}}]}
+            "cluster": {
+                "deployments": [{"metadata": {"name": "echo"}, "spec": {"replicas": 1}}],
+                "pods": [{"metadata": {"namespace": "default", "name": "echo-5c4b3a2d1e-zyxwv"}}],
+            }
         },
         iamPolicy={"bindings": [{"role": "roles/viewer", "members": ["user:a@example.com"]}]},
     )
@@ -57,6 +63,7 @@ def test_inventory_normalises_per_run_names_and_finds_duplicates():
 
     doubled = _state(
         networks=[{"name": "gke-network"}, {"name": "gke-network"}],
+        firewalls=[{"name": f"gke-cluster-{h}-all"} for h in ("0a1b2c3d", "99887766")],
         iamPolicy={
             "bindings": [
                 {"role": "roles/viewer", "members": ["user:a@example.com", "user:a@example.com"]},
@@ -65,7 +72,8 @@ def test_inventory_normalises_per_run_names_and_finds_duplicates():
         },
     )
     found = inventory.duplicates(doubled, "p-1")
-    assert len(found) == 3, found
+    # the network twice, a member twice, a role bound twice, GKE rules without a cluster
+    assert len(found) == 4, found
 
 
 def test_left_behind_ignores_reused_keys_but_not_bindings():
