@@ -242,8 +242,8 @@ def test_nodes_carry_zones_addresses_and_ready(cluster, apis):
 
 
 def test_namespaces_exist_and_can_be_created_and_deleted(make_cluster, tmp_path):
-    # Slow pods keep the namespace Terminating long enough to observe it.
-    kc = make_cluster(delay=lambda what: {**DELAYS, "pod_ready": 8.0}[what])
+    # A slow profile keeps the namespace Terminating long enough to observe it.
+    kc = make_cluster(delay=lambda what: {**DELAYS, "endpoints_ready": 3.0}[what])
     api = api_client(kc, tmp_path)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     names = {ns.metadata.name for ns in core.list_namespace().items}
