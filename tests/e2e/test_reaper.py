@@ -95,7 +95,29 @@ def emu(emulator_factory):
     return emulator_factory(projects={PROJECT: NUMBER})
 
 
+def add_bystanders() -> None:
+    """An unmarked network and service account, and another member on a node-SA role."""
+    from google.cloud import compute_v1
+    from google.cloud.iam_admin_v1 import types as iam_types
+
+    from gke_lab import ops
+
+    clients = Clients.from_env()
+    net = compute_v1.Network(name="team-net", auto_create_subnetworks=False, description="not a lab's")
+    op = clients.networks.insert_unary(project=PROJECT, network_resource=net)
+    ops.wait_compute(clients, op, project=PROJECT, resource="team-net")
+    clients.iam.create_service_account(
+        request=iam_types.CreateServiceAccountRequest(
+            name=f"projects/{PROJECT}", account_id="team-robot", service_account=iam_types.ServiceAccount()
+        )
+    )
+    policy = clients.projects.get_iam_policy(request={"resource": f"projects/{PROJECT}"})
+    policy.bindings.add(role="roles/logging.logWriter", members=["user:alice@example.com"])
+    clients.projects.set_iam_policy(request={"resource": f"projects/{PROJECT}", "policy": policy})
+
+
 def test_reaper_takes_exactly_the_expired_labs(prefect_harness, emu):
+    add_bystanders()
     for i, lab in enumerate(("expired", "fresh", "excluded", "unlabelled")):
         provision(lab_spec(lab, first=i == 0))
     set_cluster_labels(emu, "expired-cluster", Marker("expired", PAST).labels())
@@ -123,6 +145,10 @@ def test_reaper_takes_exactly_the_expired_labs(prefect_harness, emu):
     for lab in ("fresh", "excluded", "unlabelled"):
         assert f"{lab}-cluster" in names["clusters"] and f"{lab}-net" in names["networks"]
         assert f"{lab}-node" in names["accounts"]
+    assert "team-net" in names["networks"] and "team-robot" in names["accounts"]
+    alice = [b for b in after["iamPolicy"]["bindings"] if "user:alice@example.com" in b["members"]]
+    assert [b["role"] for b in alice] == ["roles/logging.logWriter"]
+    assert not any("expired-node@" in m for b in after["iamPolicy"]["bindings"] for m in b["members"])
     # Survivors are byte-for-byte untouched.
     for kind in ("networks", "subnetworks", "routers", "serviceAccounts", "clusters"):
         kept_before = [i for i in before[kind] if not i["name"].split("/")[-1].startswith("expired")]
