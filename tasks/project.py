@@ -51,3 +51,11 @@ def project_number(project_id: str, target: str) -> int:
 @task(name="server-config", **READ_ONLY)
 def server_config(spec: LabSpec, target: str) -> dict:
     return choose_version(clients(), spec)
+
+
+@task(name="live-diff")
+def live_state(spec: LabSpec) -> dict:
+    """Read-only dry run: what a provisioning run would create, what exists and what differs."""
+    from gke_lab.livediff import live_diff
+
+    return live_diff(spec, clients())

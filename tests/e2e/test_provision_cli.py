@@ -120,3 +120,17 @@ def test_credentials_block_gives_service_account_credentials(prefect_harness, em
         assert clients.access_token() == token  # cached until it expires
     finally:
         set_default_credentials(None)
+
+
+def test_plan_flow_is_read_only_and_lists_creates(prefect_harness, emulator):
+    from flows.plan import plan_lab
+
+    plan = plan_lab(overrides=[LOCAL])
+    created = {(e["kind"], e["name"]) for e in plan["live"]["create"]}
+    assert ("container.cluster", "cluster") in created and (
+        "iam.serviceAccount",
+        f"gke-node@{PROJECT}.iam.gserviceaccount.com",
+    ) in created
+    assert plan["cluster_request"]["parent"] == f"projects/{PROJECT}/locations/us-west1"
+    entries = _log(emulator)
+    assert entries and [e for e in entries if e["mutating"]] == []

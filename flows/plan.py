@@ -1,0 +1,56 @@
+"""plan_lab: a dry run. Validates the spec, publishes the IP plan and compares with the live project.
+
+Read-only: only get/list calls reach the cloud, so it takes no lock. Same parameters as provision_lab.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run as runtime_flow_run
+
+from flows.params import resolve_spec
+from flows.provision import publish, use_credentials
+from gke_lab import ipplan, reports
+from gke_lab.cli.plan import build_plan, render_text
+from gke_lab.spec import LabSpec
+from tasks import project as project_tasks
+
+
+def run_name() -> str:
+    params = runtime_flow_run.parameters or {}
+    try:
+        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
+        return f"plan {spec.lab}@{spec.project_id}"
+    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
+        return "plan (invalid spec)"
+
+
+def live_markdown(live: dict[str, Any]) -> str:
+    rows = []
+    for status in ("delete", "create", "exists", "differs", "blocked"):
+        for item in live.get(status, []):
+            detail = item.get("reason") or "; ".join(
+                f"{d['field']}: live {d['live']}, spec {d['spec']}" for d in item.get("differences", [])
+            )
+            rows.append([status, item["kind"], item["name"], detail])
+    return "# Live plan\n\n" + reports.table(["action", "kind", "name", "detail"], rows) + "\n"
+
+
+@flow(name="plan-lab", flow_run_name=run_name, log_prints=True)
+def plan_lab(
+    spec: LabSpec | None = None,
+    blueprint: str | None = None,
+    overrides: list[str] | None = None,
+    credentials_block: str | None = None,
+) -> dict[str, Any]:
+    """Validate the spec, show the IP plan and what a provisioning run would create, exists or differs."""
+    lab = resolve_spec(spec, blueprint, overrides)
+    use_credentials(credentials_block)
+    plan = build_plan(lab)
+    publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
+    plan["live"] = project_tasks.live_state(lab)
+    publish(lab, "plan", live_markdown(plan["live"]), "What a provisioning run would do")
+    print(render_text(plan))
+    return plan
