@@ -249,6 +249,7 @@ def prefect_stack(
     *,
     database: str = "sqlite",
     workers: int = 1,
+    worker_limit: int = 1,
     latency_scale: float = 0.01,
     register_blocks: bool = True,
 ) -> Iterator[Stack]:
@@ -330,5 +331,6 @@ def sqlite_stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def postgres_stack() -> Iterator[Stack]:
-    with prefect_stack(database="postgres", workers=2) as stack:
+    # Two workers that run two flows each: three labs really run at once, and both workers share them.
+    with prefect_stack(database="postgres", workers=2, worker_limit=2) as stack:
         yield stack

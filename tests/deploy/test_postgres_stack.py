@@ -1,0 +1,69 @@
+"""The path users take when they outgrow one machine: a Prefect server on PostgreSQL, two process
+workers, three labs provisioned at once through the REST API, then removed by one reaper run."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.fixtures_servers import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+LABS = {"pg-one": "lab-alpha", "pg-two": "lab-bravo", "pg-three": "lab-charlie"}
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+
+
+def overrides(lab: str, project: str) -> list[str]:
+    return [f"lab={lab}", f"project_id={project}", "ttl_hours=1", LOCAL]
+
+
+def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
+    stack = postgres_stack
+    assert stack.env["PREFECT_API_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://")
+    runs = {
+        lab: stack.create_run(
+            "provision-lab", {"blueprint": "small-zonal", "overrides": overrides(lab, project)}
+        )
+        for lab, project in LABS.items()
+    }
+    finished = {lab: stack.wait_run(run["id"], timeout=900) for lab, run in runs.items()}
+    failed = {lab: r["state"] for lab, r in finished.items() if r["state"]["type"] != "COMPLETED"}
+    assert not failed, f"{failed}\n{stack.logs()}"
+
+    state = stack.emulator_state()["projects"]
+    for lab, project in LABS.items():
+        clusters = [c for c in state[project]["clusters"] if c["resourceLabels"].get("gke-lab") == lab]
+        assert [c["status"] for c in clusters] == ["RUNNING"], (lab, clusters)
+        assert finished[lab]["name"] == f"provision {lab}@{project}"
+
+    # Both workers took part (each runs at most two flows at a time: --limit 2).
+    uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    run_ids = {r["id"] for r in runs.values()}
+    per_worker = {
+        proc.name: len(set(re.findall(uuid, proc.log.read_text())) & run_ids)
+        for proc in stack.procs
+        if proc.name.startswith("worker-")
+    }
+    assert sorted(per_worker.values()) in ([1, 2], [2, 1]), per_worker
+
+    # Their expiry passes (as if an hour had gone by): one reaper run removes all three.
+    for project in LABS.values():
+        (cluster,) = stack.emulator_state()["projects"][project]["clusters"]
+        labels = {**cluster["resourceLabels"], "gke-lab-expires": str(int(time.time()) - 60)}
+        stack.emulator_patch(project, "clusters", cluster["name"], {"resourceLabels": labels})
+    reaper = stack.create_run(
+        "reap-expired-labs", {"projects": list(LABS.values()), "locations": ["us-west1"]}
+    )
+    done = stack.wait_run(reaper["id"], timeout=900)
+    assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{stack.logs()}"
+    state = stack.emulator_state()["projects"]
+    assert not [c for project in LABS.values() for c in state[project]["clusters"]]
+    assert not [
+        n
+        for project in LABS.values()
+        for n in state[project]["networks"]
+        if "gke-lab" in (n.get("description") or "")
+    ]
