@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 from gke_lab.errors import is_transient, permanent
 
 T = TypeVar("T")
+log = logging.getLogger("gke_lab.retry")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ def call(
                 raise permanent(
                     exc, resource, f"{action} (gave up after {backoff.attempts} attempts)"
                 ) from exc
+            log.warning("%s %s: %s; retrying in %.1f s", action, resource, exc, delay)
             sleep(delay)
 
 

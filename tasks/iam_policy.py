@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gke_lab import retry
+from gke_lab.errors import is_transient
 
 
 def add_bindings(policy: Any, wanted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -31,6 +32,8 @@ def ensure_members(
     set_: Callable[[Any], Any],
     wanted: list[tuple[str, str]],
     resource: str,
+    retryable: Callable[[BaseException], bool] = is_transient,
+    backoff: retry.Backoff = retry.DEFAULT,
 ) -> dict:
     """One read-modify-write: get (with etag) -> add what is missing -> set with that etag.
 
@@ -46,4 +49,6 @@ def ensure_members(
         set_(policy)
         return {"granted": [list(p) for p in added], "granted_at": time.time()}
 
-    return retry.call(cycle, resource=resource, action="update IAM policy of")
+    return retry.call(
+        cycle, resource=resource, action="update IAM policy of", retryable=retryable, backoff=backoff
+    )

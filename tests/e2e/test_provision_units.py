@@ -169,3 +169,15 @@ def test_propagation_window_only_for_key_errors_after_our_grant():
     assert propagation_retryable(spec, [now - 5], now=now)(other) is False
     assert propagation_retryable(spec, [None, None], now=now)(denied) is False
     assert propagation_retryable(spec, [now - 3600], now=now)(denied) is False
+
+
+def test_new_service_account_unknown_to_set_iam_policy_is_retried_only_briefly():
+    from tasks.iam import new_account_retryable
+
+    spec = apply_overrides(None, [])
+    missing = gexc.BadRequest(f"Service account {spec.node_sa_email} does not exist.")
+    now = time.time()
+    assert new_account_retryable(spec, now - 2, now=now)(missing) is True
+    assert new_account_retryable(spec, None, now=now)(missing) is False  # we did not just create it
+    assert new_account_retryable(spec, now - 3600, now=now)(missing) is False
+    assert new_account_retryable(spec, now - 2, now=now)(gexc.BadRequest("invalid role")) is False
