@@ -33,7 +33,6 @@ def _section(title: str, body: str) -> None:
 def demo_command(latency_scale: float, overrides: tuple[str, ...]) -> None:
     """Provision, verify and audit the default lab against a local emulator (about a minute)."""
     from emulator.server import Emulator
-
     from gke_lab.audit import summary as audit_summary
     from gke_lab.clients import EMULATOR_ENV
     from gke_lab.overrides import apply_overrides
