@@ -3,8 +3,6 @@ reruns, dry runs, and load-balancer leftovers."""
 
 from __future__ import annotations
 
-import copy
-
 import httpx
 import pytest
 from google.cloud import compute_v1
@@ -372,12 +370,18 @@ def test_load_balancer_left_behind_does_not_block_network_deletion(prefect_harne
 
 def test_report_is_published_as_an_artifact(prefect_harness, emu):
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
-    teardown(spec=spec(), dry_run=True)
+    result = teardown(spec=spec(), dry_run=True)
+    key = "cluster-gke-detail-teardown"
     with get_client(sync_client=True) as client:
-        artifact = client.read_latest_artifacts()
-    found = [a for a in artifact if a.key and a.key.endswith("teardown")]
-    assert found and "Teardown of lab `cluster`" in copy.copy(found[0].data)
+        found = client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
+        )
+    assert [a.key for a in found] == [key]
+    assert found[0].data.startswith("# Teardown of lab `cluster` in `gke-detail` (dry run")
+    assert "| step | kind | resource | outcome | why |" in found[0].data
+    assert result["dry_run"] is True
 
 
 KILLABLE = """
