@@ -1,0 +1,121 @@
+"""The Prefect UI in Debian's headless Chromium (Playwright, no browser download): open provision-lab,
+start a custom run from the form with a changed lab name and TTL, and see it complete with artifacts."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_servers import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LAB, PROJECT = "ui-lab", "lab-charlie"
+OVERRIDES = [
+    f"lab={LAB}",
+    "ttl_hours=1.5",
+    f"project_id={PROJECT}",
+    # The workers reach the emulated control plane from 127.0.0.1.
+    "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: .ci/run must `apt-get install -y chromium` (never `playwright install`)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots():
+    path = Path(os.environ.get("GKE_LAB_SCREENSHOTS") or tempfile.mkdtemp(prefix="gke-lab-ui-"))
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    if not os.environ.get("GKE_LAB_SCREENSHOTS"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, shots: Path):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Offline: the UI pings an analytics host; only the local server may be reached.
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    try:
+        page.goto(sqlite_stack.ui_url + "/")
+        page.get_by_role("link", name="Deployments").first.click()
+        page.get_by_role("link", name="provision-lab").first.click()
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Custom run").click()
+
+        def field(param: str):
+            # The form's fields: a label row, then the input(s) in a fieldset of the same container.
+            return page.locator(f"xpath=//label[normalize-space()='{param} (Optional)']/../../..")
+
+        run_name = page.get_by_label("Run Name")
+        run_name.wait_for()
+        run_name.fill("ui-custom-run")
+        field("blueprint").locator("textarea").first.fill("small-zonal")
+        overrides = field("overrides")
+        for n, value in enumerate(OVERRIDES, start=1):
+            overrides.get_by_role("button", name="Add item").click()
+            items = overrides.locator("textarea")
+            expect(items).to_have_count(n)
+            items.nth(n - 1).fill(value)
+        page.screenshot(path=str(shots / "custom-run-form.png"), full_page=True)
+        page.get_by_role("button", name="Submit").click()
+        page.get_by_text("scheduled to start now").first.wait_for()
+        page.screenshot(path=str(shots / "submitted.png"))
+
+        runs = sqlite_stack.flow_runs(name={"any_": ["ui-custom-run"]})
+        (run,) = runs
+        assert run["parameters"]["blueprint"] == "small-zonal"
+        assert run["parameters"]["overrides"] == OVERRIDES
+        done = sqlite_stack.wait_run(run["id"], timeout=600)
+        assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{sqlite_stack.logs()}"
+
+        # The run page shows it completed, with its artifacts.
+        page.goto(f"{sqlite_stack.ui_url}/v2/runs/flow-run/{run['id']}")
+        page.get_by_text("Completed").first.wait_for()
+        page.get_by_role("tab", name="Artifacts").or_(page.get_by_text("Artifacts", exact=True)).first.click()
+        card_key = f"{LAB}-{PROJECT}-lab-card"
+        page.get_by_text(card_key).first.wait_for()
+        page.screenshot(path=str(shots / "run-artifacts.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(shots / "failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+
+    clusters = sqlite_stack.emulator_state()["projects"][PROJECT]["clusters"]
+    (cluster,) = [c for c in clusters if c["resourceLabels"].get("gke-lab") == LAB]
+    assert cluster["status"] == "RUNNING"
+    # TTL 1.5 h from the form: the expiry label is 5400 s after the run's creation (to the second).
+    stamp = int(datetime.fromisoformat(done["created"].replace("Z", "+00:00")).timestamp())
+    assert int(cluster["resourceLabels"]["gke-lab-expires"]) == stamp + 5400
