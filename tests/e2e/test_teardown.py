@@ -426,3 +426,20 @@ def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, emu):
     assert lab.node_sa_email not in names(done, "serviceAccounts")
     assert not any(m == lab.node_sa_member for _, m in bindings(done))
     assert not [r for r in report["rows"] if r["action"] == "failed"]
+
+
+def test_teardown_rides_out_transient_faults(prefect_harness, emu):
+    """429s and 503s on a random share of calls are retried; the teardown still completes."""
+    lab = spec()
+    provision(spec=lab)
+    admin(emu, "POST", "faults", json={"fault_rate": 0.15})
+    try:
+        report = teardown(spec=lab, destroy_keys=True)
+    finally:
+        admin(emu, "DELETE", "faults")
+    st = project_state(emu)
+    assert names(st, "clusters") == set() and "gke-network" not in names(st, "networks")
+    assert lab.node_sa_email not in names(st, "serviceAccounts")
+    assert not [r for r in report["rows"] if r["action"] == "failed"]
+    injected = [e for e in admin(emu, "GET", "requests") if e["status"] in (429, 503)]
+    assert injected, "the fault rate should have failed some calls"
