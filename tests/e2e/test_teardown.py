@@ -443,3 +443,24 @@ def test_teardown_rides_out_transient_faults(prefect_harness, emu):
     assert not [r for r in report["rows"] if r["action"] == "failed"]
     injected = [e for e in admin(emu, "GET", "requests") if e["status"] in (429, 503)]
     assert injected, "the fault rate should have failed some calls"
+
+
+def test_teardown_waits_for_the_labs_concurrency_slot(prefect_harness, emu):
+    """While another run of the same lab holds gke-lab:<project>:<lab>, the teardown changes nothing."""
+    import threading
+    import time
+
+    from prefect.concurrency.sync import concurrency
+
+    lab = spec()
+    provision(spec=lab)  # also creates the one-slot limit
+    outcome: dict = {}
+    with concurrency(f"gke-lab:{PROJECT}:{lab.lab}", occupy=1, strict=True):
+        seq = last_seq(emu)
+        worker = threading.Thread(target=lambda: outcome.update(teardown(spec=lab)))
+        worker.start()
+        time.sleep(5)  # not a timing assertion: a racing teardown would have deleted something by now
+        assert mutations_since(emu, seq) == []
+        assert worker.is_alive()
+    worker.join(timeout=600)
+    assert outcome and "cluster" not in names(project_state(emu), "clusters")
