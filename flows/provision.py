@@ -15,12 +15,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run as runtime_flow_run
 
 from flows.params import resolve_spec
 from gke_lab import ipplan, reports
 from gke_lab.clients import set_default_credentials, target_description
+from gke_lab.errors import LabError
 from gke_lab.ownership import marker_for
 from gke_lab.spec import LabSpec
 from tasks import audit as audit_tasks
@@ -52,9 +53,12 @@ def lab_lock(spec: LabSpec):
     name = lock_name(spec)
     with get_client(sync_client=True) as client:
         try:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-        except ObjectAlreadyExists:
-            pass
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            except ObjectAlreadyExists:  # another run created it first
+                pass
     with concurrency(name, occupy=1, strict=True):
         yield
 
@@ -151,12 +155,19 @@ def provision_lab(
     card = reports.lab_card_markdown(
         lab,
         endpoint=access["endpoint"],
-        expires=marker_for(lab, stamp).expires,
+        expires=access.get("expires", marker_for(lab, stamp).expires),
         verification_passed=bool(verification.get("passed")),
         audit_summary={"passed": sum(1 for c in checks if c["passed"]), "total": len(checks)},
         target=target,
     )
     publish(lab, "lab-card", card, "How to reach the lab")
+    if not verification.get("passed"):
+        failed = ", ".join(c["id"] for c in verification.get("checks", []) if not c["passed"])
+        raise LabError(
+            f"lab {lab.lab} is provisioned but its verification failed ({failed}); "
+            "see the verification artifact",
+            resource=lab.cluster_name,
+        )
     return {
         "lab": lab.lab,
         "project": lab.project_id,

@@ -77,7 +77,9 @@ def _wait_running(c: Clients, name: str, timeout: float = 3600.0) -> container_v
 
 
 def access_of(cluster: container_v1.Cluster, spec: LabSpec) -> dict:
+    marker = Marker.from_labels(cluster.resource_labels)
     return {
+        "expires": marker.expires if marker else None,
         "name": cluster.name,
         "location": cluster.location or spec.region,
         "endpoint": cluster.endpoint,

@@ -115,6 +115,9 @@ def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_har
     again = provision(spec=spec())
     assert again["verification"]["passed"] is True
     assert mutations(log(emu, since=mark)) == []
+    # The card shows the lab's real expiry (from the cluster's labels), not the second run's start.
+    (live,) = admin(emu, "GET", "state")["projects"][PROJECT]["clusters"]
+    assert f"unix {live['resourceLabels']['gke-lab-expires']}" in again["lab_card"]
 
 
 def check_cluster_body(body: dict) -> None:
