@@ -645,6 +645,59 @@ class KubeCluster:
                 }
             ],
         }
+        self._system_workloads(len(nodes))
+
+    def _system_workloads(self, node_count: int) -> None:
+        """What GKE runs in kube-system from the start (the Deployments; DaemonSets are not modelled)."""
+        kube_dns_ip = str(self._svc_net.network_address + 10)
+        system = [
+            ("kube-dns", 2, "gke.gcr.io/k8s-dns-kube-dns:1.26.4-gke.1", [("dns", 10053, "UDP")]),
+            ("konnectivity-agent", max(1, node_count), "gke.gcr.io/proxy-agent:v0.31.1-gke.1", []),
+            (
+                "metrics-server-v1.33.0",
+                1,
+                "gke.gcr.io/metrics-server:v0.7.2-gke.9",
+                [("https", 10250, "TCP")],
+            ),
+        ]
+        deployments = KINDS[("apps", "deployments")]
+        for name, replicas, image, ports in system:
+            labels = {"k8s-app": name.split("-v1.")[0]}
+            container = {"name": name.split("-v1.")[0], "image": image}
+            if ports:
+                container["ports"] = [
+                    {"name": n, "containerPort": p, "protocol": proto} for n, p, proto in ports
+                ]
+            body = {
+                "metadata": {
+                    "name": name,
+                    "labels": {**labels, "addonmanager.kubernetes.io/mode": "Reconcile"},
+                },
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"priorityClassName": "system-cluster-critical", "containers": [container]},
+                    },
+                },
+            }
+            self._create(deployments, "kube-system", body, {}, [])
+        services = KINDS[("", "services")]
+        for name, app, ip, ports in [
+            ("kube-dns", "kube-dns", kube_dns_ip, [("dns", 53, 10053, "UDP"), ("dns-tcp", 53, 10053, "TCP")]),
+            ("metrics-server", "metrics-server", "", [("https", 443, "https", "TCP")]),
+        ]:
+            spec: dict = {
+                "selector": {"k8s-app": app},
+                "ports": [
+                    {"name": n, "port": p, "targetPort": t, "protocol": proto} for n, p, t, proto in ports
+                ],
+            }
+            if ip:
+                spec["clusterIP"] = ip
+            body = {"metadata": {"name": name, "labels": {"k8s-app": app}}, "spec": spec}
+            self._create(services, "kube-system", body, {}, [])
 
     def _namespace_object(
         self, name: str, labels: dict | None = None, annotations: dict | None = None
@@ -681,8 +734,13 @@ class KubeCluster:
         }
         now = self._ts()
         addresses = [{"type": "InternalIP", "address": internal_ip}]
-        if node.get("external_ip"):
-            addresses.append({"type": "ExternalIP", "address": node["external_ip"]})
+        external_ip = node.get("external_ip")
+        if not external_ip and not self.private_nodes:
+            # Public nodes get an ephemeral external address.
+            digest = hashlib.sha256(f"{self.project}/{name}".encode()).digest()
+            external_ip = f"35.{digest[0] % 64 + 184}.{digest[1]}.{digest[2] % 254 + 1}"
+        if external_ip:
+            addresses.append({"type": "ExternalIP", "address": external_ip})
         addresses += [
             {"type": "InternalDNS", "address": f"{name}.{zone}.c.{self.project}.internal"},
             {"type": "Hostname", "address": f"{name}.{zone}.c.{self.project}.internal"},
@@ -2103,10 +2161,15 @@ class KubeCluster:
             raise _invalid("Service", "", name, causes)
 
     def _alloc_cluster_ip(self) -> str:
-        # Addresses come from the upper part first, as the apiserver's dynamic block does.
+        # Random addresses from the upper (dynamic) part of the range, as the apiserver's allocator hands out;
+        # the lower part is for fixed addresses such as kube-dns.
         net = self._svc_net
-        for offset in range(10, net.num_addresses - 1):
-            ip = str(net.network_address + offset)
+        size = net.num_addresses
+        low = min(max(16, size // 16), size - 2)
+        free = size - 1 - low
+        start = self._rng.randrange(free) if free > 0 else 0
+        for i in range(max(free, 0)):
+            ip = str(net.network_address + low + (start + i) % free)
             if ip not in self._used_cluster_ips:
                 self._used_cluster_ips.add(ip)
                 return ip

@@ -474,6 +474,8 @@ def test_public_nodes_pull_public_images_without_nat(make_cluster, tmp_path, rec
     apps = client.AppsV1Api(api_client(kc, tmp_path))
     apps.create_namespaced_deployment("default", echo_deployment())
     _ready_deployment(apps)
+    node = client.CoreV1Api(apps.api_client).list_node().items[0]
+    assert [a.type for a in node.status.addresses if a.type.endswith("IP")] == ["InternalIP", "ExternalIP"]
 
 
 def test_load_balancer_service_calls_back_and_gets_an_ingress(cluster, apis, rec):
@@ -613,6 +615,8 @@ def test_request_log_and_state(cluster, apis, rec):
         core.connect_post_namespaced_service_proxy_with_path("echo-service:80", "default", "x")
     assert rec.log[-1]["method"] == "POST" and rec.log[-1]["mutating"] is False  # reaches a pod, not the API
     state = json.loads(json.dumps(cluster.to_state()))
-    assert {d["metadata"]["name"] for d in state["deployments"]} == {"echo-deployment"}
-    assert len(state["pods"]) == 2 and len(state["nodes"]) == 2
+    mine = [d for d in state["deployments"] if d["metadata"]["namespace"] == "default"]
+    assert [d["metadata"]["name"] for d in mine] == ["echo-deployment"]
+    assert len([p for p in state["pods"] if p["metadata"]["namespace"] == "default"]) == 2
+    assert len(state["nodes"]) == 2
     assert {"namespaces", "services", "events"} <= set(state)

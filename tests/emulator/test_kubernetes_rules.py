@@ -55,18 +55,22 @@ def cluster(calls):
     kc.stop()
 
 
-@pytest.fixture
-def api(cluster, tmp_path):
-    ca = tmp_path / "ca.pem"
-    ca.write_bytes(base64.b64decode(cluster.ca_certificate_b64))
+def api_for(kc: KubeCluster, tmp_path) -> client.ApiClient:
+    ca = tmp_path / f"ca-{kc.name}.pem"
+    ca.write_bytes(base64.b64decode(kc.ca_certificate_b64))
     cfg = client.Configuration(
-        host=f"https://{cluster.endpoint}",
+        host=f"https://{kc.endpoint}",
         ssl_ca_cert=str(ca),
         api_key={"authorization": "token"},
         api_key_prefix={"authorization": "Bearer"},
     )
     cfg.retries = 1
-    api = client.ApiClient(cfg)
+    return client.ApiClient(cfg)
+
+
+@pytest.fixture
+def api(cluster, tmp_path):
+    api = api_for(cluster, tmp_path)
     yield api
     api.close()
 
@@ -206,6 +210,25 @@ def test_a_pod_range_too_small_for_every_node_leaves_the_rest_without_pod_cidr()
     assert [n["spec"].get("podCIDR") for n in state["nodes"]].count(None) == len(NODES) - 1
 
 
+def test_kube_system_runs_gke_system_deployments(tmp_path):
+    kc = make(name="no-nat", has_egress=lambda: False)
+    kc.start()
+    try:
+        api = api_for(kc, tmp_path)
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        dns = core.read_namespaced_service("kube-dns", "kube-system")
+        assert dns.spec.cluster_ip == "10.0.32.10"
+        names = {d.metadata.name for d in apps.list_namespaced_deployment("kube-system").items}
+        assert {"kube-dns", "konnectivity-agent"} <= names
+        # System images come from Google's registries: they run on private nodes without NAT.
+        wait_for(
+            lambda: apps.read_namespaced_deployment("kube-dns", "kube-system").status.available_replicas == 2
+        )
+        assert core.list_namespaced_pod("default").items == []
+    finally:
+        kc.stop()
+
+
 def test_stop_before_start_leaves_nothing_listening():
     kc = make()
     kc.stop()
@@ -248,15 +271,7 @@ def test_rolling_update_to_an_unpullable_image_keeps_the_old_pods_serving(tmp_pa
     kc = make(has_egress=lambda: egress["on"], latency_scale=0.01)
     kc.start()
     try:
-        ca = tmp_path / "ca.pem"
-        ca.write_bytes(base64.b64decode(kc.ca_certificate_b64))
-        cfg = client.Configuration(
-            host=f"https://{kc.endpoint}",
-            ssl_ca_cert=str(ca),
-            api_key={"authorization": "token"},
-            api_key_prefix={"authorization": "Bearer"},
-        )
-        apps = client.AppsV1Api(client.ApiClient(cfg))
+        apps = client.AppsV1Api(api_for(kc, tmp_path))
         core = client.CoreV1Api(apps.api_client)
         body = deployment("web", 2, image="registry.k8s.io/echoserver:1.4")
         body["spec"]["progressDeadlineSeconds"] = 30  # 0.3 s at latency scale 0.01
