@@ -429,6 +429,7 @@ class KubeCluster:
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
         latency_scale: float | None = None,
+        fault: Callable[[str, str], int | None] | None = None,
     ) -> None:
         self.project, self.location, self.name = project, location, name
         self.private_nodes = private_nodes
@@ -461,6 +462,7 @@ class KubeCluster:
         self._pods_rt: dict[tuple[str, str], _PodRun] = {}
         self._progress_mark: dict[tuple[str, str, str], tuple[float, object]] = {}
         self._latency_scale = latency_scale
+        self._fault = fault
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
@@ -570,7 +572,34 @@ class KubeCluster:
     def _suffix(self, n: int = 5) -> str:
         return "".join(self._rng.choice(_NAME_ALPHABET) for _ in range(n))
 
+    def _injected(self, req: Request) -> Response | None:
+        """A scripted or random fault for this request, answered the way the apiserver sheds load."""
+        if self._fault is None:
+            return None
+        try:
+            status = self._fault(req.method, req.path)
+        except Exception:
+            return None
+        if not status:
+            return None
+        if status == 429:
+            resp = status_error(
+                429, "TooManyRequests", "Too many requests, please try again later.", {"retryAfterSeconds": 1}
+            )
+            resp.headers.append(("Retry-After", "1"))
+            return resp
+        if status == 503:
+            return status_error(
+                503, "ServiceUnavailable", "the server is currently unable to handle the request"
+            )
+        if status == 500:
+            return status_error(500, "InternalError", "Internal error occurred: injected fault")
+        return status_error(status, "Unknown", f"injected fault (HTTP {status})")
+
     def _app(self, req: Request) -> Response:
+        injected = self._injected(req)
+        if injected is not None:
+            return injected
         # Ask the core about egress outside our lock: it may hold its own lock while calling us.
         try:
             egress = bool(self._has_egress())

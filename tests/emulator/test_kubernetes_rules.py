@@ -327,3 +327,30 @@ def test_rolling_update_to_an_unpullable_image_keeps_the_old_pods_serving(tmp_pa
         assert len(old_rs) == 1
     finally:
         kc.stop()
+
+
+def test_injected_faults_answer_like_an_overloaded_apiserver(tmp_path):
+    script = [429, 503]
+
+    def fault(method: str, path: str) -> int | None:
+        if method == "POST" and path.endswith("/deployments") and script:
+            return script.pop(0)
+        return None
+
+    kc = make(name="faulty", fault=fault)
+    kc.start()
+    try:
+        apps = client.AppsV1Api(api_for(kc, tmp_path))
+        with pytest.raises(ApiException) as err:
+            apps.create_namespaced_deployment("default", deployment("web", 1))
+        assert err.value.status == 429 and err.value.headers["Retry-After"] == "1"
+        assert json.loads(err.value.body)["reason"] == "TooManyRequests"
+        with pytest.raises(ApiException) as err:
+            apps.create_namespaced_deployment("default", deployment("web", 1))
+        assert err.value.status == 503 and json.loads(err.value.body)["reason"] == "ServiceUnavailable"
+        with pytest.raises(ApiException) as err:
+            apps.read_namespaced_deployment("web", "default")  # the faulted calls changed nothing
+        assert err.value.status == 404
+        assert apps.create_namespaced_deployment("default", deployment("web", 1)).metadata.name == "web"
+    finally:
+        kc.stop()
