@@ -3,6 +3,12 @@
 Objects are kept as the JSON the apiserver would store. Time-dependent status (pods pulling images and
 becoming Ready, endpoints, deployment status, load balancer ingress) is derived lazily from a monotonic
 clock whenever the API is read, so no background threads are needed and ``delay(...)`` scaling applies.
+
+API surface: ``/version``, ``/api``, ``/apis``; core/v1 namespaces (CRUD), nodes (read), pods (read, delete,
+``log``), services (CRUD), endpoints and events (read), the service proxy
+``/api/v1/namespaces/N/services/[http:]NAME[:PORT]/proxy/PATH``; apps/v1 deployments (CRUD, ``status``,
+``scale``) and replicasets (read). Lists take label and field selectors and ``watch=true``. Patches: JSON
+patch, JSON merge patch and strategic merge patch (merge keys for the lists these objects use).
 """
 
 from __future__ import annotations
@@ -400,6 +406,7 @@ class _PodRun:
     failed_at: float | None = None  # first failed pull
     backoff_noted: bool = False
     logs: list[str] = field(default_factory=list)  # the container's stdout (nginx access log)
+    repeating: list[tuple[str, str]] = field(default_factory=list)  # events a failing pull repeats
 
 
 class KubeCluster:
@@ -1956,7 +1963,7 @@ class KubeCluster:
         kind: str = "Pod",
         api_version: str = "v1",
         source: str = "kubelet",
-    ) -> None:
+    ) -> tuple[str, str]:
         meta = obj["metadata"]
         ns = meta.get("namespace", "default")
         ts = self._ts(mono)
@@ -1996,6 +2003,7 @@ class KubeCluster:
             "reportingInstance": src.get("host", ""),
         }
         self._store[("", "events")][(ns, name)] = event
+        return (ns, name)
 
     def _refresh_pod(self, key: tuple[str, str], pod: dict, egress: bool, now: float) -> None:
         rt = self._pods_rt.get(key)
@@ -2012,10 +2020,14 @@ class KubeCluster:
                 rt.failed_at = rt.created + rt.fail_delay
                 for img in images:
                     if not self._can_pull(img, egress):
-                        self._event(
-                            pod, "Warning", "Failed", self._pull_failure_message(pod, img), rt.failed_at
+                        rt.repeating.append(
+                            self._event(
+                                pod, "Warning", "Failed", self._pull_failure_message(pod, img), rt.failed_at
+                            )
                         )
-                self._event(pod, "Warning", "Failed", "Error: ErrImagePull", rt.failed_at)
+                rt.repeating.append(
+                    self._event(pod, "Warning", "Failed", "Error: ErrImagePull", rt.failed_at)
+                )
             if (
                 rt.pull_start is None
                 and rt.failed_at is not None
@@ -2026,8 +2038,12 @@ class KubeCluster:
                 at = rt.failed_at + rt.fail_delay
                 for img in images:
                     if not self._can_pull(img, egress):
-                        self._event(pod, "Normal", "BackOff", f'Back-off pulling image "{img}"', at)
-                self._event(pod, "Warning", "Failed", "Error: ImagePullBackOff", at)
+                        rt.repeating.append(
+                            self._event(pod, "Normal", "BackOff", f'Back-off pulling image "{img}"', at)
+                        )
+                rt.repeating.append(self._event(pod, "Warning", "Failed", "Error: ImagePullBackOff", at))
+            if rt.pull_start is None and rt.backoff_noted:
+                self._count_retries(rt, now)
             if rt.pull_start is not None and now >= rt.pull_start + rt.ready_delay:
                 rt.ready_at = rt.pull_start + rt.ready_delay
                 pulled = rt.pull_start + rt.ready_delay * 0.9
@@ -2051,6 +2067,26 @@ class KubeCluster:
         if status != pod["status"]:
             pod["status"] = status
             pod["metadata"]["resourceVersion"] = self._next_rv()
+
+    def _count_retries(self, rt: _PodRun, now: float) -> None:
+        """The kubelet retries a failing pull with back-off (10 s doubling to 300 s at scale 1): the
+        pod's failure events repeat, which the API shows as a growing count."""
+        unit = 2 * rt.fail_delay
+        if unit <= 0 or rt.failed_at is None:
+            return
+        start = rt.failed_at + rt.fail_delay
+        retries, step, last = 0, unit, start
+        while last + step <= now and retries < 10_000:
+            last += step
+            retries += 1
+            step = min(step * 2, 30 * unit)
+        for key in rt.repeating:
+            event = self._store[("", "events")].get(key)
+            if event is None or event["count"] == retries + 1:
+                continue
+            event["count"] = retries + 1
+            event["lastTimestamp"] = self._ts(last)
+            event["metadata"]["resourceVersion"] = self._next_rv()
 
     def _pod_status(self, pod: dict, rt: _PodRun, now: float) -> dict:
         old = pod["status"]

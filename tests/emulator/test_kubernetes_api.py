@@ -463,6 +463,17 @@ def test_public_image_without_egress_stays_in_image_pull_backoff(cluster, apis, 
         core.connect_get_namespaced_service_proxy_with_path("echo-service:80", "default", "")
     assert err.value.status == 503
 
+    # The kubelet keeps retrying with back-off: the failure events repeat.
+    def repeated():
+        return [
+            e
+            for e in core.list_namespaced_event("default").items
+            if e.reason == "BackOff" and e.involved_object.name == pods[0].metadata.name and e.count >= 2
+        ]
+
+    backoff = wait_for(repeated, what="repeated back-off")[0]
+    assert backoff.last_timestamp >= backoff.first_timestamp
+
     # Cloud NAT appears (a live check): the next pull succeeds.
     rec.egress = True
     _ready_deployment(apps)
