@@ -134,9 +134,11 @@ def provision_lab(
         account = iam_tasks.service_account.submit(lab, stamp)
         roles = iam_tasks.project_roles.submit(lab, account)
 
-        # Wait on each branch so a failure surfaces with its own error (not as an upstream failure).
+        # Collect every step upstream first, so a failure surfaces with its own error rather than as
+        # a downstream step that never ran.
+        for step in (default_net, vpc, subnet, nat, ring, *keys, bindings, account, roles):
+            step.result()
         nat_done, bindings_done, roles_done = nat.result(), bindings.result(), roles.result()
-        default_net.result()
         access = cluster_tasks.cluster(lab, stamp, version["version"], nat_done, bindings_done, roles_done)
 
         workload = workload_tasks.deploy_echo(lab, access)

@@ -305,3 +305,22 @@ def test_one_run_per_lab_at_a_time(prefect_harness, lab_emulator):
     assert outcome["result"]["verification"]["passed"] is True
     with concurrency(lock_name(lab), occupy=1, strict=True, timeout_seconds=60):
         pass  # the slot was released again
+
+
+def test_never_adopts_a_same_named_resource_without_the_lab_marker(prefect_harness, lab_emulator):
+    from google.cloud import compute_v1
+
+    from gke_lab.clients import Clients
+    from gke_lab.ops import wait_compute
+
+    c = Clients.from_env()
+    op = c.networks.insert_unary(
+        project=PROJECT,
+        network_resource=compute_v1.Network(name="gke-network", auto_create_subnetworks=False),
+    )
+    wait_compute(c, op, project=PROJECT, resource="gke-network")
+    with pytest.raises(LabError, match=r"networks/gke-network exists but is not owned by lab 'cluster'"):
+        provision(spec=spec())
+    state = admin(lab_emulator, "GET", "state")["projects"][PROJECT]
+    assert [s["name"] for s in state["subnetworks"] if s["network"].endswith("/gke-network")] == []
+    assert state["clusters"] == []
