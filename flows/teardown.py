@@ -17,7 +17,7 @@ from flows.provision import lab_lock, publish, tag_run, use_credentials
 from gke_lab.clients import target_description
 from gke_lab.errors import LabError
 from gke_lab.spec import LabSpec, SpecError
-from gke_lab.teardown import Report, Row
+from gke_lab.teardown import PHASES, Report, Row, blocks_the_rest
 from tasks import teardown as teardown_tasks
 
 _NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -97,9 +97,13 @@ def teardown_lab(
 
     rows: list[dict] = []
     with lab_lock(named):  # never races a provision (or another teardown) of the same lab
-        for phase_task in teardown_tasks.PHASE_TASKS:
-            rows += phase_task(ident, lab_spec, dry_run=dry_run)
-        rows += teardown_tasks.destroy_keys(ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)
+        for phase, phase_task in zip(PHASES, teardown_tasks.PHASE_TASKS, strict=False):
+            done = phase_task(ident, lab_spec, dry_run=dry_run)
+            rows += done
+            if blocks_the_rest(phase, [Row(**r) for r in done]):
+                break
+        else:
+            rows += teardown_tasks.destroy_keys(ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)
 
     report = Report(ident["project_id"], ident["lab"], dry_run, [Row(**r) for r in rows])
     publish(named, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")

@@ -600,5 +600,14 @@ def teardown(
     """All phases in order (the Prefect flow runs the same phases as tasks)."""
     report = Report(target.project_id, target.lab, dry_run)
     for phase in PHASES:
-        report.add(run_phase(clients, target, phase, destroy_keys_=destroy_keys, dry_run=dry_run))
+        rows = run_phase(clients, target, phase, destroy_keys_=destroy_keys, dry_run=dry_run)
+        report.add(rows)
+        if blocks_the_rest(phase, rows):
+            break
     return report
+
+
+def blocks_the_rest(phase: str, rows: list[Row]) -> bool:
+    """A cluster that could not be deleted still uses the network, NAT, node account and keys: stop there
+    (a rerun continues) rather than pull them from under a live cluster."""
+    return phase == "cluster" and any(r.action == FAILED for r in rows)

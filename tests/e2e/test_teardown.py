@@ -321,18 +321,25 @@ def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, emu):
 
     lab = spec()
     provision(spec=lab)
-    # The subnet delete fails permanently once: the run stops after cluster, rules and router are gone.
-    admin(
-        emu,
-        "POST",
-        "faults",
-        json={
-            "rules": [
-                {"api": "compute", "method": "DELETE", "path_regex": "subnetworks", "count": 1, "status": 403}
-            ]
-        },
-    )
+
+    def fail_once(api: str, path_regex: str) -> None:
+        rule = {"api": api, "method": "DELETE", "path_regex": path_regex, "count": 1, "status": 403}
+        admin(emu, "POST", "faults", json={"rules": [rule]})
+
+    # The cluster delete is refused: nothing it still uses (NAT, network, node account, keys) is touched.
+    fail_once("container", "/clusters/")
+    seq = last_seq(emu)
     state: State = teardown_lab(spec=lab, return_state=True)
+    assert state.is_failed()
+    after_cluster = {e["path"] for e in mutations_since(emu, seq)}
+    assert not [p for p in after_cluster if "/routers/" in p or "/networks/" in p or "serviceAccounts" in p]
+    kept = project_state(emu)
+    assert "cluster" in names(kept, "clusters") and lab.node_sa_email in names(kept, "serviceAccounts")
+    assert any(m == lab.node_sa_member for _, m in bindings(kept))
+
+    # The subnet delete fails permanently once: the run stops after cluster, rules and router are gone.
+    fail_once("compute", "subnetworks")
+    state = teardown_lab(spec=lab, return_state=True)
     assert state.is_failed()
     half = project_state(emu)
     assert "cluster" not in names(half, "clusters") and "gke-network" in names(half, "networks")
