@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -64,7 +65,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 class ChatOps:
     def __init__(self, settings: Settings, api: PrefectApi | None = None):
         self.settings = settings
-        self.api = api or PrefectApi(settings.api_url)
+        self.api = api or PrefectApi(
+            settings.api_url, api_key=os.environ.get("PREFECT_API_KEY") or None, timeout=settings.api_timeout
+        )
         self.verifier = SignatureVerifier(settings.signing_secret)
         self.watchers: set[asyncio.Task] = set()
         self._http = httpx.AsyncClient(timeout=10.0)

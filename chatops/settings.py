@@ -25,6 +25,7 @@ class Settings:
     blueprint: str | None = None  # blueprint of `/lab up` when the command names none
     max_body: int = DEFAULT_MAX_BODY
     poll_seconds: float = 5.0
+    api_timeout: float = 2.5  # per Prefect API call: Slack gives up on an answer after 3 s
     watch_hours: float = 6.0
     deployments: dict[str, str] = field(
         default_factory=lambda: {
@@ -78,4 +79,5 @@ def load_settings(
         blueprint=env.get("GKE_LAB_CHATOPS_BLUEPRINT", "").strip() or None,
         max_body=int(env.get("GKE_LAB_CHATOPS_MAX_BODY", DEFAULT_MAX_BODY)),
         poll_seconds=float(env.get("GKE_LAB_CHATOPS_POLL_SECONDS", 5.0)),
+        api_timeout=float(env.get("GKE_LAB_CHATOPS_API_TIMEOUT", 2.5)),
     )
