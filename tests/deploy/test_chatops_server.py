@@ -250,3 +250,15 @@ def test_up_extend_down_through_chat(sqlite_stack: Stack, chat):
 
     log = proc.log.read_text()
     assert SECRET not in log and receiver.url not in log
+
+
+def test_failed_run_posts_the_error(sqlite_stack: Stack, chat):
+    slack, receiver, _proc = chat
+    # Valid spec, but the workers' address is not an authorized network: the run fails after
+    # provisioning, when it cannot reach the control plane, and the user is told why.
+    answer = slack.send("up chat-fail blueprint=small-zonal project_id=lab-alpha", "UBOB").json()["text"]
+    assert "provisioning lab `chat-fail`" in answer
+    (run,) = [r for r in chat_runs(sqlite_stack) if "lab:chat-fail" in r["tags"]]
+    assert sqlite_stack.wait_run(run["id"])["state"]["type"] == "FAILED"
+    post = receiver.wait_for("provision chat-fail@lab-alpha", timeout=120)
+    assert post["text"].startswith(":x:") and "Failed" in post["text"] and "```" in post["text"]
