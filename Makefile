@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gke-lab plan
+	$(BIN)/gke-lab demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
