@@ -221,7 +221,7 @@ class ComputeService:
                 op["httpErrorMessage"] = exc.status.replace("_", " ")
             op["status"] = "DONE"
             op["progress"] = 100
-            op["endTime"] = compute_time(self.backend.clock.now())
+            op["endTime"] = compute_time(project.event_time or self.backend.clock.now())
 
         project.schedule(op["_done_at"], finish)
         return public(op)

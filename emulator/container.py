@@ -182,11 +182,11 @@ class ContainerService:
         project.cluster_ops[name] = op
         return op
 
-    def _finish_op(self, op: dict[str, Any], error: ApiError | None = None) -> None:
+    def _finish_op(self, op: dict[str, Any], error: ApiError | None = None, at: float | None = None) -> None:
         if op["status"] == "DONE":
             return
         op["status"] = "DONE"
-        op["endTime"] = rfc3339(self.backend.clock.now())
+        op["endTime"] = rfc3339(at or self.backend.clock.now())
         if error is not None:
             op["error"] = error.rpc_status()
             op["statusMessage"] = error.message
@@ -772,7 +772,7 @@ class ContainerService:
                 for pool in cluster["nodePools"]:
                     pool["status"] = "ERROR"
                     pool["statusMessage"] = message
-                self._finish_op(op, error)
+                self._finish_op(op, error, project.event_time)
                 self._stop_kube(project, location, name)
                 return
         region = self._region(location)
@@ -812,7 +812,7 @@ class ContainerService:
             error = ApiError(500, f"Internal error: the control plane failed to start: {boot and boot.error}")
             cluster["status"] = "ERROR"
             cluster["statusMessage"] = error.message
-            self._finish_op(op, error)
+            self._finish_op(op, error, project.event_time)
             return
         project.kube[(location, name)] = kube
         cluster["endpoint"] = kube.endpoint
@@ -825,7 +825,7 @@ class ContainerService:
             pool["status"] = "RUNNING"
             total += spec["_count"]
         cluster["currentNodeCount"] = total
-        self._finish_op(op)
+        self._finish_op(op, at=project.event_time)
 
     # ---- load balancers (called from the cluster's Kubernetes API threads) --------------------
     @staticmethod
@@ -883,7 +883,7 @@ class ContainerService:
 
             def gone() -> None:
                 self._remove(project, location, name)
-                self._finish_op(op)
+                self._finish_op(op, at=project.event_time)
 
             project.schedule(op["_done_at"], gone)
             return public(op)
@@ -940,7 +940,7 @@ class ContainerService:
             def apply() -> None:
                 cluster["resourceLabels"] = dict(labels)
                 cluster["labelFingerprint"] = label_fingerprint(labels)
-                self._finish_op(op)
+                self._finish_op(op, at=project.event_time)
 
             project.schedule(op["_done_at"], apply)
             return public(op)

@@ -134,6 +134,7 @@ class Project:
         self.cluster_ops: dict[str, dict[str, Any]] = {}
         self.kube: dict[tuple[str, str], Any] = {}
         self._events: list[tuple[float, int, Callable[[], None]]] = []
+        self.event_time: float | None = None
         self._seq = itertools.count()
 
     # ---- time -------------------------------------------------------------------------------
@@ -143,8 +144,12 @@ class Project:
     def advance(self) -> None:
         now = self.backend.clock.now()
         while self._events and self._events[0][0] <= now:
-            _, _, fn = heapq.heappop(self._events)
-            fn()
+            at, _, fn = heapq.heappop(self._events)
+            self.event_time = at  # effects are dated when they were due, not when first observed
+            try:
+                fn()
+            finally:
+                self.event_time = None
 
     @contextmanager
     def locked(self) -> Iterator[Project]:
