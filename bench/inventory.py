@@ -17,6 +17,8 @@ from typing import Any
 # Kubernetes' generated suffixes (replica-set hash and pod suffix).
 _HASH = re.compile(r"(?<=-)[0-9a-f]{8,}(?=-|$)")
 _POD = re.compile(r"-[a-z0-9]{5,10}-[a-z0-9]{5}$")
+# GKE node (VM) names: gke-<cluster>-<pool>-<hash>-<4 random characters>.
+_NODE = re.compile(r"<hash>-[a-z0-9]{4}$")
 # State keys that are not resources (scalars or policy maps handled separately).
 _SKIP = {
     "number",
@@ -47,8 +49,9 @@ def _ident(item: Any) -> str:
 
 
 def _norm(text: str, project: str) -> str:
-    text = _POD.sub("-<pod>", text.replace(project, "<project>"))
-    return _HASH.sub("<hash>", text)
+    text = re.sub(rf"(?<![a-z0-9-]){re.escape(project)}(?![a-z0-9-])", "<project>", text)
+    text = _POD.sub("-<pod>", text)
+    return _NODE.sub("<hash>-<node>", _HASH.sub("<hash>", text))
 
 
 def items(state: dict, project: str, normalise: bool = True) -> list[tuple[str, str]]:
