@@ -96,9 +96,7 @@ def _kill_at(emu, moment: Callable[[dict], bool], output: Path) -> None:
     try:
         while not any(moment(e) for e in log(emu)):
             if proc.poll() is not None:
-                raise AssertionError(
-                    f"the run ended before the kill point:\n{output.read_text()[-2000:]}"
-                )
+                raise AssertionError(f"the run ended before the kill point:\n{output.read_text()[-2000:]}")
             assert time.monotonic() < deadline, "the kill point never came"
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
