@@ -216,3 +216,17 @@ def test_router_nat_validation_and_patch(emulator, c):
         c, c.routers.patch_unary(project=PROJECT, region=REGION, router="gke-router", router_resource=patch)
     )
     assert c.routers.get(project=PROJECT, region=REGION, router="gke-router").nats[0].name == "gke-nat"
+
+
+def test_wait_returns_at_its_deadline_while_the_operation_runs(emulator_factory, monkeypatch):
+    import emulator.compute
+
+    monkeypatch.setattr(emulator.compute, "WAIT_DEADLINE_S", 0.2)
+    emu = emulator_factory(latency_scale=1.0)  # networks.insert runs for 12 s
+    c = make_clients(emu)
+    try:
+        op = c.networks.insert_unary(project=PROJECT, network_resource=build_network())
+        waited = c.global_ops.wait(project=PROJECT, operation=op.name)
+        assert waited.status == compute_v1.Operation.Status.RUNNING and not waited.end_time
+    finally:
+        c.close()

@@ -191,3 +191,29 @@ def test_service_accounts_over_grpc(c):
         c.iam.get_service_account(name=sa.name)
     with pytest.raises(gexc.NotFound):
         c.iam.delete_service_account(name=sa.name)
+
+
+def test_concurrent_writers_never_lose_a_binding(c):
+    import threading
+
+    resource = f"projects/{PROJECT}"
+    conflicts: list[int] = []
+
+    def writer(i: int) -> None:
+        while True:
+            policy = c.projects.get_iam_policy(request={"resource": resource})
+            policy.bindings.add(role="roles/viewer", members=[f"user:writer-{i}@example.com"])
+            try:
+                c.projects.set_iam_policy(request={"resource": resource, "policy": policy})
+                return
+            except gexc.Conflict:
+                conflicts.append(i)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    policy = c.projects.get_iam_policy(request={"resource": resource})
+    members = {m for b in policy.bindings if b.role == "roles/viewer" for m in b.members}
+    assert members == {f"user:writer-{i}@example.com" for i in range(6)}
