@@ -231,3 +231,24 @@ class Emulator:
             "token_type": "Bearer",
             "issued_at": int(time.time()),
         }
+
+
+def serve_until_signalled(emu: Emulator, announce: Any = None) -> None:
+    """Start `emu`, print the address line once ready, serve until SIGINT/SIGTERM, then stop."""
+    import signal
+    import sys
+
+    out = announce or sys.stdout
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    emu.start()
+    try:
+        print(f"GKE_LAB_EMULATOR_HOST={emu.address}", file=out, flush=True)
+        print(
+            f"gRPC IAM on {emu.grpc_address}; latency scale {emu.latency_scale}", file=sys.stderr, flush=True
+        )
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emu.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 import click
 
@@ -70,7 +68,7 @@ def emulator_command(
     quota_per_minute: int | None,
 ) -> None:
     """Serve the Google Cloud and GKE APIs that labs use, locally, until SIGINT/SIGTERM."""
-    from emulator.server import Emulator
+    from emulator.server import Emulator, serve_until_signalled
 
     emu = Emulator(
         host=host,
@@ -82,18 +80,7 @@ def emulator_command(
         quota_per_minute=quota_per_minute,
     )
     try:
-        emu.start()
+        serve_until_signalled(emu)
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"GKE_LAB_EMULATOR_HOST={emu.address}", nl=True)
-    click.echo(f"gRPC IAM on {emu.grpc_address}; latency scale {latency_scale}", err=True)
-    sys.stdout.flush()
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emu.stop()

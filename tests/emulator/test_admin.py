@@ -237,11 +237,15 @@ def test_token_endpoint_serves_service_account_key_credentials(emulator):
     assert creds.token.startswith("ya29.") and creds.valid
 
 
-def test_cli_serves_until_sigterm(tmp_path: Path):
-    exe = Path(sys.executable).with_name("gke-lab")
+@pytest.mark.parametrize(
+    "command",
+    [[str(Path(sys.executable).with_name("gke-lab")), "emulator"], [sys.executable, "-m", "emulator"]],
+    ids=["gke-lab emulator", "python -m emulator"],
+)
+def test_cli_serves_until_sigterm(command: list[str]):
     started = time.monotonic()
     proc = subprocess.Popen(
-        [str(exe), "emulator", "--port", "0", "--latency-scale", "0.01", "--project", "lab-cli=123456789012"],
+        [*command, "--port", "0", "--latency-scale", "0.01", "--project", "lab-cli=123456789012"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -251,7 +255,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path):
         line = proc.stdout.readline().strip()
         ready = time.monotonic() - started
         assert line.startswith("GKE_LAB_EMULATOR_HOST=127.0.0.1:"), proc.stderr.read() if not line else line
-        print(f"gke-lab emulator ready after {ready:.2f} s")  # measured, not asserted
+        print(f"{' '.join(command[-2:])} ready after {ready:.2f} s")  # measured, not asserted
         url = "http://" + line.split("=", 1)[1]
         with urllib.request.urlopen(url + "/v3/projects/lab-cli") as r:
             assert json.load(r)["name"] == "projects/123456789012"
