@@ -12,6 +12,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.hooks import notify_completion, notify_failure
 from flows.provision import use_credentials
 from gke_lab import reaping
 from gke_lab.clients import Clients
@@ -22,7 +23,14 @@ def run_name() -> str:
     return f"extend {params.get('lab', '?')}@{params.get('project_id', '?')}"
 
 
-@flow(name="extend-lab", flow_run_name=run_name, log_prints=True)
+@flow(
+    name="extend-lab",
+    flow_run_name=run_name,
+    log_prints=True,
+    on_completion=[notify_completion],
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 def extend_lab(
     project_id: str,
     lab: str,

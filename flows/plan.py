@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from flows.provision import publish, use_credentials
 from gke_lab import ipplan, reports
@@ -38,7 +39,14 @@ def live_markdown(live: dict[str, Any]) -> str:
     return "# Live plan\n\n" + reports.table(["action", "kind", "name", "detail"], rows) + "\n"
 
 
-@flow(name="plan-lab", flow_run_name=run_name, log_prints=True)
+@flow(
+    name="plan-lab",
+    flow_run_name=run_name,
+    log_prints=True,
+    on_completion=[notify_completion],
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 def plan_lab(
     spec: LabSpec | None = None,
     blueprint: str | None = None,

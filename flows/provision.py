@@ -18,6 +18,7 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab import ipplan, reports
 from gke_lab.clients import set_default_credentials, target_description
@@ -99,7 +100,15 @@ def publish(spec: LabSpec, what: str, markdown: str, description: str) -> None:
     create_markdown_artifact(markdown=markdown, key=artifact_key(spec, what), description=description)
 
 
-@flow(name="provision-lab", flow_run_name=run_name, persist_result=True, log_prints=True)
+@flow(
+    name="provision-lab",
+    flow_run_name=run_name,
+    persist_result=True,
+    log_prints=True,
+    on_completion=[notify_completion],
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 def provision_lab(
     spec: LabSpec | None = None,
     blueprint: str | None = None,

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from flows.hooks import notify_completion, notify_failure
 from flows.provision import use_credentials
 from flows.teardown import LabIdentity, teardown_lab
 from gke_lab import reaping
@@ -15,7 +16,14 @@ from gke_lab.expiry import DEFAULT_TTL_HOURS
 from tasks import teardown as teardown_tasks
 
 
-@flow(name="reap-expired-labs", persist_result=True, log_prints=True)
+@flow(
+    name="reap-expired-labs",
+    persist_result=True,
+    log_prints=True,
+    on_completion=[notify_completion],
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 def reap_expired_labs(
     projects: list[str],
     locations: list[str] | None = None,

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from pydantic import BaseModel, Field
 
+from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from flows.provision import lab_lock, publish, tag_run, use_credentials
 from gke_lab.clients import target_description
@@ -76,7 +77,15 @@ class _Named:
         self.lab = ident["lab"]
 
 
-@flow(name="teardown-lab", flow_run_name=run_name, persist_result=True, log_prints=True)
+@flow(
+    name="teardown-lab",
+    flow_run_name=run_name,
+    persist_result=True,
+    log_prints=True,
+    on_completion=[notify_completion],
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 def teardown_lab(
     spec: LabSpec | None = None,
     blueprint: str | None = None,

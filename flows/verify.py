@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from flows.provision import publish, use_credentials
 from gke_lab import reports
@@ -35,7 +36,14 @@ class VerificationFailed(LabError):
     """At least one verification check failed (the report artifact says which)."""
 
 
-@flow(name="verify-lab", flow_run_name=run_name, log_prints=True)
+@flow(
+    name="verify-lab",
+    flow_run_name=run_name,
+    log_prints=True,
+    on_completion=[notify_completion],
+    on_failure=[notify_failure],
+    on_crashed=[notify_failure],
+)
 def verify_lab(
     spec: LabSpec | None = None,
     blueprint: str | None = None,

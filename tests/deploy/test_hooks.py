@@ -67,3 +67,48 @@ def test_hooks_are_no_ops_without_a_block(prefect_harness, receiver, monkeypatch
     monkeypatch.delenv(BLOCK_ENV, raising=False)
     assert hooked_ok(return_state=True).is_completed()
     assert received == []
+
+
+ALL_FLOWS = [
+    ("flows.provision", "provision_lab"),
+    ("flows.teardown", "teardown_lab"),
+    ("flows.verify", "verify_lab"),
+    ("flows.plan", "plan_lab"),
+    ("flows.reaper", "reap_expired_labs"),
+    ("flows.extend", "extend_lab"),
+]
+
+
+@pytest.mark.parametrize("module,name", ALL_FLOWS)
+def test_every_lab_flow_carries_the_chat_hooks(module, name):
+    import importlib
+
+    lab_flow = getattr(importlib.import_module(module), name)
+    assert notify_completion in lab_flow.on_completion_hooks
+    assert notify_failure in lab_flow.on_failure_hooks
+    assert notify_failure in lab_flow.on_crashed_hooks
+
+
+def test_lab_flows_post_to_the_webhook_when_they_complete_and_fail(
+    prefect_harness, emulator, receiver, monkeypatch
+):
+    from prefect_slack import SlackWebhook
+
+    from flows.extend import extend_lab
+    from flows.plan import plan_lab
+
+    url, received = receiver
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    SlackWebhook(url=url).save(name)
+    monkeypatch.setenv(BLOCK_ENV, name)
+
+    # plan is read-only against the emulator and completes; a non-positive extension fails before any call
+    local = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+    assert plan_lab(overrides=[local], return_state=True).is_completed()
+    assert extend_lab(project_id="gke-detail", lab="alice", hours=-1, return_state=True).is_failed()
+
+    texts = [r["text"] for r in received]
+    assert len(texts) == 2, texts
+    assert "plan-lab" in texts[0] and "Completed" in texts[0]
+    assert "extend-lab" in texts[1] and "Failed" in texts[1] and "hours: must be a positive" in texts[1]
+    assert url not in "".join(texts)
