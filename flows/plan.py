@@ -53,7 +53,16 @@ def plan_lab(
     overrides: list[str] | None = None,
     credentials_block: str | None = None,
 ) -> dict[str, Any]:
-    """Validate the spec, show the IP plan and what a provisioning run would create, exists or differs."""
+    """Validate the spec, show the IP plan and what a provisioning run would create, exists or differs.
+
+    Args:
+        spec: The lab to plan (a LabSpec); empty = the default lab. Give either this or `blueprint`.
+        blueprint: Name of a saved LabBlueprint block to use as the spec instead of `spec`.
+        overrides: `PATH=VALUE` changes applied on top of the spec, e.g. `cluster.num_nodes=2`
+            (values are YAML).
+        credentials_block: Name of a prefect-gcp GcpCredentials block (default: Application Default
+            Credentials).
+    """
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
     plan = build_plan(lab)

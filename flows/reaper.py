@@ -37,6 +37,17 @@ def reap_expired_labs(
 
     Unlabelled clusters, unexpired labs and `exclude`d labs are never touched. `default_ttl_hours` is the
     TTL counted from the cluster's createTime when its expiry label is missing or corrupt.
+
+    Args:
+        projects: Project IDs to look for expired labs in.
+        locations: Cluster locations to look in (default: all, `-`).
+        dry_run: Only report which labs would be torn down; change nothing.
+        exclude: Lab names never to reap.
+        default_ttl_hours: TTL in hours counted from the cluster's createTime when its expiry label is
+            missing or corrupt.
+        destroy_keys: Also schedule destruction of the reaped labs' KMS key versions.
+        credentials_block: Name of a prefect-gcp GcpCredentials block (default: Application Default
+            Credentials).
     """
     log = get_run_logger()
     if not projects:

@@ -95,7 +95,21 @@ def teardown_lab(
     destroy_keys: bool = False,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Tear a lab down (idempotent: a lab that is already gone is success with nothing to do)."""
+    """Tear a lab down (idempotent: a lab that is already gone is success with nothing to do).
+
+    Args:
+        spec: The lab to tear down (a LabSpec); empty = the default lab. Give either this or `blueprint`.
+        blueprint: Name of a saved LabBlueprint block to use as the spec instead of `spec`.
+        overrides: `PATH=VALUE` changes applied on top of the spec, e.g. `cluster.num_nodes=2`
+            (values are YAML).
+        identity: A lab found by the reaper or `gke-lab list` (project, lab name, regions), instead of a
+            spec; only what carries the lab's marker is deleted.
+        credentials_block: Name of a prefect-gcp GcpCredentials block (default: Application Default
+            Credentials).
+        destroy_keys: Also schedule destruction of the lab's KMS key versions (data encrypted with them
+            becomes unreadable); by default the keys are kept.
+        dry_run: Only report what would be deleted and what would be kept; change nothing.
+    """
     log = get_run_logger()
     ident, lab_spec = resolve_target(spec, blueprint, overrides, identity)
     named = _Named(ident)

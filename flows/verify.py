@@ -50,7 +50,16 @@ def verify_lab(
     overrides: list[str] | None = None,
     credentials_block: str | None = None,
 ) -> dict[str, Any]:
-    """Re-verify a lab: echo service through the API proxy, nodes and pods, CIS audit; publish the reports."""
+    """Re-verify a lab: echo service through the API proxy, nodes and pods, CIS audit; publish the reports.
+
+    Args:
+        spec: The lab to verify (a LabSpec); empty = the default lab. Give either this or `blueprint`.
+        blueprint: Name of a saved LabBlueprint block to use as the spec instead of `spec`.
+        overrides: `PATH=VALUE` changes applied on top of the spec, e.g. `cluster.num_nodes=2`
+            (values are YAML).
+        credentials_block: Name of a prefect-gcp GcpCredentials block (default: Application Default
+            Credentials).
+    """
     log = get_run_logger()
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
