@@ -313,17 +313,17 @@ class NetworkSpec(BaseModel):
         "GLOBAL", title="Routing mode", description="Dynamic routing mode of the VPC (BGP routing mode)."
     )
     subnet: RangeSpec = Field(
-        default_factory=lambda: RangeSpec(name="gke-subnet", cidr="10.128.0.0/20"),
+        default=RangeSpec(name="gke-subnet", cidr="10.128.0.0/20"),
         title="Subnet",
         description="Subnet for the nodes (primary range); prefix /8 to /29.",
     )
     pods_range: RangeSpec = Field(
-        default_factory=lambda: RangeSpec(name="gke-cluster-pods", cidr="100.64.0.0/14"),
+        default=RangeSpec(name="gke-cluster-pods", cidr="100.64.0.0/14"),
         title="Pod range",
         description="Secondary range of the subnet for Pod IPs (VPC-native cluster).",
     )
     services_range: RangeSpec = Field(
-        default_factory=lambda: RangeSpec(name="gke-cluster-services", cidr="100.68.0.0/20"),
+        default=RangeSpec(name="gke-cluster-services", cidr="100.68.0.0/20"),
         title="Service range",
         description="Secondary range of the subnet for Service (ClusterIP) IPs.",
     )
@@ -366,7 +366,7 @@ class NodeServiceAccountSpec(BaseModel):
         "gke-node", title="Account ID", description="Least-privilege service account the nodes run as."
     )
     roles: list[Annotated[str, AfterValidator(_check_role)]] = Field(
-        default_factory=lambda: [
+        default=[
             "roles/logging.logWriter",
             "roles/monitoring.metricWriter",
             "roles/monitoring.viewer",
@@ -423,7 +423,7 @@ class ClusterSpec(BaseModel):
         None, title="Release channel", description="null = no channel (required while auto_upgrade is false)."
     )
     node_locations: list[str] = Field(
-        default_factory=lambda: ["us-west1-a", "us-west1-b"],
+        default=["us-west1-a", "us-west1-b"],
         title="Node zones",
         description="Zones of the region that run nodes (regional cluster).",
     )
@@ -444,7 +444,7 @@ class ClusterSpec(BaseModel):
         1, ge=0, le=1000, title="Nodes per zone", description="Initial node count per zone."
     )
     autoscaling: AutoscalingSpec = Field(
-        default_factory=AutoscalingSpec,
+        default=AutoscalingSpec(),
         title="Autoscaling",
         description="Cluster autoscaler bounds, per zone.",
     )
@@ -457,7 +457,7 @@ class ClusterSpec(BaseModel):
         description="Private /28 range for the control plane's VPC peering.",
     )
     master_authorized_networks: list[AuthorizedNetwork] = Field(
-        default_factory=lambda: [AuthorizedNetwork(cidr="203.0.113.7/32", name="operator")],
+        default=[AuthorizedNetwork(cidr="203.0.113.7/32", name="operator")],
         title="Authorized networks",
         description="Client ranges allowed to reach the public control-plane endpoint (at most 50).",
     )
@@ -477,7 +477,7 @@ class ClusterSpec(BaseModel):
         True, title="NodeLocal DNSCache", description="Enable the NodeLocalDNS addon."
     )
     addons: list[Addon] = Field(
-        default_factory=lambda: ["HorizontalPodAutoscaling", "HttpLoadBalancing"],
+        default=["HorizontalPodAutoscaling", "HttpLoadBalancing"],
         title="Addons",
         description="Addons to enable; all others are disabled (the Kubernetes dashboard always is).",
     )
@@ -490,12 +490,12 @@ class ClusterSpec(BaseModel):
         0, ge=0, le=100, title="Max unavailable", description="Nodes that may be unavailable during upgrades."
     )
     maintenance_window: MaintenanceWindow = Field(
-        default_factory=MaintenanceWindow,
+        default=MaintenanceWindow(),
         title="Maintenance window",
         description="Recurring maintenance window (RFC 3339 times, RFC 5545 recurrence).",
     )
     tags: list[Name63] = Field(
-        default_factory=lambda: ["gke-node"], title="Network tags", description="Network tags on the nodes."
+        default=["gke-node"], title="Network tags", description="Network tags on the nodes."
     )
 
 
@@ -531,19 +531,15 @@ class LabSpec(BaseModel):
         title="Delete default network",
         description="Delete the project's default network (only when nothing but its own rules uses it).",
     )
-    network: NetworkSpec = Field(
-        default_factory=NetworkSpec, title="Network", description="VPC, subnet, NAT."
-    )
-    kms: KmsSpec = Field(
-        default_factory=KmsSpec, title="KMS", description="Customer-managed encryption keys."
-    )
+    network: NetworkSpec = Field(default=NetworkSpec(), title="Network", description="VPC, subnet, NAT.")
+    kms: KmsSpec = Field(default=KmsSpec(), title="KMS", description="Customer-managed encryption keys.")
     node_service_account: NodeServiceAccountSpec = Field(
-        default_factory=NodeServiceAccountSpec,
+        default=NodeServiceAccountSpec(),
         title="Node service account",
         description="The nodes' own least-privilege service account.",
     )
-    cluster: ClusterSpec = Field(default_factory=ClusterSpec, title="Cluster", description="The GKE cluster.")
-    echo: EchoSpec = Field(default_factory=EchoSpec, title="Echo app", description="Verification workload.")
+    cluster: ClusterSpec = Field(default=ClusterSpec(), title="Cluster", description="The GKE cluster.")
+    echo: EchoSpec = Field(default=EchoSpec(), title="Echo app", description="Verification workload.")
 
     @model_validator(mode="wrap")
     @classmethod
