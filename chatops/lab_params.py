@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chatops.commands import Command
+from gke_lab.naming import per_lab_overrides, without_explicit
 from gke_lab.overrides import apply_overrides
 from gke_lab.spec import LabSpec, SpecError, format_errors
 
@@ -51,8 +52,13 @@ def build_up(command: Command, base: dict[str, Any] | None, blueprint: str | Non
 
     `base` is the blueprint's spec (None: LabSpec's defaults). The flow gets the blueprint name and
     the overrides (not a frozen copy), so the run's parameters say how the lab was asked for.
+    Resource names come from the lab name (so labs in one project never collide) unless the user set a
+    name explicitly; the user's overrides come last and win.
     """
-    overrides = [*command.overrides, f"lab={command.lab}"]
+    if not command.lab:
+        raise SpecError([("lab", "a lab name is required")])
+    derived = without_explicit(per_lab_overrides(command.lab), command.overrides)
+    overrides = [*derived, *command.overrides, f"lab={command.lab}"]
     if command.ttl_hours is not None:
         overrides.append(f"ttl_hours={command.ttl_hours}")
     spec = apply_overrides(base or {}, overrides)

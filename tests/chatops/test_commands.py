@@ -8,6 +8,7 @@ from chatops.auth import Policy, Refused, parse_ids
 from chatops.commands import Command, CommandError, parse, parse_duration_hours
 from chatops.lab_params import build_up, owner_of
 from chatops.settings import ConfigError, load_settings
+from gke_lab.naming import PATHS, per_lab_overrides
 from gke_lab.spec import SpecError
 
 
@@ -91,7 +92,7 @@ def test_build_up_validates_through_labspec_and_tags_owner():
     assert run.parameters == {
         "spec": None,
         "blueprint": None,
-        "overrides": ["cluster.num_nodes=2", "lab=demo", "ttl_hours=2"],
+        "overrides": [*per_lab_overrides("demo"), "cluster.num_nodes=2", "lab=demo", "ttl_hours=2"],
     }
     assert (
         owner_of(run.tags) == "U1" and "lab:demo" in run.tags and f"project:{run.spec.project_id}" in run.tags
@@ -125,3 +126,41 @@ def test_settings_require_signing_secret_and_never_show_it():
         secret_loader=lambda name: "from-" + name,
     )
     assert from_block.signing_secret == "from-slack-signing"
+
+
+def _names(spec) -> dict[str, str]:
+    values = {}
+    for path in PATHS:
+        value = spec
+        for part in path.split("."):
+            value = getattr(value, part)
+        values[path] = value
+    return values
+
+
+def test_two_ups_in_one_project_get_disjoint_resource_names():
+    alice = build_up(parse("up alice project_id=lab-alpha"), None, None, "U1").spec
+    bob = build_up(parse("up bob project_id=lab-alpha"), None, None, "U2").spec
+    assert alice.project_id == bob.project_id == "lab-alpha"
+    a, b = _names(alice), _names(bob)
+    for path in PATHS:
+        assert a[path] != b[path], path
+    assert alice.kms.keyring == bob.kms.keyring  # the key ring is shared; the keys are not
+    assert alice.cluster.name == "gke-alice" and bob.node_sa_email.startswith("gke-bob-node@")
+    assert alice.key_name("node") != bob.key_name("node")
+
+
+def test_explicit_name_overrides_win_over_the_derived_names():
+    run = build_up(parse("up alice cluster.name=mine 'network={name: my-net}'"), None, None, "U1")
+    assert run.spec.cluster.name == "mine"
+    assert run.spec.network.name == "my-net"
+    # the whole network was given: none of its derived names are added
+    assert not [o for o in run.parameters["overrides"] if o.startswith(("network.", "cluster.name=gke-"))]
+    assert run.spec.network.subnet.name == "gke-subnet"
+    assert run.spec.node_service_account.name == "gke-alice-node"
+
+
+def test_derived_names_also_apply_over_a_blueprint():
+    base = {"cluster": {"name": "fixed"}, "network": {"name": "fixed-net"}}
+    run = build_up(parse("up carol"), base, "team", "U1")
+    assert (run.spec.cluster.name, run.spec.network.name) == ("gke-carol", "gke-carol-network")

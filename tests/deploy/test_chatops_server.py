@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from gke_lab.naming import per_lab_overrides
 from tests.fixtures_servers import BIN, Stack, _wait_http, _wait_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -203,6 +204,7 @@ def test_up_extend_down_through_chat(sqlite_stack: Stack, chat):
     (run,) = [r for r in runs if "lab:chat-a" in r["tags"]]
     assert run["parameters"]["blueprint"] == "small-zonal"
     assert run["parameters"]["overrides"] == [
+        *per_lab_overrides("chat-a"),  # the lab's own resource names: labs in one project never collide
         f"project_id={PROJECT}",
         "cluster.disk_size_gb=60",
         LOCAL.strip("'"),
