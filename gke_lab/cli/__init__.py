@@ -1,27 +1,42 @@
-"""The `gke-lab` command line: one click group; each command lives in its own module."""
+"""The `gke-lab` command line: one click group; each command lives in its own module.
+
+Commands are imported when they are used, not at start-up: the cloud clients, Prefect and the
+emulator are heavy to import, and `gke-lab emulator` should serve in well under three seconds.
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
+# command name -> the modules that define it (and extend it: `lab` adds `plan --live`).
+_COMMANDS: dict[str, tuple[str, ...]] = {
+    "plan": ("plan", "lab"),
+    "up": ("lab",),
+    "kubeconfig": ("lab",),
+    "down": ("teardown",),
+    "list": ("teardown",),
+    "extend": ("teardown",),
+    "reap": ("teardown",),
+    "demo": ("demo",),
+    "emulator": ("emulator",),
+    "blocks": ("blocks",),
+    "chatops": ("chatops",),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in _COMMANDS.get(cmd_name, ()):
+            importlib.import_module(f"gke_lab.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gke-lab")
 def main() -> None:
     """Ephemeral, hardened GKE labs as Prefect 3 workflows."""
-
-
-def _register() -> None:
-    # Each module adds its commands to `main`; only commands that work are registered.
-    from gke_lab.cli import (
-        blocks,  # noqa: F401
-        chatops,  # noqa: F401
-        demo,  # noqa: F401
-        emulator,  # noqa: F401
-        lab,  # noqa: F401
-        plan,  # noqa: F401
-        teardown,  # noqa: F401
-    )
-
-
-_register()
