@@ -1,0 +1,250 @@
+"""KubeCluster: one cluster's API server and the state behind it."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import ipaddress
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from emulator.kube_server import KubeHTTPServer, Request, Response, status_error
+from emulator.kubernetes.bootstrap import _Bootstrap
+from emulator.kubernetes.deployments import _Deployments
+from emulator.kubernetes.endpoints import _Endpoints
+from emulator.kubernetes.errors import _ApiError, _BadRequest
+from emulator.kubernetes.events import _Events
+from emulator.kubernetes.namespaces import _Namespaces
+from emulator.kubernetes.nodes import _Nodes
+from emulator.kubernetes.objects import DEFAULT_VERSION, KINDS, _Objects
+from emulator.kubernetes.pods import _PodRun, _Pods
+from emulator.kubernetes.proxy import _Proxy
+from emulator.kubernetes.rollout import _Rollouts
+from emulator.kubernetes.routes import _Routes
+from emulator.kubernetes.services import _Services
+from emulator.kubernetes.verbs import _Verbs
+from emulator.kubernetes.watch import _Watches
+from emulator.tls import make_cluster_tls
+
+
+class KubeCluster(
+    _Routes,
+    _Verbs,
+    _Watches,
+    _Events,
+    _Namespaces,
+    _Nodes,
+    _Bootstrap,
+    _Deployments,
+    _Rollouts,
+    _Pods,
+    _Services,
+    _Endpoints,
+    _Proxy,
+    _Objects,
+):
+    """One cluster's Kubernetes API: a TLS server plus the objects and controllers behind it.
+
+    Each mixin holds one concern's rules; they share the state set up here (``_store``, ``_pods_rt``, ...)
+    and are only ever called with ``_lock`` held.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        location: str,
+        name: str,
+        nodes: list[dict],
+        pod_cidr: str,
+        service_cidr: str,
+        authorized_cidrs: list[str] | None,
+        private_nodes: bool,
+        has_egress: Callable[[], bool],
+        delay: Callable[[str], float],
+        log: Callable[[dict], None],
+        on_load_balancer: Callable[[str, str, list[dict]], None],
+        on_load_balancer_deleted: Callable[[str, str], None],
+        host: str = "127.0.0.1",
+        version: str = DEFAULT_VERSION,
+        master_ipv4_cidr: str | None = None,
+        machine_type: str = "e2-medium",
+        node_pool: str = "default-pool",
+        clock: Callable[[], float] = time.monotonic,
+        seed: int | None = None,
+        latency_scale: float | None = None,
+        fault: Callable[[str, str], int | None] | None = None,
+    ) -> None:
+        self.project, self.location, self.name = project, location, name
+        self.private_nodes = private_nodes
+        self.version = version
+        self._host = host
+        self._has_egress = has_egress
+        self._delay = delay
+        self._log = log
+        self._on_lb = on_load_balancer
+        self._on_lb_deleted = on_load_balancer_deleted
+        self._clock = clock
+        self._mono0, self._wall0 = clock(), time.time()
+        self._lock = threading.RLock()
+        self._rv = 1000
+        self._egress = False
+        if seed is None:
+            seed = int.from_bytes(hashlib.sha256(f"{project}/{location}/{name}".encode()).digest()[:8], "big")
+        self._rng = random.Random(seed)
+        self._authorized = (
+            None
+            if authorized_cidrs is None
+            else [ipaddress.ip_network(c, strict=False) for c in authorized_cidrs]
+        )
+        self._pod_net = ipaddress.ip_network(pod_cidr, strict=False)
+        self._svc_net = ipaddress.ip_network(service_cidr, strict=False)
+        self._master_net = ipaddress.ip_network(master_ipv4_cidr, strict=False) if master_ipv4_cidr else None
+        self._machine_type, self._node_pool = machine_type, node_pool
+        # store[(group, resource)][(namespace, name)] = object
+        self._store: dict[tuple[str, str], dict[tuple[str, str], dict]] = {k: {} for k in KINDS}
+        self._pods_rt: dict[tuple[str, str], _PodRun] = {}
+        self._progress_mark: dict[tuple[str, str, str], tuple[float, object]] = {}
+        self._latency_scale = latency_scale
+        self._fault = fault
+        self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
+        self._lb_ready: dict[tuple[str, str], float] = {}
+        self._ns_gone: dict[str, float] = {}
+        self._node_ranges: dict[str, ipaddress.IPv4Network] = {}
+        self._used_ips: set[str] = set()
+        self._used_cluster_ips: set[str] = set()
+        self._used_node_ports: set[int] = set()
+        self._server: KubeHTTPServer | None = None
+        self._life_lock = threading.Lock()
+        self._stopped = False
+        self.endpoint = ""
+        self._tls = make_cluster_tls(str(uuid.UUID(int=self._rng.getrandbits(128), version=4)))
+        self.ca_certificate_b64 = self._tls.ca_b64
+        self._bootstrap(nodes)
+
+    def start(self) -> None:
+        # start() may run on a background thread while stop() races it (a cluster deleted while booting).
+        with self._life_lock:
+            if self._stopped or self._server is not None:
+                return
+            server = KubeHTTPServer(
+                host=self._host,
+                port=0,
+                ssl_context=self._tls.server_context(),
+                allow_ip=self._allow_ip,
+                app=self._app,
+                log=self._log_entry,
+            )
+            server.start()
+            self._server = server
+            self.endpoint = f"{self._host}:{server.port}"
+
+    def stop(self) -> None:
+        with self._life_lock:
+            self._stopped = True
+            server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self._tls.ca_pem
+
+    def set_authorized_cidrs(self, cidrs: list[str] | None) -> None:
+        """Follow a cluster update of master authorized networks (None = disabled)."""
+        nets = None if cidrs is None else [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        with self._lock:
+            self._authorized = nets
+
+    def to_state(self) -> dict:
+        with self._lock:
+            self._refresh(self._egress)
+            out: dict = {}
+            for (_group, resource), objs in self._store.items():
+                out[resource] = [copy.deepcopy(o) for o in objs.values()]
+            return out
+
+    def load_balancer_services(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return [
+                (ns, n)
+                for (ns, n), svc in self._store[("", "services")].items()
+                if svc["spec"].get("type") == "LoadBalancer"
+            ]
+
+    def _allow_ip(self, ip: str) -> bool:
+        nets = self._authorized
+        if nets is None:
+            return True
+        addr = ipaddress.ip_address(ip)
+        return any(addr in n for n in nets if n.version == addr.version)
+
+    def _log_entry(self, entry: dict) -> None:
+        entry = dict(entry, project=self.project, cluster=self.name, location=self.location)
+        self._log(entry)
+
+    def _injected(self, req: Request) -> Response | None:
+        """A scripted or random fault for this request, answered the way the apiserver sheds load."""
+        if self._fault is None:
+            return None
+        try:
+            status = self._fault(req.method, req.path)
+        except Exception:
+            return None
+        if not status:
+            return None
+        if status == 429:
+            resp = status_error(
+                429, "TooManyRequests", "Too many requests, please try again later.", {"retryAfterSeconds": 1}
+            )
+            resp.headers.append(("Retry-After", "1"))
+            return resp
+        if status == 503:
+            return status_error(
+                503, "ServiceUnavailable", "the server is currently unable to handle the request"
+            )
+        if status == 500:
+            return status_error(500, "InternalError", "Internal error occurred: injected fault")
+        return status_error(status, "Unknown", f"injected fault (HTTP {status})")
+
+    def _app(self, req: Request) -> Response:
+        injected = self._injected(req)
+        if injected is not None:
+            return injected
+        # Ask the core about egress outside our lock: it may hold its own lock while calling us.
+        try:
+            egress = bool(self._has_egress())
+        except Exception:
+            egress = False
+        callbacks: list[Callable[[], None]] = []
+        with self._lock:
+            self._egress = egress
+            self._refresh(egress)
+            try:
+                resp = self._route(req, callbacks)
+            except _ApiError as err:
+                resp = err.response
+            except _BadRequest as err:
+                resp = status_error(400, "BadRequest", err.message)
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:
+                pass
+        return resp
+
+    def _refresh(self, egress: bool) -> None:
+        now = self._now()
+        for ns, gone_at in list(self._ns_gone.items()):
+            if now >= gone_at:
+                self._remove(("", "namespaces"), ("", ns))
+                del self._ns_gone[ns]
+        for key, pod in list(self._store[("", "pods")].items()):
+            self._refresh_pod(key, pod, egress, now)
+        for dep in list(self._store[("apps", "deployments")].values()):
+            self._refresh_deployment(dep, now)
+        for key, svc in self._store[("", "services")].items():
+            self._refresh_service(key, svc, now)
