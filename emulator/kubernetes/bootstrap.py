@@ -38,7 +38,7 @@ class _Bootstrap:
         }
         self._store[("", "services")][("default", "kubernetes")] = svc
         # Its endpoints are the control plane's own (private) address.
-        master_ip = str(self._master_net.network_address + 2) if self._master_net is not None else self._host
+        master_ip = self._control_plane_ip() or self._host
         self._store[("", "endpoints")][("default", "kubernetes")] = {
             "metadata": self._meta(
                 "kubernetes", "default", labels={"endpointslice.kubernetes.io/skip-mirror": "true"}

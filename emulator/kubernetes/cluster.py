@@ -210,15 +210,23 @@ class KubeCluster(
             return status_error(500, "InternalError", "Internal error occurred: injected fault")
         return status_error(status, "Unknown", f"injected fault (HTTP {status})")
 
+    def _control_plane_ip(self) -> str | None:
+        """The control plane's private address (the second of the master range), when it has one."""
+        return str(self._master_net.network_address + 2) if self._master_net is not None else None
+
+    def _egress_now(self) -> bool:
+        """Ask the core whether the nodes have egress; call outside our lock (the core may hold its own
+        lock while calling us)."""
+        try:
+            return bool(self._has_egress())
+        except Exception:
+            return False
+
     def _app(self, req: Request) -> Response:
         injected = self._injected(req)
         if injected is not None:
             return injected
-        # Ask the core about egress outside our lock: it may hold its own lock while calling us.
-        try:
-            egress = bool(self._has_egress())
-        except Exception:
-            egress = False
+        egress = self._egress_now()
         callbacks: list[Callable[[], None]] = []
         with self._lock:
             self._egress = egress

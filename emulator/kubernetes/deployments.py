@@ -8,7 +8,7 @@ import json
 
 from emulator.kubernetes.errors import _invalid
 from emulator.kubernetes.objects import _NAME_ALPHABET
-from emulator.kubernetes.selectors import labels_match, selector_string
+from emulator.kubernetes.selectors import equality_requirements, labels_match, selector_string
 from emulator.kubernetes.validation import _DNS1123_SUBDOMAIN, _SUBDOMAIN_MSG, pod_template_causes
 
 
@@ -50,9 +50,7 @@ class _Deployments:
                 )
             )
         else:
-            if not labels_match(
-                tlabels, [(k, "=", [v]) for k, v in (selector.get("matchLabels") or {}).items()]
-            ):
+            if not labels_match(tlabels, equality_requirements(selector.get("matchLabels") or {})):
                 causes.append(
                     (
                         "spec.template.metadata.labels",

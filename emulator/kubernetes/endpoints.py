@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.kubernetes.selectors import labels_match
+from emulator.kubernetes.selectors import equality_requirements, labels_match
 
 
 class _Endpoints:
@@ -17,7 +17,7 @@ class _Endpoints:
         if not selector:
             return []
         ns = svc["metadata"]["namespace"]
-        reqs = [(k, "=", [v]) for k, v in selector.items()]
+        reqs = equality_requirements(selector)
         return [
             (k, p)
             for k, p in sorted(self._store[("", "pods")].items())

@@ -17,21 +17,66 @@ class _ApiError(Exception):
         self.response = response
 
 
+def _qualified(resource: str, group: str) -> str:
+    """How the apiserver names a resource in messages: ``deployments.apps``, ``services``."""
+    return f"{resource}.{group}" if group else resource
+
+
+def _details(name: str, resource: str, group: str) -> dict:
+    """Status details naming the object; core resources leave the group out."""
+    return {"name": name, "group": group, "kind": resource} if group else {"name": name, "kind": resource}
+
+
 def _not_found(resource: str, name: str, group: str = "") -> _ApiError:
-    qualified = f"{resource}.{group}" if group else resource
     return _ApiError(
         status_error(
             404,
             "NotFound",
-            f'{qualified} "{name}" not found',
-            {"name": name, "group": group, "kind": resource} if group else {"name": name, "kind": resource},
+            f'{_qualified(resource, group)} "{name}" not found',
+            _details(name, resource, group),
+        )
+    )
+
+
+def _already_exists(resource: str, name: str, group: str) -> _ApiError:
+    return _ApiError(
+        status_error(
+            409,
+            "AlreadyExists",
+            f'{_qualified(resource, group)} "{name}" already exists',
+            _details(name, resource, group),
+        )
+    )
+
+
+def _conflict(resource: str, name: str, group: str) -> _ApiError:
+    """409 Conflict: a write carried a stale resourceVersion."""
+    return _ApiError(
+        status_error(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": '
+            "the object has been modified; please apply your changes to the latest version and try again",
+            {"name": name, "group": group, "kind": resource},
+        )
+    )
+
+
+def _namespace_terminating(resource: str, name: str, group: str, ns: str) -> _ApiError:
+    """403 Forbidden: no new objects in a namespace that is being deleted."""
+    return _ApiError(
+        status_error(
+            403,
+            "Forbidden",
+            f'{_qualified(resource, group)} "{name}" is forbidden: '
+            f"unable to create new content in namespace {ns} because it is being terminated",
+            {"name": name, "group": group, "kind": resource},
         )
     )
 
 
 def _invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> _ApiError:
     """422 Invalid; causes are (field, reason, message)."""
-    qualified = f"{kind}.{group}" if group else kind
     text = "; ".join(f"{f}: {m}" for f, _, m in causes)
     if len(causes) > 1:
         text = "[" + ", ".join(f"{f}: {m}" for f, _, m in causes) + "]"
@@ -42,7 +87,9 @@ def _invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]
     }
     if group:
         details["group"] = group
-    return _ApiError(status_error(422, "Invalid", f'{qualified} "{name}" is invalid: {text}', details))
+    return _ApiError(
+        status_error(422, "Invalid", f'{_qualified(kind, group)} "{name}" is invalid: {text}', details)
+    )
 
 
 def _bad_request(message: str) -> _ApiError:

@@ -260,7 +260,7 @@ class _Pods:
             registry, repo, tag = _image_reference_parts(image)
             cs: dict = {
                 "name": c.get("name", ""),
-                "image": image if ready else image,
+                "image": image,
                 "imageID": (f"{registry}/{repo}@sha256:" + hashlib.sha256(image.encode()).hexdigest())
                 if ready
                 else "",

@@ -83,8 +83,9 @@ class _Proxy:
         return Response(200, body, "text/plain", [("Server", "nginx/1.10.0")])
 
     def _proxy_source_ip(self) -> str:
-        if self._master_net is not None:
-            return str(self._master_net.network_address + 2)
+        control_plane = self._control_plane_ip()
+        if control_plane:
+            return control_plane
         node = next(iter(self._store[("", "nodes")].values()), None)
         if node:
             return node["status"]["addresses"][0]["address"]

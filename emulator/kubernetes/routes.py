@@ -16,7 +16,7 @@ class _Routes:
     def _route(self, req: Request, callbacks: list) -> Response:
         path = unquote(req.path)
         query = {k: v[-1] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
-        segs = [s for s in path.split("/")]
+        segs = path.split("/")
         if segs and segs[0] == "":
             segs = segs[1:]
         trailing_slash = path.endswith("/")

@@ -81,5 +81,10 @@ def fields_match(obj: dict, selector: str) -> bool:
     return True
 
 
+def equality_requirements(match_labels: dict) -> list[tuple[str, str, list[str]]]:
+    """matchLabels as requirements for labels_match."""
+    return [(k, "=", [v]) for k, v in match_labels.items()]
+
+
 def selector_string(match_labels: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))

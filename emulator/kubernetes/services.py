@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 
 from emulator.kube_server import status_error
 from emulator.kubernetes.errors import _ApiError, _invalid
-from emulator.kubernetes.validation import _DNS1035_LABEL, _DNS1035_MSG
+from emulator.kubernetes.validation import _DNS1035_LABEL, _DNS1035_MSG, port_number_causes
 
 
 class _Services:
@@ -40,14 +39,7 @@ class _Services:
                 causes.append((p, "FieldValueInvalid", "Invalid value: must be an object"))
                 continue
             num = port.get("port")
-            if not isinstance(num, int) or not 1 <= num <= 65535:
-                causes.append(
-                    (
-                        f"{p}.port",
-                        "FieldValueInvalid",
-                        f"Invalid value: {json.dumps(num)}: must be between 1 and 65535, inclusive",
-                    )
-                )
+            causes += port_number_causes(num, f"{p}.port")
             if len(ports) > 1 and not port.get("name"):
                 causes.append((f"{p}.name", "FieldValueRequired", "Required value"))
             if port.get("name") in names:

@@ -25,6 +25,19 @@ _DNS1035_MSG = (
 )
 
 
+def port_number_causes(value: object, field: str) -> list[tuple[str, str, str]]:
+    """A port number is an integer from 1 to 65535."""
+    if isinstance(value, int) and 1 <= value <= 65535:
+        return []
+    return [
+        (
+            field,
+            "FieldValueInvalid",
+            f"Invalid value: {json.dumps(value)}: must be between 1 and 65535, inclusive",
+        )
+    ]
+
+
 def pod_template_causes(spec: dict, prefix: str) -> list[tuple[str, str, str]]:
     """(field, reason, message) for each rule a pod template's spec breaks."""
     causes: list[tuple[str, str, str]] = []
@@ -50,19 +63,10 @@ def pod_template_causes(spec: dict, prefix: str) -> list[tuple[str, str, str]]:
             causes.append((f"{p}.image", "FieldValueRequired", "Required value"))
         for j, port in enumerate(c.get("ports") or []):
             cp = port.get("containerPort") if isinstance(port, dict) else None
-            if not isinstance(cp, int) or not 1 <= cp <= 65535:
-                causes.append(
-                    (
-                        f"{p}.ports[{j}].containerPort",
-                        "FieldValueInvalid",
-                        f"Invalid value: {json.dumps(cp)}: must be between 1 and 65535, inclusive",
-                    )
-                )
+            causes += port_number_causes(cp, f"{p}.ports[{j}].containerPort")
             pname = port.get("name") if isinstance(port, dict) else None
             if pname is not None and (
-                len(pname) > 15
-                or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", pname)
-                or not re.search(r"[a-z]", pname)
+                len(pname) > 15 or not _DNS1123_LABEL.match(pname) or not re.search(r"[a-z]", pname)
             ):
                 causes.append(
                     (

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 
 from emulator.kube_server import Request, Response, json_response, status_error
-from emulator.kubernetes.errors import _ApiError, _bad_request, _BadRequest, _invalid, _not_found
+from emulator.kubernetes.errors import (
+    _already_exists,
+    _bad_request,
+    _BadRequest,
+    _conflict,
+    _invalid,
+    _namespace_terminating,
+    _not_found,
+)
 from emulator.kubernetes.objects import SYSTEM_NAMESPACES, _Kind
 from emulator.kubernetes.patches import json_merge_patch, json_patch, strategic_merge_patch
 
 
 class _Verbs:
     """Create, update, patch and delete for every kind; kind rules come from its hooks."""
+
+    def _hook(self, kind: _Kind, stage: str) -> Callable:
+        """A kind's rule for one stage of a write (``_validate_pod``, ``_default_service``, ...)."""
+        return getattr(self, f"_{stage}_{kind.kind.lower()}")
 
     def _json_body(self, req: Request) -> dict:
         # The kubernetes client sends POST bodies without Content-Type: parse JSON regardless.
@@ -70,31 +83,11 @@ class _Verbs:
             if nsobj is None:
                 raise _not_found("namespaces", ns)
             if nsobj["status"].get("phase") == "Terminating":
-                qualified = f"{kind.resource}.{kind.group}" if kind.group else kind.resource
-                raise _ApiError(
-                    status_error(
-                        403,
-                        "Forbidden",
-                        f'{qualified} "{name}" is forbidden: unable to create new content in namespace {ns} '
-                        "because it is being terminated",
-                        {"name": name, "group": kind.group, "kind": kind.resource},
-                    )
-                )
+                raise _namespace_terminating(kind.resource, name, kind.group, ns)
         store = self._store[(kind.group, kind.resource)]
         if (ns, name) in store:
-            qualified = f"{kind.resource}.{kind.group}" if kind.group else kind.resource
-            raise _ApiError(
-                status_error(
-                    409,
-                    "AlreadyExists",
-                    f'{qualified} "{name}" already exists',
-                    {"name": name, "group": kind.group, "kind": kind.resource}
-                    if kind.group
-                    else {"name": name, "kind": kind.resource},
-                )
-            )
-        validate = getattr(self, f"_validate_{kind.kind.lower()}")
-        validate(body, None)
+            raise _already_exists(kind.resource, name, kind.group)
+        self._hook(kind, "validate")(body, None)
         dry_run = bool(query.get("dryRun"))
         meta.update(
             {
@@ -105,14 +98,14 @@ class _Verbs:
         )
         for k in ("deletionTimestamp", "selfLink"):
             meta.pop(k, None)
-        if kind.kind in ("Deployment",):
+        if kind.kind == "Deployment":
             meta["generation"] = 1
-        getattr(self, f"_default_{kind.kind.lower()}")(body, None)
+        self._hook(kind, "default")(body, None)
         if dry_run:
             return json_response(201, self._out(kind, body))
         self._next_rv()
         store[(ns, name)] = body
-        getattr(self, f"_after_write_{kind.kind.lower()}")(body, None, callbacks)
+        self._hook(kind, "after_write")(body, None, callbacks)
         self._refresh(self._egress)
         return json_response(201, self._out(kind, store[(ns, name)]))
 
@@ -121,22 +114,11 @@ class _Verbs:
     ) -> Response:
         current = self._get(kind, ns, name)
         if sub == "scale":
-            spec = body.get("spec") or {}
-            new = copy.deepcopy(current)
-            new["spec"]["replicas"] = spec.get("replicas", 0)
+            replicas = (body.get("spec") or {}).get("replicas", 0)
             rv = (body.get("metadata") or {}).get("resourceVersion")
-            return self._store_update(kind, current, new, rv, callbacks, scale=True)
+            return self._write_scale(kind, current, replicas, rv, callbacks)
         body = self._check_body(kind, ns, body, name)
-        rv = body["metadata"].get("resourceVersion")
-        if sub == "status":
-            new = copy.deepcopy(current)
-            new["status"] = body.get("status") or {}
-            return self._store_update(kind, current, new, rv, callbacks)
-        # Status is not writable through the main resource.
-        body["status"] = copy.deepcopy(current.get("status"))
-        if body["status"] is None:
-            body.pop("status")
-        return self._store_update(kind, current, body, rv, callbacks)
+        return self._write(kind, current, sub, body, body["metadata"].get("resourceVersion"), callbacks)
 
     def _patch(
         self, kind: _Kind, ns: str, name: str, sub: str, req: Request, query: dict, callbacks
@@ -176,21 +158,31 @@ class _Verbs:
         if not isinstance(patched, dict):
             raise _bad_request("patch did not produce an object")
         if sub == "scale":
-            new = copy.deepcopy(current)
-            new["spec"]["replicas"] = (patched.get("spec") or {}).get("replicas", 0)
-            return self._store_update(kind, current, new, None, callbacks, scale=True)
+            replicas = (patched.get("spec") or {}).get("replicas", 0)
+            return self._write_scale(kind, current, replicas, None, callbacks)
         patched = self._check_body(kind, ns, patched, name)
         rv = patched["metadata"].get("resourceVersion")
         if rv == current["metadata"]["resourceVersion"]:
             rv = None
+        return self._write(kind, current, sub, patched, rv, callbacks)
+
+    def _write_scale(
+        self, kind: _Kind, current: dict, replicas: object, rv: str | None, callbacks
+    ) -> Response:
+        new = copy.deepcopy(current)
+        new["spec"]["replicas"] = replicas
+        return self._store_update(kind, current, new, rv, callbacks, scale=True)
+
+    def _write(self, kind: _Kind, current: dict, sub: str, body: dict, rv: str | None, callbacks) -> Response:
+        """Store body over current: via ``status`` only its status, otherwise all but its status."""
         if sub == "status":
             new = copy.deepcopy(current)
-            new["status"] = patched.get("status") or {}
+            new["status"] = body.get("status") or {}
             return self._store_update(kind, current, new, rv, callbacks)
-        patched["status"] = copy.deepcopy(current.get("status"))
-        if patched["status"] is None:
-            patched.pop("status")
-        return self._store_update(kind, current, patched, rv, callbacks)
+        body["status"] = copy.deepcopy(current.get("status"))
+        if body["status"] is None:
+            body.pop("status")
+        return self._store_update(kind, current, body, rv, callbacks)
 
     def _store_update(
         self, kind: _Kind, current: dict, new: dict, rv: str | None, callbacks, scale=False
@@ -198,16 +190,7 @@ class _Verbs:
         meta = current["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         if rv and rv != meta["resourceVersion"]:
-            qualified = f"{kind.resource}.{kind.group}" if kind.group else kind.resource
-            raise _ApiError(
-                status_error(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {qualified} "{name}": the object has been modified; '
-                    "please apply your changes to the latest version and try again",
-                    {"name": name, "group": kind.group, "kind": kind.resource},
-                )
-            )
+            raise _conflict(kind.resource, name, kind.group)
         new_meta = new["metadata"]
         # Server-owned metadata survives every update.
         for key in ("uid", "creationTimestamp", "namespace", "name", "generation", "ownerReferences"):
@@ -215,8 +198,8 @@ class _Verbs:
                 new_meta[key] = copy.deepcopy(meta[key])
             elif key in new_meta and key in ("uid", "creationTimestamp", "generation"):
                 new_meta.pop(key)
-        getattr(self, f"_validate_{kind.kind.lower()}")(new, current)
-        getattr(self, f"_default_{kind.kind.lower()}")(new, current)
+        self._hook(kind, "validate")(new, current)
+        self._hook(kind, "default")(new, current)
         if kind.kind == "Deployment" and new.get("spec") != current.get("spec"):
             new_meta["generation"] = int(meta.get("generation", 1)) + 1
         if new == current:
@@ -224,7 +207,7 @@ class _Verbs:
             return json_response(200, out)
         new_meta["resourceVersion"] = self._next_rv()
         self._store[(kind.group, kind.resource)][(ns, name)] = new
-        getattr(self, f"_after_write_{kind.kind.lower()}")(new, current, callbacks)
+        self._hook(kind, "after_write")(new, current, callbacks)
         self._refresh(self._egress)
         stored = self._store[(kind.group, kind.resource)][(ns, name)]
         return json_response(200, self._scale_of(stored) if scale else self._out(kind, stored))

@@ -13,6 +13,13 @@ from emulator.kubernetes.objects import _Kind
 from emulator.kubernetes.selectors import fields_match, labels_match, parse_label_selector
 
 
+def _selected(obj: dict, reqs: list[tuple[str, str, list[str]]], query: dict) -> bool:
+    """Whether an object passes a request's label requirements and field selector."""
+    if not labels_match(obj["metadata"].get("labels") or {}, reqs):
+        return False
+    return not query.get("fieldSelector") or fields_match(obj, query["fieldSelector"])
+
+
 class _Watches:
     """Lists with selectors, and watch streams that replay deletions from tombstones."""
 
@@ -25,11 +32,8 @@ class _Watches:
         for key, obj in sorted(self._store[(kind.group, kind.resource)].items()):
             if ns is not None and key[0] != ns:
                 continue
-            if not labels_match(obj["metadata"].get("labels") or {}, reqs):
-                continue
-            if query.get("fieldSelector") and not fields_match(obj, query["fieldSelector"]):
-                continue
-            out[key] = copy.deepcopy(obj)
+            if _selected(obj, reqs, query):
+                out[key] = copy.deepcopy(obj)
         return out
 
     def _list(self, kind: _Kind, ns: str | None, query: dict) -> Response:
@@ -79,10 +83,7 @@ class _Watches:
                 yield event("DELETED", obj)
             while not stopping.is_set() and time.monotonic() < deadline:
                 stopping.wait(0.05)
-                try:
-                    egress = bool(self._has_egress())
-                except Exception:
-                    egress = False
+                egress = self._egress_now()
                 with self._lock:
                     self._egress = egress
                     self._refresh(egress)
@@ -107,9 +108,6 @@ class _Watches:
                 continue
             if key in self._store[res]:
                 continue  # re-created since: the watch reports the live object
-            if not labels_match(obj["metadata"].get("labels") or {}, reqs):
-                continue
-            if query.get("fieldSelector") and not fields_match(obj, query["fieldSelector"]):
-                continue
-            out.append(copy.deepcopy(obj))
+            if _selected(obj, reqs, query):
+                out.append(copy.deepcopy(obj))
         return out
