@@ -104,7 +104,7 @@ def bench_single(scale: float, skip: set[str], figures: dict) -> FlowTiming | No
         )
         figures["api_economy"] = _figure(
             {k: used[k] for k in ("total", "mutating", "operation_polls")},
-            "report (fewer than the replay)",
+            "report",
             None,
             **used,
         )

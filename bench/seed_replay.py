@@ -221,7 +221,7 @@ def _create_cluster(c: _Clients, parent: str, cluster: container_v1.Cluster, pol
     for _attempt in range(60):
         try:
             op = c.container.create_cluster(parent=parent, cluster=cluster)
-        except (gexc.PermissionDenied, gexc.FailedPrecondition, gexc.BadRequest) as err:
+        except (gexc.Forbidden, gexc.FailedPrecondition, gexc.BadRequest) as err:
             if "kms" not in str(err).lower() and "permission" not in str(err).lower():
                 raise
             time.sleep(poll_s)
