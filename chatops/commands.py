@@ -37,11 +37,11 @@ class Command:
     overrides: list[str] = field(default_factory=list)
 
 
-def parse_duration_hours(text: str) -> float:
+def parse_duration_hours(text: str, field: str = "ttl") -> float:
     """`4h` -> 4.0, `90m` -> 1.5, `1d` -> 24.0, a bare number is hours."""
     match = _DURATION.match(text.strip().lower())
     if not match:
-        raise CommandError(f"`{text}` is not a duration: use e.g. `4h`, `90m` or `1d`")
+        raise CommandError(f"{field}: `{text}` is not a duration: use e.g. `4h`, `90m` or `1d`")
     value, unit = float(match.group(1)), match.group(2) or "h"
     hours = {"m": value / 60, "h": value, "d": value * 24}[unit]
     return int(hours) if hours == int(hours) else round(hours, 4)
@@ -84,7 +84,7 @@ def parse(text: str) -> Command:
     if action == "extend":
         if len(args) != 2:
             raise CommandError("`/lab extend` takes a lab NAME and a duration, e.g. `/lab extend demo 2h`")
-        hours = parse_duration_hours(args[1])
+        hours = parse_duration_hours(args[1], field="duration")
         if hours <= 0:
             raise CommandError("the extension must be longer than zero")
         return Command("extend", lab=_lab_name(args[0], "extend"), ttl_hours=hours)
