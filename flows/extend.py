@@ -12,8 +12,8 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.common import use_credentials
 from flows.hooks import notify_completion, notify_failure
-from flows.provision import use_credentials
 from gke_lab import reaping
 from gke_lab.clients import Clients
 

@@ -10,9 +10,9 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.common import publish, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
-from flows.provision import publish, use_credentials
 from gke_lab import ipplan, reports
 from gke_lab.cli.plan import build_plan, render_text
 from gke_lab.spec import LabSpec

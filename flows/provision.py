@@ -5,23 +5,16 @@ The flow only orders tasks and publishes artifacts; every step is an idempotent 
 
 from __future__ import annotations
 
-import re
-from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
-from prefect.context import FlowRunContext
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.common import lab_lock, publish, run_stamp, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab import ipplan, reports
-from gke_lab.clients import set_default_credentials, target_description
+from gke_lab.clients import target_description
 from gke_lab.errors import LabError
 from gke_lab.ownership import marker_for
 from gke_lab.spec import LabSpec
@@ -41,63 +34,6 @@ def run_name() -> str:
         return f"provision {spec.lab}@{spec.project_id}"
     except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
         return "provision (invalid spec)"
-
-
-def lock_name(spec: LabSpec) -> str:
-    return f"gke-lab:{spec.project_id}:{spec.lab}"
-
-
-@contextmanager
-def lab_lock(spec: LabSpec):
-    """One mutating run per project and lab: a one-slot global concurrency limit, created when missing
-    (prefect 3.9.1 silently skips acquisition for a limit that does not exist)."""
-    name = lock_name(spec)
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except ObjectAlreadyExists:  # another run created it first
-                pass
-    with concurrency(name, occupy=1, strict=True):
-        yield
-
-
-def tag_run(spec: LabSpec) -> None:
-    ctx = FlowRunContext.get()
-    if ctx is None or ctx.flow_run is None:
-        return
-    tags = sorted(set(ctx.flow_run.tags or []) | {f"lab:{spec.lab}", f"project:{spec.project_id}"})
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(ctx.flow_run.id, tags=tags)
-
-
-def run_stamp() -> float:
-    """The time the expiry is counted from: the flow run's creation, stable across flow-level retries."""
-    ctx = FlowRunContext.get()
-    created = ctx.flow_run.created if ctx and ctx.flow_run else None
-    if created is None:
-        return float(runtime_flow_run.scheduled_start_time.timestamp())
-    return float(int(created.timestamp()))
-
-
-def use_credentials(credentials_block: str | None) -> None:
-    """Resolve a prefect-gcp GcpCredentials block into google.auth credentials (never a parameter value)."""
-    if not credentials_block:
-        set_default_credentials(None)
-        return
-    from prefect_gcp import GcpCredentials
-
-    set_default_credentials(GcpCredentials.load(credentials_block).get_credentials_from_service_account())
-
-
-def artifact_key(spec: LabSpec, what: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", f"{spec.lab}-{spec.project_id}-{what}".lower()).strip("-")
-
-
-def publish(spec: LabSpec, what: str, markdown: str, description: str) -> None:
-    create_markdown_artifact(markdown=markdown, key=artifact_key(spec, what), description=description)
 
 
 @flow(

@@ -7,8 +7,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from flows.common import use_credentials
 from flows.hooks import notify_completion, notify_failure
-from flows.provision import use_credentials
 from flows.teardown import LabIdentity, teardown_lab
 from gke_lab import reaping
 from gke_lab.errors import LabError

@@ -12,9 +12,9 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from pydantic import BaseModel, Field
 
+from flows.common import lab_lock, publish, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
-from flows.provision import lab_lock, publish, tag_run, use_credentials
 from gke_lab.clients import target_description
 from gke_lab.errors import LabError
 from gke_lab.spec import LabSpec, SpecError

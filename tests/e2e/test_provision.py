@@ -290,7 +290,7 @@ def test_one_run_per_lab_at_a_time(prefect_harness, lab_emulator):
 
     from prefect.concurrency.sync import concurrency
 
-    from flows.provision import lab_lock, lock_name
+    from flows.common import lab_lock, lock_name
 
     emu = lab_emulator
     lab = spec()

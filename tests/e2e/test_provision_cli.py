@@ -93,7 +93,7 @@ def test_credentials_block_gives_service_account_credentials(prefect_harness, em
     from cryptography.hazmat.primitives.asymmetric import rsa
     from prefect_gcp import GcpCredentials
 
-    from flows.provision import use_credentials
+    from flows.common import use_credentials
     from gke_lab.clients import Clients, set_default_credentials
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -1,0 +1,84 @@
+"""Plumbing every flow shares: the per-lab lock, run tags, the expiry stamp, credentials and artifacts.
+
+Flow modules import these and only order tasks and publish.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Protocol
+
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.runtime import flow_run as runtime_flow_run
+
+from gke_lab.clients import set_default_credentials
+
+
+class NamedLab(Protocol):
+    """What the lock, tags and artifact keys read: the project and the lab name (a LabSpec has both)."""
+
+    project_id: str
+    lab: str
+
+
+def lock_name(spec: NamedLab) -> str:
+    return f"gke-lab:{spec.project_id}:{spec.lab}"
+
+
+@contextmanager
+def lab_lock(spec: NamedLab):
+    """One mutating run per project and lab: a one-slot global concurrency limit, created when missing
+    (prefect 3.9.1 silently skips acquisition for a limit that does not exist)."""
+    name = lock_name(spec)
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            except ObjectAlreadyExists:  # another run created it first
+                pass
+    with concurrency(name, occupy=1, strict=True):
+        yield
+
+
+def tag_run(spec: NamedLab) -> None:
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    tags = sorted(set(ctx.flow_run.tags or []) | {f"lab:{spec.lab}", f"project:{spec.project_id}"})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(ctx.flow_run.id, tags=tags)
+
+
+def run_stamp() -> float:
+    """The time the expiry is counted from: the flow run's creation, stable across flow-level retries."""
+    ctx = FlowRunContext.get()
+    created = ctx.flow_run.created if ctx and ctx.flow_run else None
+    if created is None:
+        return float(runtime_flow_run.scheduled_start_time.timestamp())
+    return float(int(created.timestamp()))
+
+
+def use_credentials(credentials_block: str | None) -> None:
+    """Resolve a prefect-gcp GcpCredentials block into google.auth credentials (never a parameter value)."""
+    if not credentials_block:
+        set_default_credentials(None)
+        return
+    from prefect_gcp import GcpCredentials
+
+    set_default_credentials(GcpCredentials.load(credentials_block).get_credentials_from_service_account())
+
+
+def artifact_key(spec: NamedLab, what: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", f"{spec.lab}-{spec.project_id}-{what}".lower()).strip("-")
+
+
+def publish(spec: NamedLab, what: str, markdown: str, description: str) -> None:
+    create_markdown_artifact(markdown=markdown, key=artifact_key(spec, what), description=description)
