@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
@@ -17,6 +17,7 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.params import resolve_spec
 from gke_lab.clients import set_default_credentials
 
 
@@ -25,6 +26,15 @@ class NamedLab(Protocol):
 
     project_id: str
     lab: str
+
+
+def spec_run_name(verb: str, params: dict[str, Any]) -> str:
+    """`<verb> <lab>@<project>` for a run given a spec, blueprint or overrides."""
+    try:
+        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
+        return f"{verb} {spec.lab}@{spec.project_id}"
+    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
+        return f"{verb} (invalid spec)"
 
 
 def lock_name(spec: NamedLab) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import publish, use_credentials
+from flows.common import publish, spec_run_name, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab import ipplan, reports
@@ -20,12 +20,7 @@ from tasks import project as project_tasks
 
 
 def run_name() -> str:
-    params = runtime_flow_run.parameters or {}
-    try:
-        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
-        return f"plan {spec.lab}@{spec.project_id}"
-    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
-        return "plan (invalid spec)"
+    return spec_run_name("plan", runtime_flow_run.parameters or {})
 
 
 def live_markdown(live: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import lab_lock, publish, run_stamp, tag_run, use_credentials
+from flows.common import lab_lock, publish, run_stamp, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab import ipplan, reports
@@ -28,12 +28,7 @@ from tasks import workload as workload_tasks
 
 
 def run_name() -> str:
-    params = runtime_flow_run.parameters or {}
-    try:
-        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
-        return f"provision {spec.lab}@{spec.project_id}"
-    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
-        return "provision (invalid spec)"
+    return spec_run_name("provision", runtime_flow_run.parameters or {})
 
 
 @flow(

@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from pydantic import BaseModel, Field
 
-from flows.common import lab_lock, publish, tag_run, use_credentials
+from flows.common import lab_lock, publish, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab.clients import target_description
@@ -44,11 +44,7 @@ def run_name() -> str:
     if ident:
         data = ident if isinstance(ident, dict) else ident.model_dump()
         return f"teardown {data.get('lab')}@{data.get('project_id')}"
-    try:
-        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
-        return f"teardown {spec.lab}@{spec.project_id}"
-    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
-        return "teardown (invalid spec)"
+    return spec_run_name("teardown", params)
 
 
 def resolve_target(

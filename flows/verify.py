@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import publish, use_credentials
+from flows.common import publish, spec_run_name, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab import reports
@@ -24,12 +24,7 @@ from tasks import workload as workload_tasks
 
 
 def run_name() -> str:
-    params = runtime_flow_run.parameters or {}
-    try:
-        spec = resolve_spec(params.get("spec"), params.get("blueprint"), params.get("overrides"))
-        return f"verify {spec.lab}@{spec.project_id}"
-    except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
-        return "verify (invalid spec)"
+    return spec_run_name("verify", runtime_flow_run.parameters or {})
 
 
 class VerificationFailed(LabError):
