@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prefect.artifacts import create_markdown_artifact
@@ -23,6 +24,14 @@ from gke_lab.clients import set_default_credentials
 
 class NamedLab(Protocol):
     """What the lock, tags and artifact keys read: the project and the lab name (a LabSpec has both)."""
+
+    project_id: str
+    lab: str
+
+
+@dataclass(frozen=True)
+class LabRef:
+    """A lab named by its identity alone (teardown by identity, extend), where there is no spec."""
 
     project_id: str
     lab: str

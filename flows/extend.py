@@ -6,13 +6,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import use_credentials
+from flows.common import LabRef, lab_lock, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from gke_lab import reaping
 from gke_lab.clients import Clients
@@ -52,13 +48,7 @@ def extend_lab(
         raise ValueError(f"hours: must be a positive number of hours, got {hours}")
     log = get_run_logger()
     use_credentials(credentials_block)
-    name = f"gke-lab:{project_id}:{lab}"  # the same one-slot limit provision and teardown hold
-    with get_client(sync_client=True) as client:
-        try:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-        except ObjectAlreadyExists:
-            pass
-    with concurrency(name, occupy=1, strict=True):
+    with lab_lock(LabRef(project_id, lab)):  # the same one-slot limit provision and teardown hold
         done = reaping.extend_lab(
             Clients.from_env(), project_id, lab, hours, locations=list(locations or ["-"])
         )

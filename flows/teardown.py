@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from pydantic import BaseModel, Field
 
-from flows.common import lab_lock, publish, spec_run_name, tag_run, use_credentials
+from flows.common import LabRef, lab_lock, publish, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab.clients import target_description
@@ -65,14 +65,6 @@ def resolve_target(
     return {"project_id": lab.project_id, "lab": lab.lab, "regions": [lab.region]}, lab
 
 
-class _Named:
-    """What lab_lock/tag_run/publish read from a spec: the project and the lab name."""
-
-    def __init__(self, ident: dict[str, Any]) -> None:
-        self.project_id = ident["project_id"]
-        self.lab = ident["lab"]
-
-
 @flow(
     name="teardown-lab",
     flow_run_name=run_name,
@@ -108,7 +100,7 @@ def teardown_lab(
     """
     log = get_run_logger()
     ident, lab_spec = resolve_target(spec, blueprint, overrides, identity)
-    named = _Named(ident)
+    named = LabRef(ident["project_id"], ident["lab"])
     use_credentials(credentials_block)
     tag_run(named)
     mode = "dry run of the teardown of" if dry_run else "tearing down"
