@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from gke_lab.clients import Clients
 from gke_lab.overrides import apply_overrides
 from gke_lab.ownership import Marker
+from tests.e2e.emulator_admin import admin, last_seq, mutations_since, project_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,31 +38,12 @@ def lab_spec(lab: str, first: bool = False):
     )
 
 
-def admin(emu, method: str, path: str, **kw):
-    resp = httpx.request(method, f"{emu.url}/_emulator/{path}", timeout=60, **kw)
-    resp.raise_for_status()
-    return resp.json() if resp.content else None
-
-
-def state(emu) -> dict:
-    return admin(emu, "GET", "state")["projects"][PROJECT]
-
-
-def last_seq(emu) -> int:
-    entries = admin(emu, "GET", "requests")
-    return entries[-1]["seq"] if entries else 0
-
-
-def mutations_since(emu, seq: int) -> list[dict]:
-    return [e for e in admin(emu, "GET", "requests", params={"since": seq}) if e["mutating"]]
-
-
 def patch(emu, kind: str, name: str, fields: dict) -> None:
     admin(emu, "POST", "patch", json={"project": PROJECT, "kind": kind, "name": name, "fields": fields})
 
 
 def cluster_labels(emu, name: str) -> dict:
-    return next(c for c in state(emu)["clusters"] if c["name"] == name).get("resourceLabels", {})
+    return next(c for c in project_state(emu)["clusters"] if c["name"] == name).get("resourceLabels", {})
 
 
 def set_cluster_labels(emu, name: str, labels: dict) -> None:
@@ -135,9 +116,9 @@ def test_reaper_takes_exactly_the_expired_labs(prefect_harness, emu):
     assert decisions["-"]["cluster"] == "us-west1/unlabelled-cluster"
     assert "may still be provisioning" in decisions["unlabelled"]["reason"]
 
-    before = state(emu)
+    before = project_state(emu)
     result = reap(exclude=["excluded"])
-    after = state(emu)
+    after = project_state(emu)
     assert result["outcomes"].keys() == {f"{PROJECT}/expired"}
     names = lab_names(after)
     assert "expired-cluster" not in names["clusters"] and "expired-net" not in names["networks"]
@@ -168,7 +149,7 @@ def test_corrupt_or_missing_expiry_label_falls_back_to_create_time(prefect_harne
     decisions = {d["lab"]: d for d in result["decisions"]}
     assert decisions["aged"]["action"] == "reap" and "createTime+ttl" in decisions["aged"]["reason"]
     assert decisions["young"]["action"] == "skip"  # never "now": created minutes ago, 8 h TTL
-    names = lab_names(state(emu))
+    names = lab_names(project_state(emu))
     assert "aged-cluster" not in names["clusters"] and "young-cluster" in names["clusters"]
 
 
@@ -185,7 +166,7 @@ def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
     # While the markers have not expired, it might be a lab still being provisioned: left alone.
     first = reap()
     assert {d["lab"]: d["action"] for d in first["decisions"]} == {"orphan": "skip"}
-    assert "orphan-net" in lab_names(state(emu))["networks"]
+    assert "orphan-net" in lab_names(project_state(emu))["networks"]
 
     expired = Marker("orphan", PAST).description()
     for kind, name in (
@@ -197,7 +178,7 @@ def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
         patch(emu, kind, name, {"description": expired})
     result = reap()
     assert {d["lab"]: d["action"] for d in result["decisions"]} == {"orphan": "reap"}
-    st = state(emu)
+    st = project_state(emu)
     names = lab_names(st)
     assert "orphan-net" not in names["networks"] and "orphan-node" not in names["accounts"]
     assert not [s for s in st["subnetworks"] if s["name"] == "orphan-subnet"]

@@ -3,7 +3,6 @@ reruns, dry runs, and load-balancer leftovers."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from google.cloud import compute_v1
 from google.cloud.iam_admin_v1 import types as iam_types
@@ -11,6 +10,7 @@ from google.cloud.iam_admin_v1 import types as iam_types
 from gke_lab.clients import Clients
 from gke_lab.overrides import apply_overrides
 from gke_lab.ownership import Marker
+from tests.e2e.emulator_admin import admin, last_seq, mutations_since, project_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,25 +47,6 @@ def other_lab_spec():
         "kms.node_key=other-node-key",
         "kms.secrets_key=other-secret-key",
     )
-
-
-def admin(emu, method: str, path: str, **kw):
-    resp = httpx.request(method, f"{emu.url}/_emulator/{path}", timeout=60, **kw)
-    resp.raise_for_status()
-    return resp.json() if resp.content else None
-
-
-def project_state(emu) -> dict:
-    return admin(emu, "GET", "state")["projects"][PROJECT]
-
-
-def last_seq(emu) -> int:
-    entries = admin(emu, "GET", "requests")
-    return entries[-1]["seq"] if entries else 0
-
-
-def mutations_since(emu, seq: int) -> list[dict]:
-    return [e for e in admin(emu, "GET", "requests", params={"since": seq}) if e["mutating"]]
 
 
 def provision(**kw):
