@@ -125,19 +125,22 @@ def _list_clusters(clients: Clients, parent: str) -> list:
         return []
 
 
+def _described(kind: str, item: Any, location: str, network: str | None = None) -> Resource:
+    """A Compute Engine resource: its ownership marker is in its description."""
+    return Resource(
+        kind=kind,
+        name=item.name,
+        location=location,
+        marker=_description_marker(item.description),
+        network=network,
+        create_time=item.creation_timestamp or None,
+        raw=item,
+    )
+
+
 def networks(clients: Clients, project: str) -> list[Resource]:
     items = _list(lambda: clients.networks.list(project=project), f"projects/{project}/global/networks")
-    return [
-        Resource(
-            kind="network",
-            name=n.name,
-            location=GLOBAL,
-            marker=_description_marker(n.description),
-            create_time=n.creation_timestamp or None,
-            raw=n,
-        )
-        for n in items
-    ]
+    return [_described("network", n, GLOBAL) for n in items]
 
 
 def subnetworks(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
@@ -147,35 +150,13 @@ def subnetworks(clients: Clients, project: str, regions: Iterable[str]) -> list[
             lambda region=region: clients.subnetworks.list(project=project, region=region),
             f"projects/{project}/regions/{region}/subnetworks",
         )
-        out += [
-            Resource(
-                kind="subnetwork",
-                name=s.name,
-                location=region,
-                marker=_description_marker(s.description),
-                network=short(s.network),
-                create_time=s.creation_timestamp or None,
-                raw=s,
-            )
-            for s in items
-        ]
+        out += [_described("subnetwork", item, region, short(item.network)) for item in items]
     return out
 
 
 def firewalls(clients: Clients, project: str) -> list[Resource]:
     items = _list(lambda: clients.firewalls.list(project=project), f"projects/{project}/global/firewalls")
-    return [
-        Resource(
-            kind="firewall",
-            name=f.name,
-            location=GLOBAL,
-            marker=_description_marker(f.description),
-            network=short(f.network),
-            create_time=f.creation_timestamp or None,
-            raw=f,
-        )
-        for f in items
-    ]
+    return [_described("firewall", f, GLOBAL, short(f.network)) for f in items]
 
 
 def routers(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
@@ -185,18 +166,7 @@ def routers(clients: Clients, project: str, regions: Iterable[str]) -> list[Reso
             lambda region=region: clients.routers.list(project=project, region=region),
             f"projects/{project}/regions/{region}/routers",
         )
-        out += [
-            Resource(
-                kind="router",
-                name=r.name,
-                location=region,
-                marker=_description_marker(r.description),
-                network=short(r.network),
-                create_time=r.creation_timestamp or None,
-                raw=r,
-            )
-            for r in items
-        ]
+        out += [_described("router", item, region, short(item.network)) for item in items]
     return out
 
 
