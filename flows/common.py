@@ -6,27 +6,17 @@ Flow modules import these and only order tasks and publish.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run as runtime_flow_run
 
+from flows.lab_lock import NamedLab, lab_lock, lock_name  # noqa: F401 - the flows' lock
 from flows.params import resolve_spec
 from gke_lab.clients import set_default_credentials
-
-
-class NamedLab(Protocol):
-    """What the lock, tags and artifact keys read: the project and the lab name (a LabSpec has both)."""
-
-    project_id: str
-    lab: str
 
 
 @dataclass(frozen=True)
@@ -44,27 +34,6 @@ def spec_run_name(verb: str, params: dict[str, Any]) -> str:
         return f"{verb} {spec.lab}@{spec.project_id}"
     except Exception:  # noqa: BLE001 - the flow body reports a bad spec properly
         return f"{verb} (invalid spec)"
-
-
-def lock_name(spec: NamedLab) -> str:
-    return f"gke-lab:{spec.project_id}:{spec.lab}"
-
-
-@contextmanager
-def lab_lock(spec: NamedLab):
-    """One mutating run per project and lab: a one-slot global concurrency limit, created when missing
-    (prefect 3.9.1 silently skips acquisition for a limit that does not exist)."""
-    name = lock_name(spec)
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except ObjectAlreadyExists:  # another run created it first
-                pass
-    with concurrency(name, occupy=1, strict=True):
-        yield
 
 
 def tag_run(spec: NamedLab) -> None:

@@ -70,6 +70,8 @@ def _up(emu, output: Path) -> subprocess.Popen:
         GKE_LAB_EMULATOR_HOST=emu.address,
         PREFECT_API_URL=PREFECT_API_URL.value(),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # A killed run's lock is reclaimed once its heartbeat is this old (the default is 120 s).
+        GKE_LAB_LOCK_STALE_SECONDS="5",
     )
     args = [GKE_LAB, "up"]
     for o in _overrides():

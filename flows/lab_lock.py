@@ -1,0 +1,189 @@
+"""One mutating run per lab at a time, recoverable when a holder dies.
+
+The lock is a one-slot Prefect global concurrency limit named `gke-lab:<project>:<lab>`. A run killed
+with SIGKILL never releases its slot, and the server only revokes an expired lease when its
+repossessor service runs (not in an ephemeral or test server, and only after the lease duration),
+so the holder also keeps a heartbeat record in a Prefect Variable. A waiter reclaims the slot when the
+holder's record has not been renewed for `GKE_LAB_LOCK_STALE_SECONDS` (default 120 s: keep it above the
+60 s lease plus the server's 15 s repossessor interval on a real server, so both never free the same
+slot; tests lower it), or when the holder's flow run has already ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, Protocol
+
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+from prefect.concurrency.sync import concurrency
+from prefect.context import FlowRunContext
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
+from prefect.variables import Variable
+
+STALE_ENV = "GKE_LAB_LOCK_STALE_SECONDS"
+DEFAULT_STALE_SECONDS = 120.0
+
+
+class NamedLab(Protocol):
+    """What the lock, tags and artifact keys read: the project and the lab name (a LabSpec has both)."""
+
+    project_id: str
+    lab: str
+
+
+def lock_name(spec: NamedLab) -> str:
+    return f"gke-lab:{spec.project_id}:{spec.lab}"
+
+
+def stale_seconds() -> float:
+    raw = os.environ.get(STALE_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_STALE_SECONDS
+    except ValueError as exc:
+        raise ValueError(f"{STALE_ENV}={raw!r} is not a number of seconds (accepted: a number > 0)") from exc
+    if value <= 0:
+        raise ValueError(f"{STALE_ENV}={raw!r} must be > 0")
+    return value
+
+
+def record_name(name: str) -> str:
+    """The Variable holding the holder's heartbeat (names allow letters, digits, '-' and '_')."""
+    return ("gke-lab-lock-" + re.sub(r"[^a-z0-9_-]+", "-", name.lower()))[:255]
+
+
+def _ensure_limit(name: str) -> None:
+    # prefect 3.9.1 silently skips acquisition for a limit that does not exist: create it first.
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+            except ObjectAlreadyExists:  # another run created it first
+                pass
+
+
+def _own_flow_run_id() -> str | None:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx and ctx.flow_run else None
+
+
+def _holder_record() -> dict[str, Any]:
+    return {
+        "flow_run_id": _own_flow_run_id(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "heartbeat": time.time(),
+    }
+
+
+def _holder_ended(record: dict[str, Any]) -> bool:
+    run_id = record.get("flow_run_id")
+    if not run_id:
+        return False
+    with get_client(sync_client=True) as client:
+        try:
+            state = client.read_flow_run(run_id).state
+        except ObjectNotFound:
+            return True
+    return bool(state and state.is_final())
+
+
+def _holder_is_gone(name: str, stale: float, waiting_since: float) -> dict[str, Any] | None:
+    """The stale record (or {} when none was ever written) if the slot's holder is gone, else None."""
+    record = Variable.get(record_name(name), default=None)
+    if not isinstance(record, dict):
+        # A holder writes its record right after acquiring; none for a whole stale period means the
+        # holder died in between (or predates records).
+        return {} if time.monotonic() - waiting_since > stale else None
+    if time.time() - float(record.get("heartbeat", 0)) > stale or _holder_ended(record):
+        return record
+    return None
+
+
+def _reclaim(name: str, seen: dict[str, Any]) -> bool:
+    # Re-read right before freeing: a holder that took the slot meanwhile has written a fresh record.
+    current = Variable.get(record_name(name), default=None)
+    if (current or {}) != seen:
+        return False
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
+    Variable.unset(record_name(name))
+    return True
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+class _Heartbeat:
+    """Keeps the holder's record fresh while the body runs; removes it on release."""
+
+    def __init__(self, name: str, interval: float) -> None:
+        self._name = record_name(name)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lock-heartbeat {name}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        Variable.set(self._name, _holder_record(), overwrite=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                Variable.set(self._name, _holder_record(), overwrite=True)
+            except Exception:  # noqa: BLE001 - a missed beat only shortens the margin; the next one retries
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        Variable.unset(self._name)
+
+
+@contextmanager
+def lab_lock(spec: NamedLab) -> Iterator[None]:
+    """Hold the lab's one slot for the body; wait while a live run holds it, reclaim it from a dead one."""
+    name = lock_name(spec)
+    stale = stale_seconds()
+    _ensure_limit(name)
+    waiting_since = time.monotonic()
+    with ExitStack() as stack:
+        while True:
+            try:
+                # The lease renews itself while held; its duration only matters once the holder is dead.
+                stack.enter_context(
+                    concurrency(
+                        name,
+                        occupy=1,
+                        strict=True,
+                        timeout_seconds=max(min(stale / 4, 15.0), 0.5),
+                        lease_duration=max(stale / 2, 60.0),  # the server's minimum is 60 s
+                    )
+                )
+                break
+            except TimeoutError:
+                seen = _holder_is_gone(name, stale, waiting_since)
+                if seen is not None and _reclaim(name, seen):
+                    _logger().warning(
+                        "reclaimed lab lock %s from a run that stopped without releasing it (%s)",
+                        name,
+                        seen.get("flow_run_id") or "no holder record",
+                    )
+                    waiting_since = time.monotonic()
+        stack.enter_context(_Heartbeat(name, max(stale / 6, 0.2)))
+        yield
