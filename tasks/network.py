@@ -148,22 +148,30 @@ def _create(c: Clients, call: Any, wait: Any, resource: str) -> None:
         wait(op)
 
 
+def _ensure(c: Clients, get: Any, insert: Any, wait: Any, resource: str, lab: str) -> tuple[Any, bool]:
+    """(the resource, whether this call created it): read it, creating it first when missing. It must
+    carry the lab's marker, whoever created it: gke-lab never adopts a same-named resource."""
+    found = _get(get, resource)
+    created = found is None
+    if created:
+        _create(c, insert, wait, resource)
+        found = _get(get, resource)
+    check_owner(resource, found.description, lab)
+    return found, created
+
+
 def ensure_vpc(c: Clients, spec: LabSpec, marker: Marker) -> dict:
     project, name = spec.project_id, spec.network.name
     resource = spec.network_path
-    net = _get(lambda: c.networks.get(project=project, network=name), resource)
-    created = False
-    if net is None:
-        body = build_network(spec, marker)
-        _create(
-            c,
-            lambda: c.networks.insert_unary(project=project, network_resource=body),
-            lambda op: ops.wait_compute(c, op, project=project, resource=resource),
-            resource,
-        )
-        net = _get(lambda: c.networks.get(project=project, network=name), resource)
-        created = True
-    check_owner(resource, net.description, spec.lab)
+    body = build_network(spec, marker)
+    net, created = _ensure(
+        c,
+        lambda: c.networks.get(project=project, network=name),
+        lambda: c.networks.insert_unary(project=project, network_resource=body),
+        lambda op: ops.wait_compute(c, op, project=project, resource=resource),
+        resource,
+        spec.lab,
+    )
     drift = []
     if net.auto_create_subnetworks:
         drift.append(("auto_create_subnetworks", True, False))
@@ -178,19 +186,15 @@ def ensure_vpc(c: Clients, spec: LabSpec, marker: Marker) -> dict:
 def ensure_subnet(c: Clients, spec: LabSpec, marker: Marker) -> dict:
     project, region, name = spec.project_id, spec.region, spec.network.subnet.name
     resource = spec.subnet_path
-    sub = _get(lambda: c.subnetworks.get(project=project, region=region, subnetwork=name), resource)
-    created = False
-    if sub is None:
-        body = build_subnetwork(spec, marker)
-        _create(
-            c,
-            lambda: c.subnetworks.insert_unary(project=project, region=region, subnetwork_resource=body),
-            lambda op: ops.wait_compute(c, op, project=project, region=region, resource=resource),
-            resource,
-        )
-        sub = _get(lambda: c.subnetworks.get(project=project, region=region, subnetwork=name), resource)
-        created = True
-    check_owner(resource, sub.description, spec.lab)
+    body = build_subnetwork(spec, marker)
+    sub, created = _ensure(
+        c,
+        lambda: c.subnetworks.get(project=project, region=region, subnetwork=name),
+        lambda: c.subnetworks.insert_unary(project=project, region=region, subnetwork_resource=body),
+        lambda op: ops.wait_compute(c, op, project=project, region=region, resource=resource),
+        resource,
+        spec.lab,
+    )
     drift = compare_subnet(spec, sub)
     if not _uses(sub.network, spec.network.name):
         drift.append(("network", sub.network, spec.network.name))
@@ -202,19 +206,15 @@ def ensure_subnet(c: Clients, spec: LabSpec, marker: Marker) -> dict:
 def ensure_router(c: Clients, spec: LabSpec, marker: Marker) -> dict:
     project, region, name = spec.project_id, spec.region, spec.network.router
     resource = f"projects/{project}/regions/{region}/routers/{name}"
-    router = _get(lambda: c.routers.get(project=project, region=region, router=name), resource)
-    created = False
-    if router is None:
-        body = build_router(spec, marker)
-        _create(
-            c,
-            lambda: c.routers.insert_unary(project=project, region=region, router_resource=body),
-            lambda op: ops.wait_compute(c, op, project=project, region=region, resource=resource),
-            resource,
-        )
-        router = _get(lambda: c.routers.get(project=project, region=region, router=name), resource)
-        created = True
-    check_owner(resource, router.description, spec.lab)
+    body = build_router(spec, marker)
+    router, created = _ensure(
+        c,
+        lambda: c.routers.get(project=project, region=region, router=name),
+        lambda: c.routers.insert_unary(project=project, region=region, router_resource=body),
+        lambda op: ops.wait_compute(c, op, project=project, region=region, resource=resource),
+        resource,
+        spec.lab,
+    )
     drift = []
     if not _uses(router.network, spec.network.name):
         drift.append(("network", router.network, spec.network.name))
