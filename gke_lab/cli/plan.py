@@ -7,6 +7,7 @@ mode that compares with the project's current state plugs in through `set_live_h
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -167,12 +168,32 @@ def render_text(plan: dict[str, Any]) -> str:
         detail = f"  {r['detail']}" if r["detail"] else ""
         lines.append(f"  {r['action']:<{wa}}  {r['kind']:<{wk}}  {r['name']:<{wn}}  [{r['where']}]{detail}")
     if plan.get("live"):
-        lines += ["", "Live state"]
-        lines += [f"  {line}" for line in json.dumps(plan["live"], indent=2).splitlines()]
+        lines += ["", *render_live(plan["live"])]
     if plan["warnings"]:
         lines.append("")
         lines += [f"warning: {w}" for w in plan["warnings"]]
     return "\n".join(lines)
+
+
+def render_live(live: dict[str, Any]) -> list[str]:
+    """The live diff as a table: what a run would create, what exists, what differs or blocks it."""
+    if "error" in live:
+        return [f"Live state not read: {live['error']}"]
+    rows: list[tuple[str, str, str, str]] = []
+    for action in ("delete", "create", "exists", "differs", "blocked"):
+        for entry in live.get(action, []):
+            detail = entry.get("reason", "")
+            if entry.get("differences"):
+                detail = "; ".join(
+                    f"{d['field']}: live {d['live']} != spec {d['spec']}" for d in entry["differences"]
+                )
+            rows.append((action, entry["kind"], entry["name"], detail))
+    if not rows:
+        return ["Live state: nothing to compare"]
+    wa, wk, wn = (max(len(r[i]) for r in rows) for i in range(3))
+    lines = ["Live state (what a run would do now)"]
+    lines += [f"  {a:<{wa}}  {k:<{wk}}  {n:<{wn}}  {d}".rstrip() for a, k, n, d in rows]
+    return lines
 
 
 def set_live_hook(hook: LiveHook, help_text: str = "Compare with the project's live state.") -> None:
@@ -180,7 +201,25 @@ def set_live_hook(hook: LiveHook, help_text: str = "Compare with the project's l
     global _live_hook
     _live_hook = hook
     if not any(p.name == "live" for p in plan_command.params):
-        plan_command.params.append(click.Option(["--live"], is_flag=True, help=help_text))
+        plan_command.params.append(
+            click.Option(["--live/--offline"], default=None, help=help_text + _LIVE_DEFAULT_HELP)
+        )
+
+
+_LIVE_DEFAULT_HELP = (
+    " Default: live when a target is configured (GKE_LAB_EMULATOR_HOST, or Application Default Credentials)."
+)
+
+
+def target_reachable() -> bool:
+    """Whether to read live state without being asked: an emulator is named, or ADC are configured.
+
+    Looks at configuration only (no network call, no metadata-server probe); a target that cannot be
+    read is reported by the live hook and the static plan is still printed."""
+    if os.environ.get("GKE_LAB_EMULATOR_HOST") or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        return True
+    config = os.environ.get("CLOUDSDK_CONFIG") or os.path.join(os.path.expanduser("~"), ".config", "gcloud")
+    return os.path.exists(os.path.join(config, "application_default_credentials.json"))
 
 
 def fail_spec(exc: SpecError) -> None:
@@ -198,7 +237,7 @@ def fail_spec(exc: SpecError) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def plan_command(
-    spec_path: str | None, overrides: tuple[str, ...], as_json: bool, live: bool = False
+    spec_path: str | None, overrides: tuple[str, ...], as_json: bool, live: bool | None = None
 ) -> None:
     """Validate the spec; print the IP plan and what a run would create."""
     try:
@@ -207,6 +246,6 @@ def plan_command(
         fail_spec(exc)
         return
     plan = build_plan(spec)
-    if live and _live_hook is not None:
+    if _live_hook is not None and (live if live is not None else target_reachable()):
         plan = _live_hook(spec, plan)
     click.echo(json.dumps(plan, indent=2) if as_json else render_text(plan))

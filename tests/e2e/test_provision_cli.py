@@ -134,3 +134,25 @@ def test_plan_flow_is_read_only_and_lists_creates(prefect_harness, emulator):
     assert plan["cluster_request"]["parent"] == f"projects/{PROJECT}/locations/us-west1"
     entries = _log(emulator)
     assert entries and [e for e in entries if e["mutating"]] == []
+
+
+def test_plan_reads_live_state_when_a_target_is_configured(emulator, monkeypatch):
+    """With GKE_LAB_EMULATOR_HOST set, a plain `plan` includes the live diff; `--offline` reads nothing."""
+    runner = CliRunner()
+    auto = runner.invoke(main, ["plan", "--set", LOCAL], catch_exceptions=False)
+    assert auto.exit_code == 0, auto.output
+    assert "Live state (what a run would do now)" in auto.stdout
+    assert "delete  compute.network     default" in auto.stdout
+    reads = len(_log(emulator))
+    assert reads > 0
+
+    offline = runner.invoke(main, ["plan", "--offline", "--json", "--set", LOCAL], catch_exceptions=False)
+    assert offline.exit_code == 0, offline.output
+    assert "live" not in json.loads(offline.stdout)
+    assert len(_log(emulator)) == reads, "--offline must not call the target"
+
+    monkeypatch.delenv("GKE_LAB_EMULATOR_HOST")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", "/nonexistent-gcloud-config")
+    bare = runner.invoke(main, ["plan", "--json"], catch_exceptions=False)
+    assert "live" not in json.loads(bare.stdout)
