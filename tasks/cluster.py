@@ -26,8 +26,10 @@ from tasks.common import MUTATING, clients
 
 # How long after our own grant a permission error naming a key is taken for IAM propagation.
 PROPAGATION_WINDOW = 900.0
-# Retries while waiting for propagation: patient, capped, bounded by the window above.
-PROPAGATION_BACKOFF = retry.Backoff(base=0.5, factor=2.0, cap=15.0, attempts=200)
+# Retries while waiting for propagation, bounded by the window above. The cap is short because each
+# retry is a refused create (cheap), while every second of overshoot past the moment the grant takes
+# effect is added to the lab's wait: with a 15 s cap a run lost up to 15 s here.
+PROPAGATION_BACKOFF = retry.Backoff(base=0.5, factor=1.5, cap=2.0, attempts=1000)
 
 Status = container_v1.Cluster.Status
 
