@@ -27,7 +27,8 @@ SERVICE_PORT = 80
 OWNER_LABEL = {"managed-by": "gke-lab"}
 PULL_FAILURES = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName"}
 
-ROLLOUT_POLL = Backoff(base=0.1, factor=1.5, cap=5.0, jitter=0.2, attempts=10_000)
+# Capped at 2 s: a rollout is short, and overshooting its end is added to the lab's wait.
+ROLLOUT_POLL = Backoff(base=0.1, factor=1.5, cap=2.0, jitter=0.2, attempts=10_000)
 
 
 class EchoLike(Protocol):

@@ -2,8 +2,8 @@
 
 Compute: the server-side long poll (`operations.wait`, answers at DONE or after ~2 minutes), looped; never
 `ExtendedOperation.result()`, which polls compute.googleapis.com whatever endpoint the client uses.
-Container: `get_operation` polled with an interval that grows with the elapsed time (3 %, clamped), so the
-poll adds little to a wait of any length while short operations are still noticed quickly.
+Container: `get_operation` polled with an interval that grows with the elapsed time (2 %, clamped to 1-5 s),
+so the poll adds about 1 % to a wait of any length, at one request a second at most.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from gke_lab import retry
 from gke_lab.clients import Clients
 from gke_lab.errors import OperationError
 
-MIN_INTERVAL = 0.25
+MIN_INTERVAL = 1.0
 MAX_INTERVAL = 5.0
-INTERVAL_FRACTION = 0.03
+INTERVAL_FRACTION = 0.02
 
 
 def poll_interval(elapsed: float) -> float:

@@ -97,7 +97,7 @@ def test_call_gives_up_after_attempts_and_prefect_condition_says_retry():
 
 def test_poll_interval_is_clamped_share_of_elapsed():
     assert ops.poll_interval(0) == ops.MIN_INTERVAL
-    assert ops.poll_interval(100) == pytest.approx(3.0)
+    assert ops.poll_interval(100) == pytest.approx(2.0)
     assert ops.poll_interval(10_000) == ops.MAX_INTERVAL
 
 
