@@ -98,16 +98,16 @@ def _holder_ended(record: dict[str, Any]) -> bool:
     return bool(state and state.is_final())
 
 
-def _holder_is_gone(name: str, stale: float, waiting_since: float) -> dict[str, Any] | None:
-    """The stale record (or {} when none was ever written) if the slot's holder is gone, else None."""
+def _holder_is_gone(name: str, stale: float, silent_since: float) -> tuple[dict[str, Any] | None, bool]:
+    """(the stale record, or {} when there is none, if the slot's holder is gone else None; whether a
+    record was seen). A holder writes its record right after acquiring, so no record during a whole stale
+    period means it died in between (or predates records)."""
     record = Variable.get(record_name(name), default=None)
     if not isinstance(record, dict):
-        # A holder writes its record right after acquiring; none for a whole stale period means the
-        # holder died in between (or predates records).
-        return {} if time.monotonic() - waiting_since > stale else None
+        return ({} if time.monotonic() - silent_since > stale else None), False
     if time.time() - float(record.get("heartbeat", 0)) > stale or _holder_ended(record):
-        return record
-    return None
+        return record, True
+    return None, True
 
 
 def _reclaim(name: str, seen: dict[str, Any]) -> bool:
@@ -161,7 +161,7 @@ def lab_lock(spec: NamedLab) -> Iterator[None]:
     name = lock_name(spec)
     stale = stale_seconds()
     _ensure_limit(name)
-    waiting_since = time.monotonic()
+    silent_since = time.monotonic()  # when the holder last showed a live record (or we started waiting)
     with ExitStack() as stack:
         while True:
             try:
@@ -177,13 +177,15 @@ def lab_lock(spec: NamedLab) -> Iterator[None]:
                 )
                 break
             except TimeoutError:
-                seen = _holder_is_gone(name, stale, waiting_since)
+                seen, spoke = _holder_is_gone(name, stale, silent_since)
+                if spoke and seen is None:
+                    silent_since = time.monotonic()
                 if seen is not None and _reclaim(name, seen):
                     _logger().warning(
                         "reclaimed lab lock %s from a run that stopped without releasing it (%s)",
                         name,
                         seen.get("flow_run_id") or "no holder record",
                     )
-                    waiting_since = time.monotonic()
+                    silent_since = time.monotonic()
         stack.enter_context(_Heartbeat(name, max(stale / 6, 0.2)))
         yield

@@ -98,7 +98,7 @@ def test_slot_held_without_any_record_is_reclaimed_after_the_stale_period(prefec
 
 
 def test_a_fresh_record_is_respected_even_when_the_wait_is_long(prefect_harness, monkeypatch):
-    monkeypatch.setenv(STALE_ENV, "2")
+    monkeypatch.setenv(STALE_ENV, "3")
     spec = _spec("fresh")
     name = lock_name(spec)
     with lab_lock(spec):
@@ -108,11 +108,14 @@ def test_a_fresh_record_is_respected_even_when_the_wait_is_long(prefect_harness,
 
     def keep_alive() -> None:  # a live holder on another machine keeps beating
         while not stop.is_set():
-            Variable.set(
-                record_name(name),
-                {"flow_run_id": None, "host": "elsewhere", "pid": 2, "heartbeat": time.time()},
-                overwrite=True,
-            )
+            try:
+                Variable.set(
+                    record_name(name),
+                    {"flow_run_id": None, "host": "elsewhere", "pid": 2, "heartbeat": time.time()},
+                    overwrite=True,
+                )
+            except Exception:  # noqa: BLE001 - a missed beat is what a loaded holder does too
+                pass
             stop.wait(0.3)
 
     beat = threading.Thread(target=keep_alive)
@@ -121,7 +124,7 @@ def test_a_fresh_record_is_respected_even_when_the_wait_is_long(prefect_harness,
     waiter = threading.Thread(target=lambda: _enter_and_flag(spec, got_in))
     waiter.start()
     try:
-        assert not got_in.wait(6)  # three stale periods: still not taken from a live holder
+        assert not got_in.wait(9)  # three stale periods: still not taken from a live holder
     finally:
         stop.set()
         beat.join()
