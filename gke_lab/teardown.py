@@ -573,25 +573,24 @@ def destroy_keys(clients: Clients, target: LabTarget, *, enabled: bool, dry_run:
 def run_phase(
     clients: Clients, target: LabTarget, phase: str, *, destroy_keys_: bool, dry_run: bool
 ) -> list[Row]:
-    if phase == "workload":
-        return remove_workload(clients, target, dry_run=dry_run)
-    if phase == "cluster":
-        return delete_clusters(clients, target, dry_run=dry_run)
-    if phase == "firewalls":
-        return delete_firewalls(clients, target, dry_run=dry_run)
-    if phase == "router":
-        return delete_routers(clients, target, dry_run=dry_run)
-    if phase == "subnetwork":
-        return delete_subnetworks(clients, target, dry_run=dry_run)
-    if phase == "network":
-        return delete_networks(clients, target, dry_run=dry_run)
-    if phase == "bindings":
-        return remove_bindings(clients, target, dry_run=dry_run)
-    if phase == "service_account":
-        return delete_service_accounts(clients, target, dry_run=dry_run)
-    if phase == "keys":
+    if phase == "keys":  # the one phase that is opt-in
         return destroy_keys(clients, target, enabled=destroy_keys_, dry_run=dry_run)
-    raise ValueError(f"unknown teardown phase {phase!r}; accepted: {', '.join(PHASES)}")
+    step = _PHASE_STEPS.get(phase)
+    if step is None:
+        raise ValueError(f"unknown teardown phase {phase!r}; accepted: {', '.join(PHASES)}")
+    return step(clients, target, dry_run=dry_run)
+
+
+_PHASE_STEPS: dict[str, Callable[..., list[Row]]] = {
+    "workload": remove_workload,
+    "cluster": delete_clusters,
+    "firewalls": delete_firewalls,
+    "router": delete_routers,
+    "subnetwork": delete_subnetworks,
+    "network": delete_networks,
+    "bindings": remove_bindings,
+    "service_account": delete_service_accounts,
+}
 
 
 def teardown(
