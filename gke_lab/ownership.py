@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gke_lab.errors import NotOwnedError
+
 MANAGED_BY = "gke-lab"
 LABEL_MANAGED_BY = "managed-by"
 LABEL_LAB = "gke-lab"
 LABEL_EXPIRES = "gke-lab-expires"
 DESCRIPTION_PREFIX = "gke-lab:"
+
+# The reason texts of every ownership decision, written once (plan, provisioning, teardown, reaper).
+REASON_OURS = "carries this lab's marker"
+REASON_UNMARKED = "no gke-lab ownership marker: not created by a lab"
+REASON_OTHER_LAB = "owned by lab {lab!r}"
+NEVER_ADOPTS = "gke-lab never adopts a resource it did not create"
 
 
 @dataclass(frozen=True)
@@ -81,3 +89,24 @@ def expiry(ttl_hours: float, now: datetime | float) -> int:
 
 def marker_for(spec: Any, now: datetime | float) -> Marker:
     return Marker(lab=spec.lab, expires=expiry(spec.ttl_hours, now))
+
+
+def owner_reason(found: Marker | None, lab: str) -> str | None:
+    """Why a resource does not belong to `lab` (None when it carries the lab's marker)."""
+    if found is None:
+        return REASON_UNMARKED
+    if found.lab != lab:
+        return REASON_OTHER_LAB.format(lab=found.lab)
+    return None
+
+
+def require_owner(resource: str, found: Marker | None, lab: str, fix: str) -> None:
+    """The one ownership check of provisioning: raise NotOwnedError unless `found` is the lab's marker.
+
+    `fix` says what the user can change (the spec field that names the resource)."""
+    reason = owner_reason(found, lab)
+    if reason is not None:
+        raise NotOwnedError(
+            f"{resource} exists but is not owned by lab {lab!r} ({reason}); {NEVER_ADOPTS}. {fix}",
+            resource=resource,
+        )
