@@ -13,8 +13,9 @@ import json
 import os
 import threading
 import urllib.request
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import google.auth
 import grpc
@@ -31,6 +32,8 @@ _EMULATOR_TOKEN = "gke-lab-emulator-token"  # any non-empty bearer token is acce
 _default_credentials: Credentials | None = None
 _cache: dict[tuple[str | None, int], Clients] = {}
 _lock = threading.Lock()
+
+ClientT = TypeVar("ClientT")
 
 
 def set_default_credentials(credentials: Credentials | None) -> None:
@@ -53,7 +56,7 @@ class Clients:
     def __init__(self, credentials: Credentials | None, emulator_host: str | None) -> None:
         self._emulator_host = emulator_host
         if emulator_host:
-            self.credentials: Credentials = AnonymousCredentials()
+            self.credentials: Credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         elif credentials is not None:
             self.credentials = credentials
         else:
@@ -72,11 +75,12 @@ class Clients:
             return found
 
     # --- construction helpers -------------------------------------------------------------------------
-    def _rest(self, client_cls: type, **extra: Any) -> Any:
+    def _rest(self, client_cls: type[ClientT], **extra: Any) -> ClientT:
+        build: Callable[..., ClientT] = client_cls  # GAPIC constructors share these keyword arguments
         if self._emulator_host:
             options = ClientOptions(api_endpoint=f"http://{self._emulator_host}")
-            return client_cls(credentials=self.credentials, client_options=options, transport="rest", **extra)
-        return client_cls(credentials=self.credentials, transport="rest", **extra)
+            return build(credentials=self.credentials, client_options=options, transport="rest", **extra)
+        return build(credentials=self.credentials, transport="rest", **extra)
 
     # --- compute (REST only) ----------------------------------------------------------------------------
     @cached_property
@@ -145,5 +149,5 @@ class Clients:
             return _EMULATOR_TOKEN
         with self._token_lock:
             if not self.credentials.valid or not self.credentials.token:
-                self.credentials.refresh(Request())
+                self.credentials.refresh(Request())  # type: ignore[no-untyped-call]
             return str(self.credentials.token)

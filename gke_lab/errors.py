@@ -66,7 +66,7 @@ class DiagnosticError(LabError):
     """A failure with a known cause the user can fix (e.g. authorized networks, Cloud NAT)."""
 
 
-def _payload(exc: BaseException) -> dict:
+def _payload(exc: BaseException) -> dict[str, Any]:
     response = getattr(exc, "response", None)
     if response is None or not hasattr(response, "json"):
         return {}
@@ -138,9 +138,9 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, gexc.ServerError | gexc.ServiceUnavailable | gexc.DeadlineExceeded):
         return True
-    if isinstance(exc, gexc.GoogleAPICallError) and isinstance(getattr(exc, "code", None), int):
-        if exc.code >= 500 or exc.code == 429:
-            return True
+    code = getattr(exc, "code", None)
+    if isinstance(exc, gexc.GoogleAPICallError) and isinstance(code, int) and (code >= 500 or code == 429):
+        return True
     if is_etag_conflict(exc):
         return True
     if _is_rate_limit(exc):

@@ -48,20 +48,16 @@ def wait_compute(
     while op.status != compute_v1.Operation.Status.DONE:
         if time.monotonic() > deadline:
             raise OperationError(f"timed out waiting for {op.operation_type} on {resource} ({op.name})")
-        if region:
-            op = retry.call(
-                lambda op=op: clients.region_operations.wait(
-                    project=project, region=region, operation=op.name
-                ),
-                resource=resource,
-                action=f"wait for operation {op.name} on",
-            )
-        else:
-            op = retry.call(
-                lambda op=op: clients.global_operations.wait(project=project, operation=op.name),
-                resource=resource,
-                action=f"wait for operation {op.name} on",
-            )
+        name = op.name
+
+        def wait(name: str = name) -> compute_v1.Operation:
+            # Server-side long poll on our own operations client (ExtendedOperation.result() would poll
+            # compute.googleapis.com whatever the endpoint).
+            if region:
+                return clients.region_operations.wait(project=project, region=region, operation=name)
+            return clients.global_operations.wait(project=project, operation=name)
+
+        op = retry.call(wait, resource=resource, action=f"wait for operation {name} on")
     error = _compute_error(op)
     if error:
         raise OperationError(f"{op.operation_type} on {resource} failed: {error}", resource=resource)

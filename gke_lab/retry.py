@@ -26,10 +26,10 @@ class Backoff:
     attempts: int = 8
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
-        rng = rng or random
+        draw = rng.random if rng is not None else random.random
         for n in range(self.attempts - 1):
             raw = min(self.cap, self.base * self.factor**n)
-            yield max(0.0, raw * (1 + self.jitter * (2 * rng.random() - 1)))
+            yield max(0.0, raw * (1 + self.jitter * (2 * draw() - 1)))
 
 
 DEFAULT = Backoff()

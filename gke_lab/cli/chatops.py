@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -13,7 +14,8 @@ def _load_secret_block(name: str) -> str:
     # Imported lazily: only operators who keep the signing secret in Prefect pay for the import.
     from prefect.blocks.system import Secret
 
-    return Secret.load(name).get()
+    secret: Any = Secret.load(name)  # a sync call outside an event loop
+    return str(secret.get())
 
 
 @main.command("chatops")
