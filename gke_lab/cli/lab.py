@@ -10,7 +10,8 @@ import click
 from gke_lab.cli import main
 from gke_lab.cli.plan import fail_spec, set_live_hook
 from gke_lab.errors import LabError
-from gke_lab.spec import LabSpec, SpecError, load_spec
+from gke_lab.spec import LabSpec, SpecError
+from gke_lab.spec_file import load_spec
 
 SPEC_OPTION = click.option("--spec", "spec_path", metavar="FILE", help="Lab spec YAML (default: built-in).")
 SET_OPTION = click.option(

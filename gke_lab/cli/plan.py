@@ -19,7 +19,8 @@ from gke_lab import ipplan
 from gke_lab.cli import main
 from gke_lab.ownership import marker_for
 from gke_lab.requests import build_cluster, compute_agent, gke_agent, project_bindings
-from gke_lab.spec import LabSpec, SpecError, format_errors, load_spec
+from gke_lab.spec import LabSpec, SpecError, format_errors
+from gke_lab.spec_file import load_spec
 
 PROJECT_NUMBER_PLACEHOLDER = "<PROJECT_NUMBER>"
 
