@@ -41,11 +41,8 @@ def assess(spec: LabSpec, which: Which, live: kms_v1.CryptoKey | None) -> Decisi
     blocked = not_owned(KIND, key_id, resource, Marker.from_labels(live.labels), spec.lab, FIX)
     if blocked:
         return blocked
-    found = (
-        []
-        if live.purpose == ENCRYPT_DECRYPT
-        else [Difference("purpose", live.purpose.name, ENCRYPT_DECRYPT.name)]
-    )
+    purpose = kms_v1.CryptoKey.CryptoKeyPurpose(live.purpose)
+    found = [] if purpose == ENCRYPT_DECRYPT else [Difference("purpose", purpose.name, ENCRYPT_DECRYPT.name)]
     return differs_or_exists(KIND, key_id, resource, found)
 
 

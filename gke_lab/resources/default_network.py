@@ -100,6 +100,15 @@ def guard(c: Clients, spec: LabSpec) -> Decision:
     return decision
 
 
+def _delete_rule(c: Clients, project: str, rule: str) -> None:
+    delete_and_wait(
+        c,
+        lambda: c.firewalls.delete_unary(project=project, firewall=rule),
+        project=project,
+        resource=f"projects/{project}/global/firewalls/{rule}",
+    )
+
+
 def ensure(c: Clients, spec: LabSpec) -> DefaultNetworkResult:
     """Delete the default network (its bootstrap rules first) when the decision says so."""
     live = read(c, spec)
@@ -109,12 +118,7 @@ def ensure(c: Clients, spec: LabSpec) -> DefaultNetworkResult:
         return DefaultNetworkResult(deleted=False, reason=decision.detail)
     project = spec.project_id
     for rule in live.bootstrap_rules:
-        delete_and_wait(
-            c,
-            lambda rule=rule: c.firewalls.delete_unary(project=project, firewall=rule),
-            project=project,
-            resource=f"projects/{project}/global/firewalls/{rule}",
-        )
+        _delete_rule(c, project, rule)
     delete_and_wait(
         c,
         lambda: c.networks.delete_unary(project=project, network=NAME),

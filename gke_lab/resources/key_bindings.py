@@ -32,14 +32,15 @@ def decisions(c: Clients, spec: LabSpec, project_number: int) -> list[Decision]:
     ]
 
 
+def _grant(c: Clients, key: str, member: str) -> Grants:
+    return ensure_members(
+        lambda: c.kms.get_iam_policy(request={"resource": key}),
+        lambda policy: c.kms.set_iam_policy(request={"resource": key, "policy": policy}),
+        [(KMS_ROLE, member)],
+        key,
+    )
+
+
 def ensure(c: Clients, spec: LabSpec, project_number: int) -> list[Grants]:
     """Grant what is missing, one etag read-modify-write per key; nothing to grant: no mutating call."""
-    return [
-        ensure_members(
-            lambda key=key: c.kms.get_iam_policy(request={"resource": key}),
-            lambda policy, key=key: c.kms.set_iam_policy(request={"resource": key, "policy": policy}),
-            [(KMS_ROLE, member)],
-            key,
-        )
-        for key, member in key_bindings(spec, project_number).items()
-    ]
+    return [_grant(c, key, member) for key, member in key_bindings(spec, project_number).items()]
