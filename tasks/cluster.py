@@ -1,4 +1,4 @@
-"""Prefect tasks for the cluster: the ensure (after network, keys and IAM) and a read for the lab card."""
+"""Prefect task for the cluster: the ensure, after network, keys and IAM."""
 
 from __future__ import annotations
 
@@ -19,9 +19,3 @@ def cluster(
 ) -> ClusterAccess:
     grants = [k.granted_at for k in keys] + [roles.granted_at]
     return cluster_resource.ensure(clients(), spec, marker_for(spec, stamp), version, grants)
-
-
-@task(name="read-cluster")
-def read_cluster(spec: LabSpec) -> ClusterAccess:
-    """How to reach the live cluster (for the lab card). Read-only."""
-    return cluster_resource.access_of(cluster_resource.read_existing(clients(), spec), spec)
