@@ -42,7 +42,9 @@ def assess(spec: LabSpec, which: Which, live: kms_v1.CryptoKey | None) -> Decisi
     if blocked:
         return blocked
     purpose = kms_v1.CryptoKey.CryptoKeyPurpose(live.purpose)
-    found = [] if purpose == ENCRYPT_DECRYPT else [Difference("purpose", purpose.name, ENCRYPT_DECRYPT.name)]
+    found = (
+        [] if purpose == ENCRYPT_DECRYPT else [Difference("purpose", str(purpose.name), "ENCRYPT_DECRYPT")]
+    )
     return differs_or_exists(KIND, key_id, resource, found)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,7 +40,7 @@ def resource_name(spec: LabSpec) -> str:
     return f"projects/{spec.project_id}/global/networks/{NAME}"
 
 
-def _list(fn, project: str) -> list:
+def _list(fn: Callable[[], Iterable[Any]], project: str) -> list[Any]:
     return retry.call(lambda: list(fn()), resource=f"projects/{project}", action="list")
 
 

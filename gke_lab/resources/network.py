@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.cloud import compute_v1
 from pydantic import BaseModel, ConfigDict
 
@@ -68,8 +70,8 @@ class NetworkImpact(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    firewalls: list[dict]
-    routes: list[dict]
+    firewalls: list[dict[str, Any]]
+    routes: list[dict[str, Any]]
 
 
 def impact(c: Clients, spec: LabSpec) -> NetworkImpact:
