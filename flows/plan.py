@@ -14,7 +14,7 @@ from flows.common import publish, spec_run_name, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
 from gke_lab import ipplan, reports
-from gke_lab.cli.plan import build_plan, render_text
+from gke_lab.plan import LivePlan, build_plan, live_detail, render_text
 from gke_lab.spec import LabSpec
 from tasks import project as project_tasks
 
@@ -23,14 +23,8 @@ def run_name() -> str:
     return spec_run_name("plan", runtime_flow_run.parameters or {})
 
 
-def live_markdown(live: dict[str, Any]) -> str:
-    rows = []
-    for status in ("delete", "create", "exists", "differs", "blocked"):
-        for item in live.get(status, []):
-            detail = item.get("reason") or "; ".join(
-                f"{d['field']}: live {d['live']}, spec {d['spec']}" for d in item.get("differences", [])
-            )
-            rows.append([status, item["kind"], item["name"], detail])
+def live_markdown(live: LivePlan) -> str:
+    rows = [[str(d.action), d.kind, d.name, live_detail(d)] for d in live.rows()]
     return "# Live plan\n\n" + reports.table(["action", "kind", "name", "detail"], rows) + "\n"
 
 
@@ -60,9 +54,9 @@ def plan_lab(
     """
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
-    plan = build_plan(lab)
     publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
-    plan["live"] = project_tasks.live_state(lab)
-    publish(lab, "plan", live_markdown(plan["live"]), "What a provisioning run would do")
+    live = project_tasks.live_plan(lab)
+    plan = build_plan(lab).with_live(live)
+    publish(lab, "plan", live_markdown(live), "What a provisioning run would do")
     print(render_text(plan))
-    return plan
+    return plan.to_dict()

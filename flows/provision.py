@@ -17,6 +17,7 @@ from gke_lab import ipplan, reports
 from gke_lab.clients import target_description
 from gke_lab.errors import LabError
 from gke_lab.ownership import marker_for
+from gke_lab.resources.crypto_key import WHICH
 from gke_lab.spec import LabSpec
 from tasks import audit as audit_tasks
 from tasks import cluster as cluster_tasks
@@ -77,18 +78,18 @@ def provision_lab(
         vpc = network_tasks.vpc.submit(lab, stamp)
         subnet = network_tasks.subnet.submit(lab, stamp, vpc)
         nat = network_tasks.router_nat.submit(lab, stamp, subnet)
-        ring = kms_tasks.key_ring.submit(lab)
-        keys = [kms_tasks.crypto_key.submit(lab, stamp, which, ring) for which in ("node", "secrets")]
-        bindings = kms_tasks.key_bindings_for_agents.submit(lab, number, keys)
-        account = iam_tasks.service_account.submit(lab, stamp)
-        roles = iam_tasks.project_roles.submit(lab, account)
+        ring = kms_tasks.ring.submit(lab)
+        keys = [kms_tasks.key.submit(lab, stamp, which, ring) for which in WHICH]
+        bindings = kms_tasks.bindings.submit(lab, number, keys)
+        account = iam_tasks.account.submit(lab, stamp)
+        roles = iam_tasks.roles.submit(lab, account)
 
         # Collect every step upstream first, so a failure surfaces with its own error rather than as
         # a downstream step that never ran.
         for step in (default_net, vpc, subnet, nat, ring, *keys, bindings, account, roles):
             step.result()
         nat_done, bindings_done, roles_done = nat.result(), bindings.result(), roles.result()
-        access = cluster_tasks.cluster(lab, stamp, version["version"], nat_done, bindings_done, roles_done)
+        access = cluster_tasks.cluster(lab, stamp, version.version, nat_done, bindings_done, roles_done)
 
         workload = workload_tasks.deploy_echo(lab, access)
         verification = workload_tasks.verify_echo(lab, access)
@@ -98,15 +99,15 @@ def provision_lab(
     publish(
         lab,
         "vpc-impact",
-        reports.vpc_impact_markdown(impact["firewalls"], impact["routes"]),
+        reports.vpc_impact_markdown(impact.firewalls, impact.routes),
         "Firewall rules and routes of the lab network",
     )
     publish(lab, "verification", reports.verification_markdown(verification), "Echo service verification")
     publish(lab, "cis-audit", reports.audit_markdown(checks), "CIS GKE checks of the live cluster")
     card = reports.lab_card_markdown(
         lab,
-        endpoint=access["endpoint"],
-        expires=access.get("expires", marker_for(lab, stamp).expires),
+        endpoint=access.endpoint,
+        expires=access.expires if access.expires is not None else marker_for(lab, stamp).expires,
         verification_passed=bool(verification.get("passed")),
         audit_summary={"passed": sum(1 for c in checks if c["passed"]), "total": len(checks)},
         target=target,
@@ -122,8 +123,8 @@ def provision_lab(
     return {
         "lab": lab.lab,
         "project": lab.project_id,
-        "cluster": access,
-        "workload": workload,
+        "cluster": access.model_dump(mode="json"),
+        "workload": workload.model_dump(mode="json"),
         "verification": verification,
         "audit": checks,
         "lab_card": card,

@@ -62,11 +62,9 @@ def verify_lab(
     log.info("verifying lab %s in %s (%s)", lab.lab, lab.project_id, target)
 
     access = audit_tasks.cluster_access(lab)
-    if access["status"] != "RUNNING" or not access["endpoint"]:
-        raise LabError(
-            f"{lab.cluster_name} is {access['status']}; nothing to verify", resource=lab.cluster_name
-        )
-    if access["lab"] != lab.lab:
+    if access.status != "RUNNING" or not access.endpoint:
+        raise LabError(f"{lab.cluster_name} is {access.status}; nothing to verify", resource=lab.cluster_name)
+    if access.lab != lab.lab:
         raise LabError(f"{lab.cluster_name} is not labelled for lab {lab.lab!r}", resource=lab.cluster_name)
     checks_future = audit_tasks.audit_cluster.submit(lab)
     impact_future = network_tasks.network_impact.submit(lab)
@@ -79,13 +77,13 @@ def verify_lab(
     publish(
         lab,
         "vpc-impact",
-        reports.vpc_impact_markdown(impact["firewalls"], impact["routes"], network=lab.network.name),
+        reports.vpc_impact_markdown(impact.firewalls, impact.routes, network=lab.network.name),
         "Firewall rules and routes of the lab network",
     )
     card = reports.lab_card_markdown(
         lab,
-        endpoint=access["endpoint"],
-        expires=access.get("expires"),
+        endpoint=access.endpoint,
+        expires=access.expires,
         verification_passed=bool(verification["passed"]),
         audit_summary=summary(checks),
         target=target,

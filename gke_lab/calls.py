@@ -11,8 +11,8 @@ rules of DESIGN.md hold everywhere:
   checks its owner with `gke_lab.ownership.require_owner`, so nothing is adopted.
 - `delete_or_gone`: a delete; 404 is success and answers None.
 
-`is_missing` is the predicate for callers that classify an error themselves (the Kubernetes client
-raises its own exception type, which is recognised here too).
+`is_missing` and `is_existing` are the predicates for callers that classify an error themselves (the
+Kubernetes client raises its own exception type, which is recognised here too).
 """
 
 from __future__ import annotations
@@ -26,12 +26,22 @@ from gke_lab.errors import is_already_exists, is_not_found, is_transient
 T = TypeVar("T")
 
 
+def _kubernetes_status(exc: BaseException) -> int | None:
+    """The HTTP status of a kubernetes.client.ApiException (or of its subclasses such as
+    NotFoundException), without importing the Kubernetes client here."""
+    if any(cls.__name__ == "ApiException" for cls in type(exc).__mro__):
+        return getattr(exc, "status", None)
+    return None
+
+
 def is_missing(exc: BaseException) -> bool:
     """404 from a Google client or from the Kubernetes client."""
-    if is_not_found(exc):
-        return True
-    status = getattr(exc, "status", None)  # kubernetes.client.ApiException
-    return type(exc).__name__ == "ApiException" and status == 404
+    return is_not_found(exc) or _kubernetes_status(exc) == 404
+
+
+def is_existing(exc: BaseException) -> bool:
+    """409 "already exists" from a Google client, or 409 from the Kubernetes client on a create."""
+    return is_already_exists(exc) or _kubernetes_status(exc) == 409
 
 
 def _answer_none_on(
@@ -75,7 +85,7 @@ def create_or_existing(
     """Create a resource; None when it already exists (409), so the caller reads it back and checks
     its owner. The answer of the call (an operation, or the created resource) otherwise."""
     return retry.call(
-        _answer_none_on(fn, is_already_exists),
+        _answer_none_on(fn, is_existing),
         resource=resource,
         action="create",
         retryable=retryable,

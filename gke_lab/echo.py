@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
-from gke_lab import kube
+from gke_lab import calls, kube
 from gke_lab.errors import DiagnosticError, LabError
 from gke_lab.retry import Backoff
 
@@ -101,39 +101,24 @@ def contains(live: Any, want: Any) -> bool:
     return live == want
 
 
-def _read_or_none(fn: Callable[[], Any], resource: str) -> Any:
-    def read() -> Any:
-        try:
-            return fn()
-        except k8s.ApiException as exc:
-            if kube.is_not_found(exc):
-                return None
-            raise
-
-    return kube.call(read, resource=resource, action="read")
+def matches(live: dict[str, Any] | None, want: dict[str, Any]) -> bool:
+    """Whether a live object (plain JSON) carries our labels and every spec field we set."""
+    if live is None:
+        return False
+    return contains(live.get("metadata", {}), {"labels": want["metadata"]["labels"]}) and contains(
+        live.get("spec"), want["spec"]
+    )
 
 
 def _ensure(api: k8s.ApiClient, desired: Any, read: Callable, create: Callable, patch: Callable) -> str:
     name, ns = desired.metadata.name, desired.metadata.namespace
     resource = f"{desired.kind} {ns}/{name}"
-    live = _read_or_none(lambda: read(name, ns), resource)
+    live = calls.get_or_none(lambda: read(name, ns), resource=resource, retryable=kube.is_transient)
     if live is None:
-
-        def create_once() -> Any:
-            try:
-                return create(ns, desired)
-            except k8s.ApiException as exc:
-                if exc.status == 409:  # created concurrently: fall through to the comparison next time
-                    return None
-                raise
-
-        kube.call(create_once, resource=resource, action="create")
+        # A 409 means it was created concurrently: the next apply compares it.
+        calls.create_or_existing(lambda: create(ns, desired), resource=resource, retryable=kube.is_transient)
         return "created"
-    want = _plain(api, desired)
-    have = _plain(api, live)
-    if contains(have.get("metadata", {}), {"labels": want["metadata"]["labels"]}) and contains(
-        have.get("spec"), want["spec"]
-    ):
+    if matches(_plain(api, live), _plain(api, desired)):
         return "unchanged"
     kube.call(lambda: patch(name, ns, desired), resource=resource, action="patch")
     return "updated"
@@ -141,18 +126,15 @@ def _ensure(api: k8s.ApiClient, desired: Any, read: Callable, create: Callable, 
 
 def _ensure_namespace(api: k8s.ApiClient, namespace: str) -> None:
     core = k8s.CoreV1Api(api)
-    if _read_or_none(lambda: core.read_namespace(namespace), f"Namespace {namespace}") is not None:
+    resource = f"Namespace {namespace}"
+    if calls.get_or_none(
+        lambda: core.read_namespace(namespace), resource=resource, retryable=kube.is_transient
+    ):
         return
     body = k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace, labels=dict(OWNER_LABEL)))
-
-    def create() -> None:
-        try:
-            core.create_namespace(body)
-        except k8s.ApiException as exc:
-            if exc.status != 409:
-                raise
-
-    kube.call(create, resource=f"Namespace {namespace}", action="create")
+    calls.create_or_existing(
+        lambda: core.create_namespace(body), resource=resource, retryable=kube.is_transient
+    )
 
 
 def apply_echo(api: k8s.ApiClient, echo: EchoLike) -> dict:

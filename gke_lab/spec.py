@@ -678,15 +678,3 @@ def _read_yaml(text_or_path: str | Path) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError([("(file)", f"not valid YAML: {exc}")]) from exc
-
-
-def load_spec(path: str | Path | None = None, overrides: list[str] | None = None) -> LabSpec:
-    """The spec from a YAML file (or the default) with `PATH=VALUE` overrides applied; raises SpecError."""
-    from gke_lab.overrides import apply_overrides
-
-    data: Any = {} if path is None else _read_yaml(Path(path))
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError([("(spec)", f"expected a mapping of fields, got {type(data).__name__}")])
-    return apply_overrides(data, overrides or [])

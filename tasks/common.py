@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
+from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE
 from prefect.tasks import exponential_backoff
 
 from gke_lab.clients import Clients
@@ -30,6 +30,12 @@ READ_ONLY: dict[str, Any] = {
     "retry_delay_seconds": exponential_backoff(backoff_factor=1),
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_condition,
+}
+
+# Live observations (verification, audit): never cached, retried only on transient failures.
+LIVE: dict[str, Any] = {
+    **{k: v for k, v in READ_ONLY.items() if k not in ("cache_policy", "cache_expiration")},
+    "cache_policy": NO_CACHE,
 }
 
 

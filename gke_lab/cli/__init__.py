@@ -10,9 +10,9 @@ import importlib
 
 import click
 
-# command name -> the modules that define it (and extend it: `lab` adds `plan --live`).
+# command name -> the modules that define it.
 _COMMANDS: dict[str, tuple[str, ...]] = {
-    "plan": ("plan", "lab"),
+    "plan": ("plan",),
     "up": ("lab",),
     "kubeconfig": ("lab",),
     "down": ("teardown",),

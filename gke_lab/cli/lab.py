@@ -1,4 +1,4 @@
-"""`gke-lab up` (provision and verify a lab), `gke-lab kubeconfig`, and the live mode of `gke-lab plan`."""
+"""`gke-lab up` (provision and verify a lab) and `gke-lab kubeconfig`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from gke_lab.cli import main
-from gke_lab.cli.plan import fail_spec, set_live_hook
+from gke_lab.cli.plan import fail_spec
 from gke_lab.errors import LabError
-from gke_lab.spec import LabSpec, SpecError, load_spec
+from gke_lab.spec import LabSpec, SpecError
+from gke_lab.spec_file import load_spec
 
 SPEC_OPTION = click.option("--spec", "spec_path", metavar="FILE", help="Lab spec YAML (default: built-in).")
 SET_OPTION = click.option(
@@ -58,29 +59,20 @@ def up_command(spec_path: str | None, overrides: tuple[str, ...], credentials_bl
 def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output: str | None) -> None:
     """Write a kubeconfig entry for the lab's cluster (like gcloud container clusters get-credentials)."""
     from gke_lab.clients import Clients
-    from gke_lab.errors import is_not_found
     from gke_lab.kubeconfig import default_path, write_kubeconfig
+    from gke_lab.resources import cluster as cluster_resource
 
     spec = _load(spec_path, overrides)
     try:
-        cluster = Clients.from_env().container.get_cluster(name=spec.cluster_name)
+        cluster = cluster_resource.read(Clients.from_env(), spec)
     except Exception as exc:  # noqa: BLE001 - reported to the user
-        reason = "it does not exist (run gke-lab up first)" if is_not_found(exc) else str(exc)
-        click.echo(f"error: cannot read {spec.cluster_name}: {reason}", err=True)
+        click.echo(f"error: cannot read {spec.cluster_name}: {exc}", err=True)
+        sys.exit(1)
+    if cluster is None:
+        click.echo(
+            f"error: cannot read {spec.cluster_name}: it does not exist (run gke-lab up first)", err=True
+        )
         sys.exit(1)
     path = output or default_path()
     context = write_kubeconfig(cluster, path, project=spec.project_id)
     click.echo(f"wrote context {context} to {path}")
-
-
-def _live(spec: LabSpec, plan: dict[str, Any]) -> dict[str, Any]:
-    from gke_lab.livediff import live_diff
-
-    try:
-        return {**plan, "live": live_diff(spec)}
-    except Exception as exc:  # noqa: BLE001 - the static plan is still useful
-        click.echo(f"warning: live state not readable: {exc}", err=True)
-        return {**plan, "live": {"error": str(exc)}}
-
-
-set_live_hook(_live, "Also read the project's live state: what exists, what differs, what would be created.")

@@ -9,7 +9,8 @@ import time
 import click
 
 from gke_lab.cli import main
-from gke_lab.spec import LabSpec, SpecError, load_spec
+from gke_lab.spec import LabSpec, SpecError
+from gke_lab.spec_file import load_spec
 
 _DEFAULT_PROJECT = LabSpec.model_fields["project_id"].default
 

@@ -17,8 +17,8 @@ from gke_lab.errors import (
     is_transient,
 )
 from gke_lab.overrides import apply_overrides
-from tasks.cluster import propagation_retryable
-from tasks.iam_policy import add_bindings, ensure_members
+from gke_lab.resources.cluster import propagation_retryable
+from gke_lab.resources.iam_policy import Grants, add_bindings, ensure_members
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_rmw_restarts_whole_cycle_on_conflict_and_never_writes_stale():
         server["policy"] = policy
 
     out = ensure_members(get, set_, [("roles/logging.logWriter", "serviceAccount:n@p")], "projects/p")
-    assert out["granted"] == [["roles/logging.logWriter", "serviceAccount:n@p"]]
+    assert out.granted == [("roles/logging.logWriter", "serviceAccount:n@p")]
     roles = {b.role: list(b.members) for b in server["policy"].bindings}
     assert roles == {
         "roles/viewer": ["user:carol@example.com"],
@@ -154,7 +154,7 @@ def test_rmw_restarts_whole_cycle_on_conflict_and_never_writes_stale():
     }
     # Nothing to add: no write at all.
     again = ensure_members(get, set_, [("roles/logging.logWriter", "serviceAccount:n@p")], "projects/p")
-    assert again == {"granted": [], "granted_at": None} and len(server["writes"]) == 1
+    assert again == Grants(resource="projects/p", granted=[], granted_at=None) and len(server["writes"]) == 1
 
 
 def test_propagation_window_only_for_key_errors_after_our_grant():
@@ -172,7 +172,7 @@ def test_propagation_window_only_for_key_errors_after_our_grant():
 
 
 def test_new_service_account_unknown_to_set_iam_policy_is_retried_only_briefly():
-    from tasks.iam import new_account_retryable
+    from gke_lab.resources.project_bindings import new_account_retryable
 
     spec = apply_overrides(None, [])
     missing = gexc.BadRequest(f"Service account {spec.node_sa_email} does not exist.")

@@ -10,6 +10,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from gke_lab.echo import ImagePullError
 from gke_lab.kube import ControlPlaneUnreachable
 from gke_lab.overrides import apply_overrides
+from gke_lab.resources.cluster import ClusterAccess
 from gke_lab.spec import LabSpec
 from tasks.workload import deploy_echo, verify_echo
 from tests.e2e.test_verify_kube import start_cluster
@@ -24,13 +25,19 @@ def token_env(monkeypatch):
 
 
 @flow
-def deploy_and_verify(spec: LabSpec, access: dict) -> dict:
+def deploy_and_verify(spec: LabSpec, access: ClusterAccess) -> dict:
     deployed = deploy_echo(spec, access)
     return {"deployed": deployed, "verification": verify_echo(spec, access)}
 
 
-def access_of(cluster) -> dict:
-    return {"endpoint": cluster.endpoint, "ca_certificate": cluster.ca_certificate_b64}
+def access_of(cluster) -> ClusterAccess:
+    return ClusterAccess(
+        name="cluster",
+        location="us-west1",
+        endpoint=cluster.endpoint,
+        ca_certificate=cluster.ca_certificate_b64,
+        status="RUNNING",
+    )
 
 
 def spec_for(**changes) -> LabSpec:
@@ -53,8 +60,8 @@ def test_tasks_deploy_and_verify(prefect_harness, token_env):
         )
     finally:
         cluster.stop()
-    assert result["deployed"]["deployment"] == "created"
-    assert result["deployed"]["rollout"]["available"] == 2
+    assert result["deployed"].deployment == "created"
+    assert result["deployed"].rollout["available"] == 2
     assert result["verification"]["passed"], result["verification"]["checks"]
 
 

@@ -1,9 +1,10 @@
 """Labs sharing one project policy: concurrent grants and removals never lose anyone's binding.
 
 Each lab's service account and project roles go through the same code the provisioning flow runs
-(tasks.iam: one etag read-modify-write retried whole on 409), and each removal through the teardown's
-(gke_lab.teardown.remove_bindings). All writers start at the same instant, so they read the same etag
-and the emulator answers all but one with 409 ABORTED: the test checks that this race really happened.
+(gke_lab.resources.project_bindings: one etag read-modify-write retried whole on 409), and each
+removal through the teardown's (gke_lab.teardown.remove_bindings). All writers start at the same
+instant, so they read the same etag and the emulator answers all but one with 409 ABORTED: the test
+checks that this race really happened.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import pytest
 
 from gke_lab.clients import Clients
 from gke_lab.ownership import marker_for
+from gke_lab.resources.iam_policy import Grants
+from gke_lab.resources.project_bindings import ensure as ensure_project_roles
+from gke_lab.resources.service_account import ensure as ensure_service_account
 from gke_lab.teardown import LabTarget, delete_service_accounts, remove_bindings
-from tasks.iam import ensure_project_roles, ensure_service_account
 from tests.reliability.helpers import DEEP, lab_spec, last_seq, log, state, together
 
 PROJECT = "shared-iam"
@@ -28,7 +31,7 @@ def _spec(lab: str):
     return lab_spec(PROJECT, lab, f"node_service_account.name=node-{lab}")
 
 
-def _grant(spec) -> dict:
+def _grant(spec) -> Grants:
     c = Clients.from_env()
     ensure_service_account(c, spec, marker_for(spec, time.time()))
     return ensure_project_roles(c, spec)

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from gke_lab.cli import main
-from gke_lab.cli.plan import build_plan, render_text
+from gke_lab.plan import LivePlan, build_plan, render_text
+from gke_lab.resources.decision import Action, Decision
 from gke_lab.spec import LabSpec
 
 
@@ -84,9 +85,12 @@ def test_missing_spec_file_exits_2(runner, tmp_path):
 
 def test_plan_functions_are_reusable():
     plan = build_plan(LabSpec(), now=0)
-    assert plan["ownership"]["labels"]["gke-lab-expires"] == str(8 * 3600)
+    assert plan.to_dict()["ownership"]["labels"]["gke-lab-expires"] == str(8 * 3600)
     assert "IP plan" in render_text(plan)
-    plan["live"] = {"network": "exists"}
+    exists = Decision(
+        Action.EXISTS, "compute.network", "gke-network", "projects/p/global/networks/gke-network"
+    )
+    plan = plan.with_live(LivePlan(decisions=(exists,)))
     assert "Live state" in render_text(plan)
 
 

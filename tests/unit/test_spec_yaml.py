@@ -2,7 +2,8 @@
 
 import pytest
 
-from gke_lab.spec import LabSpec, SpecError, load_spec
+from gke_lab.spec import LabSpec, SpecError
+from gke_lab.spec_file import load_spec
 
 
 def test_round_trip_default():

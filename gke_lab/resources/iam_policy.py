@@ -1,4 +1,4 @@
-"""Adding members to an IAM policy by etag read-modify-write, retried whole on conflict."""
+"""IAM policies by etag read-modify-write, retried whole on conflict: no binding is ever lost."""
 
 from __future__ import annotations
 
@@ -6,16 +6,38 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from gke_lab import retry
 from gke_lab.errors import is_transient
 
+Pair = tuple[str, str]
 
-def add_bindings(policy: Any, wanted: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+
+class Grants(BaseModel):
+    """What one read-modify-write added (role, member) and when (None when nothing had to change)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str
+    granted: list[Pair] = []
+    granted_at: float | None = None
+
+
+def missing_bindings(policy: Any, wanted: Iterable[Pair]) -> list[Pair]:
+    """The (role, member) pairs not in an unconditional binding of `policy` (None = no policy yet)."""
+    if policy is None:
+        return list(wanted)
+    have = {(b.role, m) for b in policy.bindings if not b.HasField("condition") for m in b.members}
+    return [pair for pair in wanted if pair not in have]
+
+
+def add_bindings(policy: Any, wanted: Iterable[Pair]) -> list[Pair]:
     """Add (role, member) pairs to unconditional bindings in place; return the pairs that were missing.
 
     Other bindings and members are left exactly as read: nothing of anyone else's is ever dropped.
     """
-    added: list[tuple[str, str]] = []
+    added: list[Pair] = []
     for role, member in wanted:
         binding = next((b for b in policy.bindings if b.role == role and not b.HasField("condition")), None)
         if binding is None:
@@ -30,24 +52,24 @@ def add_bindings(policy: Any, wanted: Iterable[tuple[str, str]]) -> list[tuple[s
 def ensure_members(
     get: Callable[[], Any],
     set_: Callable[[Any], Any],
-    wanted: list[tuple[str, str]],
+    wanted: list[Pair],
     resource: str,
     retryable: Callable[[BaseException], bool] = is_transient,
     backoff: retry.Backoff = retry.DEFAULT,
-) -> dict:
+) -> Grants:
     """One read-modify-write: get (with etag) -> add what is missing -> set with that etag.
 
     A 409/ABORTED (someone else wrote in between) restarts the whole cycle with a fresh read.
-    Returns the pairs granted and when (None when nothing had to change: no mutating call).
+    Nothing to add: no mutating call.
     """
 
-    def cycle() -> dict:
+    def cycle() -> Grants:
         policy = get()
         added = add_bindings(policy, wanted)
         if not added:
-            return {"granted": [], "granted_at": None}
+            return Grants(resource=resource)
         set_(policy)
-        return {"granted": [list(p) for p in added], "granted_at": time.time()}
+        return Grants(resource=resource, granted=added, granted_at=time.time())
 
     return retry.call(
         cycle, resource=resource, action="update IAM policy of", retryable=retryable, backoff=backoff

@@ -1,0 +1,336 @@
+"""The plan of a lab: what a provisioning run creates (offline) and what it would do now (live).
+
+Built here, in the core, as typed rows; the command line and the plan flow only render them. The live
+part is a loop over the resource modules' `assess` (the very decisions `ensure` acts on), so the plan
+says what `up` does: a refusal is BLOCKED, a drift that stops the run is DIFFERS.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gke_lab import ipplan
+from gke_lab.clients import Clients
+from gke_lab.ownership import marker_for
+from gke_lab.requests import build_cluster, compute_agent, gke_agent, project_bindings
+from gke_lab.resources import (
+    cluster,
+    crypto_key,
+    default_network,
+    key_bindings,
+    key_ring,
+    network,
+    project,
+    router,
+    service_account,
+    subnetwork,
+    workload,
+)
+from gke_lab.resources import (
+    project_bindings as project_roles,
+)
+from gke_lab.resources.decision import Action, Blocker, Decision, skip
+from gke_lab.spec import LabSpec
+
+PROJECT_NUMBER_PLACEHOLDER = "<PROJECT_NUMBER>"
+# The order of the live table and of the JSON groups ("skip" rows are left out: the run does nothing).
+LIVE_ACTIONS = (Action.DELETE, Action.CREATE, Action.EXISTS, Action.UPDATE, Action.DIFFERS, Action.BLOCKED)
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One resource a provisioning run creates (or reuses), as the offline plan lists it."""
+
+    kind: str
+    name: str
+    where: str
+    action: str = "create"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """The decisions for the live project, or why it could not be read."""
+
+    decisions: tuple[Decision, ...] = ()
+    error: str | None = None
+
+    def rows(self) -> list[Decision]:
+        return [d for action in LIVE_ACTIONS for d in self.decisions if d.action is action]
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"error": self.error}
+        groups: dict[str, list[dict[str, Any]]] = {str(action): [] for action in LIVE_ACTIONS}
+        for d in self.rows():
+            entry: dict[str, Any] = {"kind": d.kind, "name": d.name}
+            if d.action is Action.BLOCKED:
+                entry["reason"] = d.message
+            elif d.action is Action.DIFFERS:
+                entry["differences"] = [
+                    {"field": x.field, "live": str(x.live), "spec": str(x.spec)} for x in d.differences
+                ]
+            elif d.action is Action.UPDATE:
+                entry["detail"] = d.detail
+            groups[str(d.action)].append(entry)
+        return groups
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: LabSpec
+    ip_plan: ipplan.IpPlan
+    rows: tuple[PlanRow, ...]
+    warnings: tuple[str, ...]
+    labels: dict[str, str]
+    description: str
+    cluster_request: dict[str, Any]
+    live: LivePlan | None = field(default=None)
+
+    def with_live(self, live: LivePlan) -> Plan:
+        return replace(self, live=live)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as one JSON object (what `gke-lab plan --json` prints and the plan flow returns)."""
+        out: dict[str, Any] = {
+            "spec": self.spec.model_dump(mode="json"),
+            "ip_plan": self.ip_plan.to_dict(),
+            "resources": [vars(r).copy() for r in self.rows],
+            "warnings": list(self.warnings),
+            "ownership": {"labels": dict(self.labels), "description": self.description},
+            "cluster_request": self.cluster_request,
+        }
+        if self.live is not None:
+            out["live"] = self.live.to_dict()
+        return out
+
+
+# ------------------------------------------------------------------------------------------ offline
+
+
+def resources(spec: LabSpec) -> list[PlanRow]:
+    """What a provisioning run creates (or reuses), in order."""
+    p, r = spec.project_id, spec.region
+    c = spec.cluster
+    zones = len(c.node_locations)
+    net = spec.network
+    rows: list[PlanRow] = []
+    if spec.delete_default_network:
+        rows.append(
+            PlanRow(
+                "compute.network",
+                "default",
+                f"projects/{p}",
+                "delete",
+                "only if nothing but its own rules use it",
+            )
+        )
+    rows.append(
+        PlanRow("compute.network", net.name, f"projects/{p}", detail=f"custom mode, {net.routing_mode}")
+    )
+    rows.append(
+        PlanRow(
+            "compute.subnetwork",
+            net.subnet.name,
+            r,
+            detail=f"{net.subnet.cidr}; {net.pods_range.name}={net.pods_range.cidr}, "
+            f"{net.services_range.name}={net.services_range.cidr}",
+        )
+    )
+    if net.cloud_nat:
+        rows.append(
+            PlanRow("compute.router", net.router, r, detail=f"Cloud NAT {net.nat}, auto-allocated IPs")
+        )
+    rows.append(
+        PlanRow("kms.keyRing", spec.kms.keyring, spec.kms_location, "ensure", "reused when it exists")
+    )
+    for which in crypto_key.WHICH:
+        rows.append(
+            PlanRow(
+                "kms.cryptoKey", spec.key_id(which), spec.kms_location, "ensure", "ENCRYPT_DECRYPT, software"
+            )
+        )
+    role = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    rows.append(
+        PlanRow("kms.iamBinding", spec.kms.node_key, role, detail=compute_agent(PROJECT_NUMBER_PLACEHOLDER))
+    )
+    rows.append(
+        PlanRow("kms.iamBinding", spec.kms.secrets_key, role, detail=gke_agent(PROJECT_NUMBER_PLACEHOLDER))
+    )
+    rows.append(
+        PlanRow(
+            "iam.serviceAccount", spec.node_service_account.name, f"projects/{p}", detail=spec.node_sa_email
+        )
+    )
+    for binding_role, member in project_bindings(spec):
+        rows.append(PlanRow("project.iamBinding", binding_role, f"projects/{p}", detail=member))
+    rows.append(
+        PlanRow(
+            "container.cluster",
+            c.name,
+            r,
+            detail=f"private, {zones} zones ({', '.join(c.node_locations)}), {c.num_nodes * zones} nodes "
+            f"({c.autoscaling.min * zones}-{c.autoscaling.max * zones}), {c.machine_type}, "
+            f"version {c.version or 'default'}",
+        )
+    )
+    where = f"{c.name}/{spec.echo.namespace}"
+    rows.append(
+        PlanRow(
+            "kubernetes.deployment",
+            "echo-deployment",
+            where,
+            detail=f"{spec.echo.replicas} x {spec.echo.image}",
+        )
+    )
+    rows.append(PlanRow("kubernetes.service", "echo-service", where, detail="ClusterIP 80 -> 8080"))
+    return rows
+
+
+def _google_registry(image: str) -> bool:
+    host = image.split("/", 1)[0]
+    return host == "gcr.io" or host.endswith((".gcr.io", "-docker.pkg.dev", ".pkg.dev"))
+
+
+def build_plan(spec: LabSpec, now: float | None = None) -> Plan:
+    """The offline plan: IP plan, resources, warnings, ownership marker and the cluster request body."""
+    ip = ipplan.plan(spec)
+    marker = marker_for(spec, time.time() if now is None else now)
+    body = build_cluster(spec, None, marker)
+    warnings = list(ip.warnings)
+    if not spec.network.cloud_nat and not _google_registry(spec.echo.image):
+        warnings.append(
+            f"private nodes without Cloud NAT cannot pull {spec.echo.image}; set network.cloud_nat: true "
+            "or use a Google registry image"
+        )
+    return Plan(
+        spec=spec,
+        ip_plan=ip,
+        rows=tuple(resources(spec)),
+        warnings=tuple(warnings),
+        labels=marker.labels(),
+        description=marker.description(),
+        cluster_request={
+            "parent": spec.cluster_parent,
+            "cluster": json.loads(type(body).to_json(body, use_integers_for_enums=False, indent=0)),
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------------ live
+
+
+def _workload_decision(c: Clients, spec: LabSpec, decided: Decision, live: Any) -> Decision:
+    """The echo workload follows the cluster: created with it, read through its API when it runs."""
+    if decided.action is Action.CREATE:
+        return workload.assess(spec, None)
+    if decided.stops:
+        return skip(
+            workload.KIND, workload.NAME, workload.resource_name(spec), "the run stops at the cluster"
+        )
+    try:
+        api = workload.api_client(c, spec, cluster.access_of(live, spec))
+        try:
+            return workload.assess(spec, workload.read(api, spec))
+        finally:
+            api.close()
+    except Exception as exc:  # noqa: BLE001 - the run would fail here the same way: report it
+        return Decision(
+            Action.BLOCKED,
+            workload.KIND,
+            workload.NAME,
+            workload.resource_name(spec),
+            blocker=Blocker.UNUSABLE,
+            message=str(exc),
+        )
+
+
+def live_decisions(c: Clients, spec: LabSpec) -> list[Decision]:
+    """What a provisioning run would do now, resource by resource. Read-only: only get/list calls."""
+    decisions = [
+        default_network.assess(spec, default_network.read(c, spec) if spec.delete_default_network else None),
+        network.assess(spec, network.read(c, spec)),
+        subnetwork.assess(spec, subnetwork.read(c, spec)),
+        router.assess(spec, router.read(c, spec)),
+        key_ring.assess(spec, key_ring.read(c, spec)),
+        *(crypto_key.assess(spec, which, crypto_key.read(c, spec, which)) for which in crypto_key.WHICH),
+        *key_bindings.decisions(c, spec, project.project_number(c, spec.project_id)),
+        service_account.assess(spec, service_account.read(c, spec)),
+        *project_roles.assess(spec, project_roles.read(c, spec)),
+    ]
+    live_cluster = cluster.read(c, spec)
+    decided = cluster.assess(spec, live_cluster)
+    decisions += [decided, _workload_decision(c, spec, decided, live_cluster)]
+    return decisions
+
+
+def read_live(c: Clients, spec: LabSpec) -> LivePlan:
+    return LivePlan(decisions=tuple(live_decisions(c, spec)))
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def render_text(plan: Plan) -> str:
+    ip, spec = plan.ip_plan, plan.spec
+    binds = "pod range" if ip.binding_range == "pods_range" else "subnet"
+    rows = [
+        ("subnet (nodes)", ip.subnet_cidr, f"{_n(ip.max_nodes_by_subnet)} nodes"),
+        (
+            "pods",
+            ip.pods_cidr,
+            f"{_n(ip.max_nodes_by_pod_range)} nodes (/{ip.pod_cidr_per_node_prefix} per node, "
+            f"{ip.max_pods_per_node} pods each)",
+        ),
+        ("services", ip.services_cidr, f"{_n(ip.max_services)} services"),
+        ("control plane", spec.cluster.master_ipv4_cidr, "/28 peered"),
+    ]
+    lines = [f"Lab {spec.lab!r} in project {spec.project_id}, region {spec.region}", "", "IP plan"]
+    w0, w1 = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    lines.append(f"  {'range':<{w0}}  {'CIDR':<{w1}}  limit")
+    lines += [f"  {a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+    lines.append(
+        f"  effective: {_n(ip.max_nodes)} nodes ({binds} binds), {_n(ip.max_pods)} pods, "
+        f"{_n(ip.max_services)} services; autoscaling up to {_n(ip.autoscaling_max_total)} nodes"
+    )
+    lines += ["", f"Would create in {spec.network.name} / {spec.project_id}"]
+    res = plan.rows
+    wk = max(len(r.kind) for r in res)
+    wn = max(len(r.name) for r in res)
+    wa = max(len(r.action) for r in res)
+    for r in res:
+        detail = f"  {r.detail}" if r.detail else ""
+        lines.append(f"  {r.action:<{wa}}  {r.kind:<{wk}}  {r.name:<{wn}}  [{r.where}]{detail}")
+    if plan.live is not None:
+        lines += ["", *render_live(plan.live)]
+    if plan.warnings:
+        lines.append("")
+        lines += [f"warning: {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def live_detail(decision: Decision) -> str:
+    """The last column of a live row: the differences, the refusal, or what the run does."""
+    if decision.differences:
+        return "; ".join(f"{d.field}: live {d.live} != spec {d.spec}" for d in decision.differences)
+    return decision.message or decision.detail
+
+
+def render_live(live: LivePlan) -> list[str]:
+    """The live decisions as a table: what a run would delete, create, leave, update, or stop at."""
+    if live.error is not None:
+        return [f"Live state not read: {live.error}"]
+    rows = [(str(d.action), d.kind, d.name, live_detail(d)) for d in live.rows()]
+    if not rows:
+        return ["Live state: nothing to compare"]
+    wa, wk, wn = (max(len(r[i]) for r in rows) for i in range(3))
+    lines = ["Live state (what a run would do now)"]
+    lines += [f"  {a:<{wa}}  {k:<{wk}}  {n:<{wn}}  {d}".rstrip() for a, k, n, d in rows]
+    return lines
