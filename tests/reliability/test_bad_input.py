@@ -168,7 +168,7 @@ def test_malformed_chat_commands_refused(text, field, emulator, prefect_harness)
     from starlette.testclient import TestClient
 
     from chatops.app import create_app
-    from chatops.auth import Policy
+    from chatops.policy import Policy
     from chatops.settings import Settings
 
     api_url = PREFECT_API_URL.value()
