@@ -159,6 +159,14 @@ ENVIRONMENT: tuple[Setting, ...] = (
         "2",
         "time limit for validating a command and for looking for live labs",
     ),
+    Setting(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "Application Default Credentials",
+        "read-only access to the projects, to look for live labs before `up`",
+    ),
+    Setting(
+        "GKE_LAB_EMULATOR_HOST", "(none)", "look for live labs in the local emulator instead (tests, demo)"
+    ),
     Setting("GKE_LAB_CHATOPS_POLL_SECONDS", "5", "how often an outcome watcher polls its run"),
     Setting("GKE_LAB_CHATOPS_WATCH_HOURS", "6", "how long an outcome watcher follows a run before giving up"),
     Setting(

@@ -42,7 +42,7 @@ class PrefectApi:
         except httpx.HTTPError as exc:
             log.warning("Prefect API %s %s unreachable at %s: %r", method, path, self.api_url, exc)
             raise PrefectApiError(
-                "the Prefect API did not answer in time; try again (details are in the receiver's log)"
+                "the Prefect API could not be reached; try again (details are in the receiver's log)"
             ) from None
         return response
 
