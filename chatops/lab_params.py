@@ -53,7 +53,7 @@ def owner_of(tags: list[str]) -> str | None:
 
 def spec_problems(exc: Exception) -> str:
     lines = format_errors(exc) if isinstance(exc, SpecError | ValidationError) else [str(exc)]
-    return "\n".join(f"• `{line}`" for line in lines)
+    return "\n".join(f"• `{shown(line, limit=300)}`" for line in lines)
 
 
 def tag_value(tags: list[str], prefix: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from chatops.commands import Command
+from chatops.commands import Command, shown
 from gke_lab.spec import LabSpec
 
 # Chat's default scope: the project of the default lab.
@@ -256,7 +256,7 @@ class Policy:
                     "(ask an admin, or pick a blueprint with `blueprint=NAME`)"
                 )
             if not rule.accepts(value):
-                raise Refused(f"`{path}`: `{value[:40]}` is not accepted (accepted: {rule.accepted})")
+                raise Refused(f"`{path}`: `{shown(value)}` is not accepted (accepted: {rule.accepted})")
 
     def check_ttl(self, user_id: str, hours: float, what: str) -> None:
         """`what` (ttl or duration) within this user's bounds: (0, cap] for users, [0, a year] for admins."""

@@ -334,25 +334,23 @@ def test_takeover_of_a_lab_not_started_in_chat_is_refused(sqlite_stack: Stack, c
     # Live resources of lab `planted` that no run knows about (e.g. made with `gke-lab up` elsewhere).
     marker = Marker(lab="planted", expires=0).description()
     network = {"name": "gke-planted-network", "description": marker, "autoCreateSubnetworks": False}
-    created = httpx.post(
-        f"{sqlite_stack.emulator_url}/compute/v1/projects/gke-detail/global/networks",
-        json=network,
-        timeout=30,
-    )
+    networks = f"{sqlite_stack.emulator_url}/compute/v1/projects/gke-detail/global/networks"
+    created = httpx.post(networks, json=network, timeout=30)
     assert created.status_code == 200, created.text
-    before = all_runs(sqlite_stack)
-
-    reply = answer(slack, "up class-x", "UALICE")
-    assert reply.startswith(":no_entry:") and "`class-x`" in reply and "outside chat" in reply, reply
-    reply = answer(slack, "up planted", "UBOB")
-    assert reply.startswith(":no_entry:") and "already exists" in reply and "gke-planted-network" in reply, (
-        reply
-    )
-    # Nor can they end it: chat ends only labs started through chat.
-    assert "no lab `class-x` was started through chat" in answer(slack, "down class-x", "UALICE")
-    assert all_runs(sqlite_stack) == before
-    with sqlite_stack.client() as c:
-        c.delete(f"flow_runs/{outside['id']}")
+    try:
+        before = all_runs(sqlite_stack)
+        reply = answer(slack, "up class-x", "UALICE")
+        assert reply.startswith(":no_entry:") and "`class-x`" in reply and "outside chat" in reply, reply
+        reply = answer(slack, "up planted", "UBOB")
+        assert reply.startswith(":no_entry:") and "already exists" in reply, reply
+        assert "gke-planted-network" in reply, reply
+        # Nor can they end it: chat ends only labs started through chat.
+        assert "no lab `class-x` was started through chat" in answer(slack, "down class-x", "UALICE")
+        assert all_runs(sqlite_stack) == before
+    finally:  # the stack is shared by the session: leave no lab behind for other tests
+        httpx.delete(f"{networks}/gke-planted-network", timeout=30)
+        with sqlite_stack.client() as c:
+            c.delete(f"flow_runs/{outside['id']}")
 
 
 def test_team_id_is_checked(sqlite_stack: Stack, chat):
