@@ -391,6 +391,7 @@ class ChatOps:
         for task in list(self.watchers):
             with contextlib.suppress(BaseException):
                 await task
+        self.watchers.clear()
         await self._http.aclose()
         await self.api.aclose()
         self._checks.shutdown(wait=False, cancel_futures=True)

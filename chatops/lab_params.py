@@ -19,8 +19,10 @@ PROJECT_TAG = "project:"
 CHAT_TAG = "chatops"
 
 RECURRENCE_PATH = ("cluster", "maintenance_window", "recurrence")
-# Deeper values are refused before YAML sees them: no spec field nests more than a few levels.
+# Deeper or larger values are refused (the text before YAML sees it, the value before LabSpec does): no
+# spec field nests more than a few levels, and YAML aliases could otherwise expand to billions of items.
 MAX_NESTING = 16
+MAX_ITEMS = 10_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,22 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+def _too_big(value: Any) -> bool:
+    """Whether the parsed value nests deeper than MAX_NESTING or holds more than MAX_ITEMS items."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while pending:
+        item, depth = pending.pop()
+        seen += 1
+        if seen > MAX_ITEMS or depth > MAX_NESTING:
+            return True
+        if isinstance(item, dict):
+            pending += [(child, depth + 1) for pair in item.items() for child in pair]
+        elif isinstance(item, list):
+            pending += [(child, depth + 1) for child in item]
+    return False
+
+
 def _recurrences(base: dict[str, Any] | None, overrides: list[str]) -> list[tuple[str, object]]:
     """(where, value) of every maintenance recurrence the blueprint or an override supplies."""
     found: list[tuple[str, object]] = []
@@ -89,6 +107,8 @@ def _recurrences(base: dict[str, Any] | None, overrides: list[str]) -> list[tupl
             raise
         except Exception as exc:  # noqa: BLE001 - any YAML the parser chokes on is the user's mistake
             raise SpecError([(path, f"value is not valid YAML ({type(exc).__name__})")]) from None
+        if _too_big(value):
+            raise SpecError([(path, f"value is larger than {MAX_ITEMS} items or {MAX_NESTING} levels")])
         if tuple(parts) != RECURRENCE_PATH[: len(parts)]:
             continue
         for part in RECURRENCE_PATH[len(parts) :]:

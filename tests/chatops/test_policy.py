@@ -223,12 +223,29 @@ def test_parse_refuses_without_crashing(text):
 
 
 @pytest.mark.parametrize(
-    "value", ["[" * 1000, "{a: " * 100, "9" * 5000, "!!python/object:os.system x", "&a [*a, *a]"]
+    "value",
+    [
+        "[" * 1000,
+        "{a: " * 100,
+        "9" * 5000,
+        "!!python/object:os.system x",
+        "&a [*a, *a]",
+        "\n".join(" " * depth + "- " for depth in range(0, 100, 1)),  # block-style nesting
+    ],
 )
 def test_values_the_parsers_choke_on_are_spec_errors(value):
     with pytest.raises(SpecError) as refused:
         build_up(parse(f"up x 'cluster.num_nodes={value}'"), None, None, "UA", admin=True)
     assert "cluster.num_nodes" in str(refused.value)
+
+
+def test_yaml_aliases_cannot_expand_a_value_beyond_the_item_budget():
+    # Each level repeats the previous one ten times: 10^5 items from about 200 characters.
+    levels = ["&l0 [1,1,1,1,1,1,1,1,1,1]"]
+    levels += [f"&l{i} [{','.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 5)]
+    bomb = "[" + ", ".join(levels) + "]"
+    with pytest.raises(SpecError, match="cluster.tags: value is larger than 10000 items"):
+        build_up(parse(f"up x 'cluster.tags={bomb}'"), None, None, "UA", admin=True)
 
 
 def _chatops(**overrides) -> ChatOps:
