@@ -2,6 +2,11 @@
 
 `POST /slack/commands` answers within Slack's 3 seconds with the flow-run link; a background watcher
 posts the outcome (lab card or error) to the command's `response_url` when the run ends.
+
+Every answer is HTTP 200 with an ephemeral message, except a bad signature (401) or an oversized body
+(413): no input produces a 500. Parsing, validation and the look-up of live labs run in a small thread
+pool under a time limit, so no command can hold the event loop that answers the others. What chat may do
+is chatops.policy.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import contextlib
 import hashlib
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import httpx
@@ -21,9 +28,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from chatops.auth import Refused
+from chatops import policy as chat_policy
 from chatops.commands import USAGE, Command, CommandError, parse
-from chatops.lab_params import LAB_TAG, PROJECT_TAG, build_up, lab_tags, owner_of, spec_problems
+from chatops.lab_params import (
+    CHAT_TAG,
+    LAB_TAG,
+    OWNER_TAG,
+    PROJECT_TAG,
+    LabRun,
+    build_up,
+    lab_tags,
+    owner_of,
+    spec_problems,
+    tag_value,
+)
+from chatops.live import live_lab
+from chatops.policy import Refused
 from chatops.prefect_api import TERMINAL_STATES, PrefectApi, PrefectApiError
 from chatops.settings import Settings
 from gke_lab.spec import SpecError
@@ -31,6 +51,12 @@ from gke_lab.spec import SpecError
 log = logging.getLogger("gke_lab.chatops")
 
 BLUEPRINT_BLOCK_TYPE = "gke-lab-blueprint"
+# Threads for parsing, validation and live look-ups: a stuck one holds a slot, never the event loop.
+CHECK_THREADS = 4
+# Runs read to decide whether a lab name is taken (any of them not started by the user refuses `up`).
+HISTORY_LIMIT = 200
+
+T = TypeVar("T")
 
 
 class BodyTooLarge(Exception):
@@ -65,12 +91,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 class ChatOps:
     def __init__(self, settings: Settings, api: PrefectApi | None = None):
         self.settings = settings
+        self.policy = settings.policy
         self.api = api or PrefectApi(
             settings.api_url, api_key=os.environ.get("PREFECT_API_KEY") or None, timeout=settings.api_timeout
         )
         self.verifier = SignatureVerifier(settings.signing_secret)
         self.watchers: set[asyncio.Task] = set()
         self._http = httpx.AsyncClient(timeout=10.0)
+        self._checks = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="chatops-check")
 
     # ---------------------------------------------------------------- HTTP
 
@@ -88,14 +116,18 @@ class ChatOps:
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         user_id = form.get("user_id", "")
         try:
-            command = parse(form.get("text", ""))
-            self.settings.policy.check_user(user_id, command)
+            self.policy.check_team(form.get("team_id", ""))
+            command = await self.off_loop(parse, form.get("text", ""))
+            self.policy.check_user(user_id, command)
             text = await self.dispatch(command, user_id, form, delivery_key(form, timestamp, body))
         except (CommandError, Refused) as exc:
             text = f":no_entry: {exc}"
         except PrefectApiError as exc:
             text = f":warning: {exc}"
-        log.info("user=%s action=%s", user_id, form.get("text", "").split(" ", 1)[0] or "help")
+        except Exception:  # a defect must still answer the user, never with a 500 or a traceback
+            log.exception("command failed: user=%s", user_id)
+            text = ":warning: the command failed on the receiver's side; the error is in its log"
+        log.info("user=%s action=%s", user_id, form.get("text", "").split(" ", 1)[0][:20] or "help")
         return ephemeral(text)
 
     def _signature_ok(self, body: bytes, timestamp: str, signature: str) -> bool:
@@ -104,11 +136,22 @@ class ChatOps:
         except ValueError:  # a timestamp that is not a number
             return False
 
+    async def off_loop(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`function(*args)` in the check threads, refused when it takes longer than check_seconds."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._checks, lambda: function(*args, **kwargs))
+        try:
+            return await asyncio.wait_for(future, self.settings.check_seconds)
+        except TimeoutError:
+            raise CommandError(
+                f"checking this command took longer than {self.settings.check_seconds:g}s: refused"
+            ) from None
+
     # ---------------------------------------------------------------- commands
 
     async def dispatch(self, command: Command, user_id: str, form: dict[str, str], key: str) -> str:
         if command.action == "help":
-            return USAGE
+            return self.help()
         if command.action == "up":
             return await self.up(command, user_id, form, key)
         if command.action in ("down", "extend"):
@@ -117,7 +160,18 @@ class ChatOps:
             return await self.status(command.lab, user_id)
         return await self.list_labs()
 
+    def help(self) -> str:
+        projects = ", ".join(f"`{p}`" for p in sorted(self.policy.allowed_projects))
+        return (
+            f"{USAGE}\n\n*Chat policy*\n```\n{chat_policy.permission_table()}\n```\n"
+            f"Projects chat may target: {projects}. TTL cap: {self.policy.max_ttl_hours:g}h."
+        )
+
     async def up(self, command: Command, user_id: str, form: dict[str, str], key: str) -> str:
+        admin = self.policy.is_admin(user_id)
+        self.policy.check_overrides(user_id, command)
+        if command.ttl_hours is not None:
+            self.policy.check_ttl(user_id, command.ttl_hours, "ttl")
         blueprint = command.blueprint or self.settings.blueprint
         base = None
         if blueprint:
@@ -129,14 +183,18 @@ class ChatOps:
                 )
             base = data.get("spec") or {}
         try:
-            lab_run = build_up(command, base, blueprint, user_id)
+            lab_run = await self.off_loop(build_up, command, base, blueprint, user_id, admin=admin)
         except (SpecError, ValueError) as exc:
             return f":no_entry: lab `{command.lab}` not started, the spec is invalid:\n{spec_problems(exc)}"
-        latest = await self._latest_run(lab_run.spec.lab, lab_run.spec.project_id)
-        if latest is not None:
-            owner = owner_of(latest.get("tags", []))
-            if owner and owner != user_id and not self.settings.policy.is_admin(user_id):
-                raise Refused(f"lab `{command.lab}` belongs to <@{owner}>: pick another name")
+        except CommandError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a value the YAML or number parsers choke on
+            log.warning("spec of lab %s refused: %r", command.lab, exc)
+            return f":no_entry: lab `{command.lab}` not started, the spec is invalid: {type(exc).__name__}"
+        self.policy.check_project(lab_run.spec.project_id)
+        self.policy.check_ttl(user_id, lab_run.spec.ttl_hours, "ttl")
+        if not admin:
+            await self._check_name_free(lab_run, user_id)
         deployment = await self.api.deployment(self.settings.deployments["up"])
         created = await self.api.create_flow_run(
             deployment["id"],
@@ -147,49 +205,115 @@ class ChatOps:
         )
         return self._started(created.run, created.created, form, f"provisioning lab `{lab_run.spec.lab}`")
 
-    async def act_on_lab(self, command: Command, user_id: str, form: dict[str, str], key: str) -> str:
-        runs = await self.api.flow_runs(tags_all=[f"{LAB_TAG}{command.lab}", "gke-lab"])
-        provision = await self._deployment_id("up")
-        source = next((r for r in runs if r.get("deployment_id") == provision), None)
-        if source is None:
-            raise CommandError(
-                f"no lab `{command.lab}` was started through Prefect: nothing to {command.action} "
-                "(labs started elsewhere: `gke-lab list`)"
+    async def _check_name_free(self, lab_run: LabRun, user_id: str) -> None:
+        """Refuse a lab that exists and was not started by this user through chat.
+
+        It exists when any run names it in this project (chat, CLI, UI or schedule: the flows tag their
+        runs `lab:` and `project:`) or when live resources carry its marker.
+        """
+        lab, project = lab_run.spec.lab, lab_run.spec.project_id
+        runs = await self.api.flow_runs(
+            tags_all=[f"{LAB_TAG}{lab}", f"{PROJECT_TAG}{project}"], limit=HISTORY_LIMIT
+        )
+        for run in runs:
+            owner = owner_of(run.get("tags") or [])
+            if owner != user_id:
+                who = f"<@{owner}>" if owner else "someone outside chat (CLI, UI or a schedule)"
+                raise Refused(f"lab `{lab}` in project `{project}` belongs to {who}: pick another name")
+        if runs:
+            return  # every run of this lab is the user's own: they may start it again
+        unknown = f"could not check whether lab `{lab}` already exists in project `{project}`: try again"
+        try:
+            found = await self.off_loop(live_lab, project, lab)
+        except CommandError:  # the look-up took too long
+            raise Refused(unknown) from None
+        except Exception as exc:  # noqa: BLE001 - no credentials, API down...: refuse rather than guess
+            log.warning("looking for live lab %s in %s failed: %r", lab, project, exc)
+            raise Refused(unknown + " (the error is in the receiver's log)") from None
+        if found:
+            raise Refused(
+                f"lab `{lab}` already exists in project `{project}` ({found}) and was not started by you "
+                "through chat: pick another name"
             )
-        owner = owner_of(source.get("tags", []))
-        self.settings.policy.check_owner(user_id, command, owner)
-        project = next((t[len(PROJECT_TAG) :] for t in source["tags"] if t.startswith(PROJECT_TAG)), "")
-        parameters = {
-            k: source["parameters"].get(k) for k in ("spec", "blueprint", "overrides", "credentials_block")
-        }
-        parameters = {k: v for k, v in parameters.items() if v is not None}
+
+    async def act_on_lab(self, command: Command, user_id: str, form: dict[str, str], key: str) -> str:
+        """`down` and `extend`: only a lab started through chat, found by project, lab, deployment and tag."""
+        lab = command.lab or ""
         if command.action == "extend":
+            self.policy.check_ttl(user_id, command.ttl_hours or 0, "duration")
+        provision = await self._deployment_id("up")
+        project = command.project or await self._project_of(lab, provision)
+        self.policy.check_project(project)
+        runs = await self.api.flow_runs(
+            tags_all=[CHAT_TAG, f"{LAB_TAG}{lab}", f"{PROJECT_TAG}{project}"],
+            deployment_ids=[provision],
+            limit=1,
+        )
+        if not runs:
+            raise CommandError(
+                f"no lab `{lab}` was started through chat in project `{project}`: nothing to "
+                f"{command.action} (labs started elsewhere: `gke-lab list`)"
+            )
+        source = runs[0]
+        owner = owner_of(source.get("tags") or [])
+        self.policy.check_owner(user_id, command, owner)
+        recorded = (source.get("parameters") or {}).get("spec")
+        if (
+            not isinstance(recorded, dict)
+            or recorded.get("lab") != lab
+            or recorded.get("project_id") != project
+        ):
+            raise CommandError(
+                f"the run that started lab `{lab}` does not record its spec: end it with `gke-lab down` "
+                "and the spec it was made with"
+            )
+        credentials = (source.get("parameters") or {}).get("credentials_block")
+        if command.action == "down":
+            # Exactly what `up` made: the recorded spec, never a blueprint resolved again.
+            parameters: dict[str, Any] = {"spec": recorded, "blueprint": None, "overrides": []}
+        else:
             # extend-lab addresses the lab by identity (its labels), not by spec.
-            parameters = {"project_id": project, "lab": command.lab, "hours": command.ttl_hours}
-            if source["parameters"].get("credentials_block"):
-                parameters["credentials_block"] = source["parameters"]["credentials_block"]
+            parameters = {"project_id": project, "lab": lab, "hours": command.ttl_hours}
+        if credentials:
+            parameters["credentials_block"] = credentials
         deployment = await self.api.deployment(self.settings.deployments[command.action])
         verb = {"down": "teardown", "extend": "extend"}[command.action]
         created = await self.api.create_flow_run(
             deployment["id"],
             parameters=parameters,
-            tags=lab_tags(project, command.lab, owner),
-            name=f"{verb} {command.lab}@{project}",
+            tags=lab_tags(project, lab, owner),
+            name=f"{verb} {lab}@{project}",
             idempotency_key=f"{key}:{command.action}",
         )
         what = "tearing down" if command.action == "down" else f"extending by {command.ttl_hours}h"
-        return self._started(created.run, created.created, form, f"{what} lab `{command.lab}`")
+        return self._started(created.run, created.created, form, f"{what} lab `{lab}`")
+
+    async def _project_of(self, lab: str, provision: str) -> str:
+        """The one project (among those chat may target) where chat started `lab`; else say what to add."""
+        runs = await self.api.flow_runs(
+            tags_all=[CHAT_TAG, f"{LAB_TAG}{lab}"], deployment_ids=[provision], limit=HISTORY_LIMIT
+        )
+        projects = {tag_value(r.get("tags") or [], PROJECT_TAG) for r in runs} & self.policy.allowed_projects
+        if not projects:
+            raise CommandError(
+                f"no lab `{lab}` was started through chat: nothing to act on (labs started elsewhere: "
+                "`gke-lab list`)"
+            )
+        if len(projects) > 1:
+            names = ", ".join(f"`{p}`" for p in sorted(projects))
+            raise CommandError(f"lab `{lab}` exists in projects {names}: add `project=ID`")
+        return projects.pop()
 
     def _started(self, run: dict[str, Any], created: bool, form: dict[str, str], what: str) -> str:
         link = f"<{self.settings.run_url(run['id'])}|{run['name']}>"
         if not created:
             return f":repeat: this command was already received; no new run: {link}"
-        if form.get("response_url"):
-            self.watch(run["id"], form["response_url"])
-        return f":rocket: {what}: {link} (I will post the outcome here)"
+        if form.get("response_url") and self.watch(run["id"], form["response_url"]):
+            return f":rocket: {what}: {link} (I will post the outcome here)"
+        return f":rocket: {what}: {link} (follow it there)"
 
     async def status(self, lab: str | None, user_id: str) -> str:
-        tags = ["gke-lab", f"{LAB_TAG}{lab}"] if lab else ["gke-lab", f"owner:{user_id}"]
+        tags = ["gke-lab", f"{LAB_TAG}{lab}"] if lab else ["gke-lab", f"{OWNER_TAG}{user_id}"]
         runs = await self.api.flow_runs(tags_all=tags, limit=5 if lab else 20)
         if not runs:
             return f"no runs for lab `{lab}`" if lab else "you have no labs started through chat"
@@ -197,10 +321,10 @@ class ChatOps:
         return ("*Lab* `" + lab + "`\n" if lab else "*Your recent lab runs*\n") + "\n".join(lines)
 
     async def list_labs(self) -> str:
-        runs = await self.api.flow_runs(tags_all=["gke-lab"], limit=200)
+        runs = await self.api.flow_runs(tags_all=["gke-lab"], limit=HISTORY_LIMIT)
         latest: dict[str, dict[str, Any]] = {}
         for run in runs:  # newest first: keep each lab's latest run
-            lab = next((t[len(LAB_TAG) :] for t in run.get("tags", []) if t.startswith(LAB_TAG)), None)
+            lab = tag_value(run.get("tags") or [], LAB_TAG)
             if lab and lab not in latest:
                 latest[lab] = run
         if not latest:
@@ -218,18 +342,17 @@ class ChatOps:
     async def _deployment_id(self, action: str) -> str:
         return (await self.api.deployment(self.settings.deployments[action]))["id"]
 
-    async def _latest_run(self, lab: str, project: str) -> dict[str, Any] | None:
-        runs = await self.api.flow_runs(
-            tags_all=["gke-lab", f"{LAB_TAG}{lab}", f"{PROJECT_TAG}{project}"], limit=1
-        )
-        return runs[0] if runs else None
-
     # ---------------------------------------------------------------- outcome
 
-    def watch(self, run_id: str, response_url: str) -> None:
+    def watch(self, run_id: str, response_url: str) -> bool:
+        """Follow the run and post its outcome; False when max_watchers are already following runs."""
+        if len(self.watchers) >= self.settings.max_watchers:
+            log.warning("not watching run %s: %d watchers already", run_id, len(self.watchers))
+            return False
         task = asyncio.create_task(self._watch(run_id, response_url))
         self.watchers.add(task)
         task.add_done_callback(self.watchers.discard)
+        return True
 
     async def _watch(self, run_id: str, response_url: str) -> None:
         deadline = asyncio.get_running_loop().time() + self.settings.watch_hours * 3600
@@ -268,8 +391,10 @@ class ChatOps:
         for task in list(self.watchers):
             with contextlib.suppress(BaseException):
                 await task
+        self.watchers.clear()
         await self._http.aclose()
         await self.api.aclose()
+        self._checks.shutdown(wait=False, cancel_futures=True)
 
 
 def create_app(settings: Settings, api: PrefectApi | None = None) -> Starlette:

@@ -1,13 +1,20 @@
-"""The few Prefect REST API calls chat commands need (plain HTTP, as the README documents them)."""
+"""The few Prefect REST API calls chat commands need (plain HTTP, as the README documents them).
+
+Failures are logged here with the API's answer; the exception's message, which users see, names only
+what could not be done: internal URLs and response texts never reach chat.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+log = logging.getLogger("gke_lab.chatops")
 
 
 class PrefectApiError(RuntimeError):
@@ -33,30 +40,37 @@ class PrefectApi:
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
+            log.warning("Prefect API %s %s unreachable at %s: %r", method, path, self.api_url, exc)
             raise PrefectApiError(
-                f"Prefect API unreachable at {self.api_url}: {type(exc).__name__}"
+                "the Prefect API could not be reached; try again (details are in the receiver's log)"
             ) from None
         return response
 
     @staticmethod
-    def _detail(response: httpx.Response) -> str:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = None
-        return str(detail or response.text[:300] or response.reason_phrase)
+    def _failed(what: str, response: httpx.Response) -> PrefectApiError:
+        """Log the API's answer; return the error users see, which does not include it."""
+        log.warning(
+            "Prefect API: %s failed (%s %s -> %s): %s",
+            what,
+            response.request.method,
+            response.request.url,
+            response.status_code,
+            response.text[:2000],
+        )
+        return PrefectApiError(
+            f"Prefect could not {what} (HTTP {response.status_code}); details are in the receiver's log"
+        )
 
     async def deployment(self, name: str) -> dict[str, Any]:
         """The deployment called `name` (whatever its flow is called)."""
         body = {"deployments": {"name": {"any_": [name]}}, "limit": 1}
         response = await self._call("POST", "deployments/filter", json=body)
         if response.status_code != 200:
-            raise PrefectApiError(
-                f"reading deployment failed ({response.status_code}): {self._detail(response)}"
-            )
+            raise self._failed("read the deployment", response)
         found = response.json()
         if not found:
-            raise PrefectApiError(f"deployment `{name}` not found: run `prefect deploy --all` first")
+            log.warning("deployment %s not found: run `prefect deploy --all`", name)
+            raise PrefectApiError(f"deployment `{name}` is not registered; ask an admin")
         return found[0]
 
     async def block_data(self, block_type_slug: str, name: str) -> dict[str, Any] | None:
@@ -65,7 +79,7 @@ class PrefectApi:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise PrefectApiError(f"reading block failed ({response.status_code}): {self._detail(response)}")
+            raise self._failed("read the blueprint", response)
         return response.json().get("data") or {}
 
     async def create_flow_run(
@@ -80,18 +94,14 @@ class PrefectApi:
         body = {"parameters": parameters, "tags": tags, "name": name, "idempotency_key": idempotency_key}
         response = await self._call("POST", f"deployments/{deployment_id}/create_flow_run", json=body)
         if response.status_code not in (200, 201):
-            raise PrefectApiError(
-                f"Prefect refused the run ({response.status_code}): {self._detail(response)}"
-            )
+            raise self._failed("create the run", response)
         # 201 = created now; 200 = an existing run with the same idempotency key was returned.
         return CreatedRun(run=response.json(), created=response.status_code == 201)
 
     async def flow_run(self, run_id: str) -> dict[str, Any]:
         response = await self._call("GET", f"flow_runs/{run_id}")
         if response.status_code != 200:
-            raise PrefectApiError(
-                f"reading flow run failed ({response.status_code}): {self._detail(response)}"
-            )
+            raise self._failed("read the flow run", response)
         return response.json()
 
     async def flow_runs(
@@ -103,9 +113,7 @@ class PrefectApi:
             body["deployments"] = {"id": {"any_": deployment_ids}}
         response = await self._call("POST", "flow_runs/filter", json=body)
         if response.status_code != 200:
-            raise PrefectApiError(
-                f"listing flow runs failed ({response.status_code}): {self._detail(response)}"
-            )
+            raise self._failed("list flow runs", response)
         return response.json()
 
     async def markdown_artifacts(self, run_id: str) -> list[dict[str, Any]]:

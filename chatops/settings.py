@@ -1,12 +1,16 @@
-"""Chatops configuration from the environment (the signing secret may come from a Prefect Secret block)."""
+"""Chatops configuration from the environment (the signing secret may come from a Prefect Secret block).
+
+Every variable is listed, with its default, in chatops.policy.ENVIRONMENT (rendered into the docs).
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from chatops.auth import Policy, parse_ids
+from chatops.policy import DEFAULT_MAX_TTL_HOURS, YEAR_HOURS, Policy, parse_ids
 
 DEFAULT_MAX_BODY = 16 * 1024  # Slack slash-command payloads are about 1 KiB
 SECRET_BLOCK_ENV = "GKE_LAB_CHATOPS_SECRET_BLOCK"
@@ -26,7 +30,9 @@ class Settings:
     max_body: int = DEFAULT_MAX_BODY
     poll_seconds: float = 5.0
     api_timeout: float = 2.5  # per Prefect API call: Slack gives up on an answer after 3 s
+    check_seconds: float = 2.0  # parsing + validation, and the live-lab lookup, each at most this long
     watch_hours: float = 6.0
+    max_watchers: int = 100
     deployments: dict[str, str] = field(
         default_factory=lambda: {
             "up": "provision-lab",
@@ -39,10 +45,23 @@ class Settings:
         return f"{self.ui_url}/runs/flow-run/{run_id}"
 
 
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is out of range (accepted: {low:g} to {high:g})")
+    return value
+
+
 def load_settings(
     env: Mapping[str, str] | None = None, secret_loader: Callable[[str], str] | None = None
 ) -> Settings:
-    """Read the configuration; raises ConfigError when the signing secret or the API URL is missing.
+    """Read the configuration; raises ConfigError when a value is missing or malformed.
 
     SLACK_SIGNING_SECRET comes from the environment, or from the Prefect Secret block named by
     GKE_LAB_CHATOPS_SECRET_BLOCK (loaded through `secret_loader`).
@@ -68,16 +87,23 @@ def load_settings(
     ui_url = env.get("PREFECT_UI_URL", "").strip().rstrip("/")
     if not ui_url:
         ui_url = api_url[: -len("/api")] if api_url.endswith("/api") else api_url
+    policy = Policy(
+        users=parse_ids(env.get("GKE_LAB_CHATOPS_USERS")),
+        admins=parse_ids(env.get("GKE_LAB_CHATOPS_ADMINS")),
+        projects=parse_ids(env.get("GKE_LAB_CHATOPS_PROJECTS")),
+        max_ttl_hours=_number(env, "GKE_LAB_CHATOPS_MAX_TTL_HOURS", DEFAULT_MAX_TTL_HOURS, 0.1, YEAR_HOURS),
+        team=env.get("GKE_LAB_CHATOPS_TEAM", "").strip() or None,
+    )
     return Settings(
         signing_secret=secret,
-        policy=Policy(
-            users=parse_ids(env.get("GKE_LAB_CHATOPS_USERS")),
-            admins=parse_ids(env.get("GKE_LAB_CHATOPS_ADMINS")),
-        ),
+        policy=policy,
         api_url=api_url,
         ui_url=ui_url,
         blueprint=env.get("GKE_LAB_CHATOPS_BLUEPRINT", "").strip() or None,
-        max_body=int(env.get("GKE_LAB_CHATOPS_MAX_BODY", DEFAULT_MAX_BODY)),
-        poll_seconds=float(env.get("GKE_LAB_CHATOPS_POLL_SECONDS", 5.0)),
-        api_timeout=float(env.get("GKE_LAB_CHATOPS_API_TIMEOUT", 2.5)),
+        max_body=int(_number(env, "GKE_LAB_CHATOPS_MAX_BODY", DEFAULT_MAX_BODY, 1024, 1024 * 1024)),
+        poll_seconds=_number(env, "GKE_LAB_CHATOPS_POLL_SECONDS", 5.0, 0.1, 3600),
+        api_timeout=_number(env, "GKE_LAB_CHATOPS_API_TIMEOUT", 2.5, 0.1, 300),
+        check_seconds=_number(env, "GKE_LAB_CHATOPS_CHECK_SECONDS", 2.0, 0.1, 300),
+        watch_hours=_number(env, "GKE_LAB_CHATOPS_WATCH_HOURS", 6.0, 0.01, 24 * 7),
+        max_watchers=int(_number(env, "GKE_LAB_CHATOPS_MAX_WATCHERS", 100, 0, 10000)),
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatops.auth import Policy, Refused, parse_ids
 from chatops.commands import Command, CommandError, parse, parse_duration_hours
 from chatops.lab_params import build_up, owner_of
+from chatops.policy import Policy, Refused, parse_ids
 from chatops.settings import ConfigError, load_settings
 from gke_lab.naming import PATHS, per_lab_overrides
 from gke_lab.spec import SpecError
@@ -89,11 +89,16 @@ def test_policy_allowlist_admins_and_owners():
 def test_build_up_validates_through_labspec_and_tags_owner():
     run = build_up(parse("up demo ttl=2h cluster.num_nodes=2"), None, None, "U1")
     assert run.spec.lab == "demo" and run.spec.ttl_hours == 2 and run.spec.cluster.num_nodes == 2
-    assert run.parameters == {
-        "spec": None,
-        "blueprint": None,
-        "overrides": [*per_lab_overrides("demo"), "cluster.num_nodes=2", "lab=demo", "ttl_hours=2"],
-    }
+    # The run carries the fully resolved spec (what `down` will tear down), not a blueprint to resolve.
+    assert run.parameters == {"spec": run.spec.model_dump(mode="json"), "blueprint": None, "overrides": []}
+    assert run.overrides == [
+        *per_lab_overrides("demo"),
+        "delete_default_network=false",
+        "cluster.num_nodes=2",
+        "lab=demo",
+        "ttl_hours=2",
+    ]
+    assert run.spec.delete_default_network is False
     assert (
         owner_of(run.tags) == "U1" and "lab:demo" in run.tags and f"project:{run.spec.project_id}" in run.tags
     )
@@ -155,7 +160,7 @@ def test_explicit_name_overrides_win_over_the_derived_names():
     assert run.spec.cluster.name == "mine"
     assert run.spec.network.name == "my-net"
     # the whole network was given: none of its derived names are added
-    assert not [o for o in run.parameters["overrides"] if o.startswith(("network.", "cluster.name=gke-"))]
+    assert not [o for o in run.overrides if o.startswith(("network.", "cluster.name=gke-"))]
     assert run.spec.network.subnet.name == "gke-subnet"
     assert run.spec.node_service_account.name == "gke-alice-node"
 
