@@ -76,7 +76,7 @@ class KmsService:
         if not ID_RE.match(ring_id):
             raise invalid(f"Invalid key_ring_id '{ring_id}': 1 to 63 letters, digits, '_' or '-'.")
         name = f"projects/{project.id}/locations/{p['location']}/keyRings/{ring_id}"
-        self.backend.clock.sleep("kms.keyRings.create")
+        self.backend.clock.sleep("keyRings.create")
         with project.locked():
             if name in project.key_rings:
                 raise already_exists(f"KeyRing {name} already exists.")
@@ -146,7 +146,7 @@ class KmsService:
             raise invalid("The request must specify crypto_key.purpose.")
         check_labels(spec.get("labels", {}), "crypto_key.labels")
         names = self._names(project, p)
-        self.backend.clock.sleep("kms.cryptoKeys.create")
+        self.backend.clock.sleep("cryptoKeys.create")
         with project.locked():
             self._ring(project, names["ring"])
             name = f"{names['ring']}/cryptoKeys/{key_id}"

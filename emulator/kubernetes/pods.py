@@ -92,7 +92,7 @@ class _Pods:
             labels=dict((template.get("metadata") or {}).get("labels") or {}),
             ownerReferences=[self._owner_ref("apps/v1", "ReplicaSet", rs)],
         )
-        ready_delay = self._safe_delay("pod_ready")
+        ready_delay = self._safe_delay("pod.ready")
         pod = {
             "metadata": meta,
             "spec": pod_spec,
@@ -112,7 +112,7 @@ class _Pods:
         self._pods_rt[(ns, name)] = _PodRun(
             created=now,
             ready_delay=ready_delay,
-            endpoints_delay=self._safe_delay("endpoints_ready"),
+            endpoints_delay=self._safe_delay("endpoints.ready"),
             fail_delay=max(ready_delay * 0.25, 0.0),
             pull_start=now if pullable else None,
         )

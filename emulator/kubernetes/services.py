@@ -202,9 +202,9 @@ class _Services:
 
     def _lb_delay(self) -> float:
         try:
-            return max(0.0, float(self._delay("load_balancer")))
+            return max(0.0, float(self._delay("loadBalancer.ready")))
         except Exception:
-            return self._safe_delay("endpoints_ready")
+            return self._safe_delay("endpoints.ready")
 
     def _release_service(self, svc: dict, callbacks) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]

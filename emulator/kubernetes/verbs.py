@@ -229,7 +229,7 @@ class _Verbs:
                 obj["metadata"]["resourceVersion"] = self._next_rv()
                 # Terminating lasts while the namespace's pods shut down gracefully.
                 self._ns_gone[name] = (
-                    self._now() + self._safe_delay("endpoints_ready") + 0.25 * self._safe_delay("pod_ready")
+                    self._now() + self._safe_delay("endpoints.ready") + 0.25 * self._safe_delay("pod.ready")
                 )
             return json_response(200, self._out(kind, obj))
         self._remove((kind.group, kind.resource), (ns, name))
