@@ -18,6 +18,7 @@ from google.protobuf import json_format
 
 from emulator.clock import WAIT_DEADLINE_S, compute_time
 from emulator.errors import ApiError, already_exists, in_use, invalid, not_found, not_ready
+from emulator.routes import Route, ServiceRoutes
 from emulator.store import Backend, Project, public
 
 BASE = "https://www.googleapis.com/compute/v1"
@@ -160,6 +161,11 @@ def page(items: list[dict[str, Any]], query: dict[str, str]) -> tuple[list[dict[
     return chunk, nxt
 
 
+def operation_scope(region: str | None, zone: str | None) -> tuple[str, ...]:
+    """Where an operation lives: ("regions", r), ("zones", z) or ("global",)."""
+    return ("regions", region) if region else ("zones", zone) if zone else ("global",)
+
+
 class ComputeService:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -189,7 +195,7 @@ class ComputeService:
     ) -> dict[str, Any]:
         now = self.backend.clock.now()
         name = f"operation-{int(now * 1000)}-{self.backend.token_hex(13)}"
-        scope = ("regions", region) if region else ("zones", zone) if zone else ("global",)
+        scope = operation_scope(region, zone)
         op: dict[str, Any] = {
             "kind": "compute#operation",
             "id": project.new_id(),
@@ -234,11 +240,16 @@ class ComputeService:
             )
         return op
 
-    def get_operation(self, project: Project, scope: tuple[str, ...], name: str) -> dict[str, Any]:
+    def get_operation(
+        self, project: Project, operation: str, region: str | None = None, zone: str | None = None
+    ) -> dict[str, Any]:
         with project.locked():
-            return public(self._find_op(project, scope, name))
+            return public(self._find_op(project, operation_scope(region, zone), operation))
 
-    def wait_operation(self, project: Project, scope: tuple[str, ...], name: str) -> dict[str, Any]:
+    def wait_operation(
+        self, project: Project, operation: str, region: str | None = None, zone: str | None = None
+    ) -> dict[str, Any]:
+        scope, name = operation_scope(region, zone), operation
         deadline = time.monotonic() + WAIT_DEADLINE_S
         while True:
             with project.locked():
@@ -253,8 +264,9 @@ class ComputeService:
             time.sleep(max(0.001, min(remaining, left, 0.25)))
 
     def list_operations(
-        self, project: Project, scope: tuple[str, ...], query: dict[str, str]
+        self, project: Project, query: dict[str, str], region: str | None = None, zone: str | None = None
     ) -> dict[str, Any]:
+        scope = operation_scope(region, zone)
         with project.locked():
             items = [public(o) for o in project.operations.values() if tuple(o["_scope"]) == scope]
         return self._list(project, "compute#operationList", items, query, *scope, "operations")
@@ -1104,3 +1116,45 @@ class ComputeService:
             "items": items,
             "selfLink": self.link(project, "aggregated", kind),
         }
+
+    # ---- routes -----------------------------------------------------------------------------
+    def routes(self) -> ServiceRoutes:
+        operations: list[Route] = []
+        for scope in ("/global", "/regions/{region}", "/zones/{zone}"):
+            operations += [
+                Route("GET", scope + "/operations", self.list_operations),
+                Route("GET", scope + "/operations/{operation}", self.get_operation),
+                Route("POST", scope + "/operations/{operation}/wait", self.wait_operation),
+            ]
+        return ServiceRoutes(
+            api="compute",
+            prefix="/compute/v1/projects/{project}",
+            routes=(
+                Route("GET", "/global/networks", self.list_networks),
+                Route("POST", "/global/networks", self.insert_network),
+                Route("GET", "/global/networks/{name}", self.get_network),
+                Route("DELETE", "/global/networks/{name}", self.delete_network),
+                Route("GET", "/regions/{region}/subnetworks", self.list_subnets),
+                Route("POST", "/regions/{region}/subnetworks", self.insert_subnet),
+                Route("GET", "/regions/{region}/subnetworks/{name}", self.get_subnet),
+                Route("DELETE", "/regions/{region}/subnetworks/{name}", self.delete_subnet),
+                Route("GET", "/global/firewalls", self.list_firewalls),
+                Route("POST", "/global/firewalls", self.insert_firewall),
+                Route("GET", "/global/firewalls/{name}", self.get_firewall),
+                Route("PATCH", "/global/firewalls/{name}", self.patch_firewall),
+                Route("DELETE", "/global/firewalls/{name}", self.delete_firewall),
+                Route("GET", "/global/routes", self.list_routes),
+                Route("POST", "/global/routes", self.insert_route),
+                Route("GET", "/global/routes/{name}", self.get_route),
+                Route("DELETE", "/global/routes/{name}", self.delete_route),
+                Route("GET", "/regions/{region}/routers", self.list_routers),
+                Route("POST", "/regions/{region}/routers", self.insert_router),
+                Route("GET", "/regions/{region}/routers/{name}", self.get_router),
+                Route("PATCH", "/regions/{region}/routers/{name}", self.patch_router),
+                Route("DELETE", "/regions/{region}/routers/{name}", self.delete_router),
+                Route("GET", "/zones/{zone}/instances", self.list_instances),
+                Route("GET", "/zones/{zone}/instances/{name}", self.get_instance),
+                Route("GET", "/aggregated/{kind}", self.aggregated),
+                *operations,
+            ),
+        )

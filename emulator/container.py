@@ -28,6 +28,7 @@ from emulator.errors import (
     not_found,
     permission_denied,
 )
+from emulator.routes import Route, ServiceRoutes
 from emulator.store import Backend, Project, public
 
 CONTAINER = "https://container.googleapis.com/v1"
@@ -226,8 +227,8 @@ class ContainerService:
         return {"operations": items} if items else {}
 
     # ---- create -----------------------------------------------------------------------------
-    def create_cluster(self, project: Project, location: str, body: dict[str, Any]) -> dict[str, Any]:
-        spec = normalize(container_v1.Cluster, body)
+    def create_cluster(self, project: Project, location: str, body: Any) -> dict[str, Any]:
+        spec = normalize(container_v1.Cluster, (body or {}).get("cluster") or {})
         region = self._region(location)
         name = spec.get("name", "")
         if not CLUSTER_NAME_RE.match(name):
@@ -918,9 +919,8 @@ class ContainerService:
             # never stop a server while holding the project lock: its threads may be waiting for it
             threading.Thread(target=_safe_stop, args=(kube,), daemon=True).start()
 
-    def set_resource_labels(
-        self, project: Project, location: str, name: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    def set_resource_labels(self, project: Project, location: str, name: str, body: Any) -> dict[str, Any]:
+        body = body or {}
         labels = body.get("resourceLabels") or {}
         _check_labels(labels)
         with project.locked():
@@ -944,6 +944,22 @@ class ContainerService:
 
             project.schedule(op["_done_at"], apply)
             return public(op)
+
+    def routes(self) -> ServiceRoutes:
+        return ServiceRoutes(
+            api="container",
+            prefix="/v1/projects/{project}/locations/{location}",
+            routes=(
+                Route("GET", "/serverConfig", self.server_config),
+                Route("POST", "/clusters", self.create_cluster),
+                Route("GET", "/clusters", self.list_clusters),
+                Route("GET", "/clusters/{name}", self.get_cluster),
+                Route("DELETE", "/clusters/{name}", self.delete_cluster),
+                Route("POST", "/clusters/{name}:setResourceLabels", self.set_resource_labels),
+                Route("GET", "/operations", self.list_operations),
+                Route("GET", "/operations/{name}", self.get_operation),
+            ),
+        )
 
     def kube_state(self, project: Project) -> dict[str, Any]:
         out = {}
