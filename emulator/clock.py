@@ -7,10 +7,7 @@ import time
 
 from emulator.latency import NODE_CREATION_FRACTION, PROFILE
 
-__all__ = ["NODE_CREATION_FRACTION", "PROFILE", "WAIT_DEADLINE_S", "Clock", "compute_time", "rfc3339"]
-
-# Operation `wait` returns at DONE or after this many (real) seconds, like Compute's ~2 minute deadline.
-WAIT_DEADLINE_S = 120.0
+__all__ = ["NODE_CREATION_FRACTION", "PROFILE", "Clock", "compute_time", "rfc3339"]
 
 
 class Clock:

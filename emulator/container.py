@@ -19,7 +19,8 @@ from typing import Any
 from google.cloud import container_v1
 
 from emulator.clock import NODE_CREATION_FRACTION, rfc3339
-from emulator.compute import ComputeService, normalize, ref_name, zones_of
+from emulator.compute import ComputeService
+from emulator.compute.common import ref_name, zones_of
 from emulator.errors import (
     ApiError,
     already_exists,
@@ -28,7 +29,8 @@ from emulator.errors import (
     not_found,
     permission_denied,
 )
-from emulator.routes import Route, ServiceRoutes
+from emulator.messages import normalize
+from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Project, public
 
 CONTAINER = "https://container.googleapis.com/v1"
@@ -362,7 +364,7 @@ class ContainerService:
                     f'Secondary range "{rn}" (ip_allocation_policy.{label}) does not exist in '
                     f'network "{net["name"]}", subnetwork "{sub["name"]}".'
                 )
-        taken = [n for n, *_ in self.compute._ranges_in_network(project, net["selfLink"])]
+        taken = [n for n, *_ in self.compute.ranges_in_network(project, net["selfLink"])]
         pods = ranges.get(ipa.get("clusterSecondaryRangeName", "")) or str(
             _free_range(14, taken, "10.0.0.0/8")
         )
@@ -392,7 +394,7 @@ class ContainerService:
                 raise invalid(f'Invalid master_ipv4_cidr_block "{master}": not a valid CIDR range.') from None
             if mnet.prefixlen != 28:
                 raise invalid(f'Invalid master_ipv4_cidr_block "{master}": the range must be a /28.')
-            for other, oname, oregion in self.compute._ranges_in_network(project, net["selfLink"]):
+            for other, oname, oregion in self.compute.ranges_in_network(project, net["selfLink"]):
                 if mnet.overlaps(other):
                     raise invalid(
                         f'Invalid master_ipv4_cidr_block "{master}": it conflicts with range {other} '
@@ -722,7 +724,7 @@ class ContainerService:
                     "stackType": "IPV4_ONLY",
                 }
             )
-            self.compute._add_route(
+            self.compute.add_route(
                 project,
                 {
                     "name": f"peering-route-{hashlib.sha256(peering.encode()).hexdigest()[:16]}",

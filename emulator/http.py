@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from emulator.errors import ApiError, invalid, not_found
 from emulator.gateway import Call
-from emulator.routes import Router
+from emulator.routing import Router
 from emulator.store import Project
 
 if TYPE_CHECKING:

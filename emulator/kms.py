@@ -8,9 +8,9 @@ from typing import Any
 from google.cloud import kms_v1
 
 from emulator.clock import rfc3339
-from emulator.compute import normalize
 from emulator.errors import ApiError, already_exists, invalid, not_found
-from emulator.routes import Route, ServiceRoutes
+from emulator.messages import normalize
+from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
 
 ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.clock import rfc3339
-from emulator.routes import Route, ServiceRoutes
+from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
 
 

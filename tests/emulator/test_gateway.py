@@ -7,7 +7,7 @@ from google.api_core import exceptions as gexc
 
 from emulator.compute import ComputeService
 from emulator.iam import IamService
-from emulator.routes import Route, Router, ServiceRoutes
+from emulator.routing import Route, Router, ServiceRoutes
 from tests.emulator.helpers import PROJECT, make_clients
 
 
