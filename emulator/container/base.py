@@ -1,0 +1,44 @@
+"""What every container module shares: the services a cluster touches and the cluster lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from emulator.compute import ComputeService
+from emulator.container.common import resource_path
+from emulator.errors import not_found
+from emulator.store import Backend, Project
+
+
+class ContainerBase:
+    """The backend and the other services; the modules are mixins combined in container/__init__.py."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        compute: ComputeService,
+        kms: Any,
+        iam: Any,
+        log: Callable[[dict[str, Any]], None],
+        kube_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.compute = compute
+        self.kms = kms
+        self.iam = iam
+        self.log = log
+        self.kube_factory = kube_factory
+
+    def kube_class(self) -> Callable[..., Any]:
+        if self.kube_factory is None:
+            from emulator.kubernetes import KubeCluster
+
+            self.kube_factory = KubeCluster
+        return self.kube_factory
+
+    def find_cluster(self, project: Project, location: str, name: str) -> dict[str, Any]:
+        cluster = project.clusters.get((location, name))
+        if cluster is None:
+            raise not_found(f"Not found: {resource_path(project, location, 'clusters', name)}.")
+        return cluster
