@@ -289,8 +289,10 @@ class KmsService:
 
     def version_usable(self, project: Project, key_name: str) -> bool:
         key = project.crypto_keys.get(key_name)
-        primary = key and key.get("_primary")
-        return bool(primary) and project.key_versions.get(primary, {}).get("state") == "ENABLED"
+        primary = key.get("_primary") if key is not None else None
+        if not primary:
+            return False
+        return project.key_versions.get(primary, {}).get("state") == "ENABLED"
 
     # ---- IAM --------------------------------------------------------------------------------
     def get_iam_policy(self, project: Project, location: str, ring: str, key: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.compute.common import BASE
 from emulator.compute.filters import page
@@ -14,6 +14,36 @@ class ComputeBase:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+
+    if TYPE_CHECKING:  # what the kinds use from each other, defined in the module named
+
+        def network(self, project: Project, ref: str, *, ready: bool = False) -> dict[str, Any]:
+            raise NotImplementedError  # networks.py
+
+        def subnet(self, project: Project, region: str, ref: str, *, ready: bool = False) -> dict[str, Any]:
+            raise NotImplementedError  # subnetworks.py
+
+        def new_subnet(
+            self, project: Project, region: str, body: dict[str, Any], now: float
+        ) -> dict[str, Any]:
+            raise NotImplementedError  # subnetworks.py
+
+        def subnet_ready(self, project: Project, region: str, name: str) -> None:
+            raise NotImplementedError  # subnetworks.py
+
+        def new_firewall(self, project: Project, body: dict[str, Any], now: float) -> dict[str, Any]:
+            raise NotImplementedError  # firewalls.py
+
+        def add_route(
+            self,
+            project: Project,
+            body: dict[str, Any],
+            now: float,
+            *,
+            system: bool = False,
+            subnet: str | None = None,
+        ) -> dict[str, Any]:
+            raise NotImplementedError  # routes.py
 
     # ---- links ------------------------------------------------------------------------------
     @staticmethod

@@ -26,6 +26,7 @@ class InstancesMixin(OperationsMixin):
         nics = []
         for i, nic in enumerate(body.get("networkInterfaces") or [{"network": "default"}]):
             net = self.network(project, nic.get("network") or "default")
+            sub: dict[str, Any] | None
             if nic.get("subnetwork"):
                 sub = self.subnet(project, region, nic["subnetwork"])
             else:

@@ -31,7 +31,7 @@ class OperationsMixin(ComputeBase):
         op_type: str,
         target: dict[str, Any],
         duration: float,
-        effect: Callable[[], None],
+        effect: Callable[[], object],
         region: str | None = None,
         zone: str | None = None,
     ) -> dict[str, Any]:

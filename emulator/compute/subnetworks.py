@@ -93,9 +93,9 @@ class SubnetworksMixin(OperationsMixin):
         for (region, name), s in project.subnetworks.items():
             if s["network"] != link:
                 continue
-            out.append((ipaddress.ip_network(s["ipCidrRange"]), name, region))
+            out.append((ipaddress.IPv4Network(s["ipCidrRange"]), name, region))
             for r in s.get("secondaryIpRanges", []):
-                out.append((ipaddress.ip_network(r["ipCidrRange"]), name, region))
+                out.append((ipaddress.IPv4Network(r["ipCidrRange"]), name, region))
         return out
 
     def insert_subnet(self, project: Project, region: str, body: dict[str, Any]) -> dict[str, Any]:

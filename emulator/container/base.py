@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.compute import ComputeService
 from emulator.container.common import resource_path
-from emulator.errors import not_found
+from emulator.errors import ApiError, not_found
 from emulator.store import Backend, Project
 
 
@@ -20,7 +20,7 @@ class ContainerBase:
         compute: ComputeService,
         kms: Any,
         iam: Any,
-        log: Callable[[dict[str, Any]], None],
+        log: Callable[[dict[str, Any]], object],
         kube_factory: Callable[..., Any] | None = None,
     ) -> None:
         self.backend = backend
@@ -29,6 +29,32 @@ class ContainerBase:
         self.iam = iam
         self.log = log
         self.kube_factory = kube_factory
+
+    if TYPE_CHECKING:  # what the modules use from each other, defined in the module named
+
+        def finish_operation(
+            self, op: dict[str, Any], error: ApiError | None = None, at: float | None = None
+        ) -> None:
+            raise NotImplementedError  # operations.py
+
+        def stop_kube(self, project: Project, location: str, name: str) -> None:
+            raise NotImplementedError  # control_plane.py
+
+        def load_balancer_created(
+            self,
+            project: Project,
+            location: str,
+            cluster_name: str,
+            namespace: str,
+            service: str,
+            ports: list[dict[str, Any]],
+        ) -> None:
+            raise NotImplementedError  # load_balancers.py
+
+        def load_balancer_deleted(
+            self, project: Project, location: str, cluster_name: str, namespace: str, service: str
+        ) -> None:
+            raise NotImplementedError  # load_balancers.py
 
     def kube_class(self) -> Callable[..., Any]:
         if self.kube_factory is None:

@@ -48,7 +48,7 @@ def check_labels(labels: dict[str, str]) -> None:
 
 
 def free_range(prefixlen: int, taken: list[ipaddress.IPv4Network], pool: str) -> ipaddress.IPv4Network:
-    for cand in ipaddress.ip_network(pool).subnets(new_prefix=prefixlen):
+    for cand in ipaddress.IPv4Network(pool).subnets(new_prefix=prefixlen):
         if not any(cand.overlaps(t) for t in taken):
             return cand
     raise failed_precondition(f"No free /{prefixlen} range left in {pool} for the cluster.")

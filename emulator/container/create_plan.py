@@ -223,7 +223,7 @@ def cluster_ranges(
             )
     taken = [cidr for cidr, *_ in compute.ranges_in_network(project, network["selfLink"])]
     pods = ranges.get(ipa.get("clusterSecondaryRangeName", "")) or str(free_range(14, taken, "10.0.0.0/8"))
-    taken.append(ipaddress.ip_network(pods))
+    taken.append(ipaddress.IPv4Network(pods))
     services = ranges.get(ipa.get("servicesSecondaryRangeName", "")) or str(
         free_range(20, taken, "10.0.0.0/8")
     )
