@@ -1,44 +1,13 @@
-"""One clock and one latency profile for every simulated service."""
+"""One clock for every simulated service; the durations come from the latency table (emulator/latency.py)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import time
 
-# Reference durations in seconds at latency scale 1.0 (DESIGN.md, "Reference latency profile").
-PROFILE: dict[str, float] = {
-    "networks.insert": 12.0,
-    "networks.delete": 10.0,
-    "subnetworks.insert": 10.0,
-    "subnetworks.delete": 8.0,
-    "firewalls.insert": 6.0,
-    "firewalls.delete": 6.0,
-    "firewalls.patch": 6.0,
-    "routes.insert": 6.0,
-    "routes.delete": 6.0,
-    "routers.insert": 8.0,
-    "routers.delete": 8.0,
-    "routers.patch": 8.0,
-    "kms.keyRings.create": 0.3,
-    "kms.cryptoKeys.create": 0.5,
-    "setIamPolicy": 0.3,
-    "serviceAccounts.create": 0.8,
-    "serviceAccounts.delete": 0.8,
-    "iam.propagation": 30.0,
-    "clusters.create": 420.0,
-    "clusters.delete": 240.0,
-    "clusters.update": 10.0,
-    "pod_ready": 20.0,
-    "endpoints_ready": 2.0,
-    # not in the design table: a LoadBalancer Service gets its external IP after about this long
-    "load_balancer": 40.0,
-}
+from emulator.latency import NODE_CREATION_FRACTION, PROFILE
 
-# Share of clusters.create after which node VMs are created (and the boot-disk key is used).
-NODE_CREATION_FRACTION = 0.6
-
-# Operation `wait` returns at DONE or after this many (real) seconds, like Compute's ~2 minute deadline.
-WAIT_DEADLINE_S = 120.0
+__all__ = ["NODE_CREATION_FRACTION", "PROFILE", "Clock", "compute_time", "rfc3339"]
 
 
 class Clock:

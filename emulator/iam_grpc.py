@@ -1,10 +1,11 @@
-"""The IAM admin API over gRPC (the official client has no REST transport): service accounts."""
+"""The gRPC transport for the IAM admin API (the official client has no REST transport): service accounts.
+
+Each RPC goes through the same gateway as REST (faults, request log, error mapping)."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import grpc
 from google.cloud.iam_admin_v1 import types
 from google.protobuf import empty_pb2
 
-from emulator.errors import ApiError
+from emulator.gateway import Call
 
 if TYPE_CHECKING:
     from emulator.server import Emulator
@@ -30,38 +31,18 @@ class IamGrpc:
         self.emu = emu
 
     def _call(self, method: str, request: Any, context: grpc.ServicerContext, fn: Callable[[], Any]) -> Any:
-        start = time.time()
-        name = getattr(request, "name", "")
-        m = re.match(r"^projects/([^/]+)", name)
-        project_id = m.group(1) if m and m.group(1) != "-" else None
-        status_code, result, error = 0, None, None
-        try:
-            if project_id:
-                project_id = self.emu.backend.project(project_id).id
-            fault = self.emu.faults.check("iam", "GRPC", f"/{SERVICE}/{method}", project_id)
-            if fault:
-                raise fault
-            result = fn()
-        except ApiError as exc:
-            error = exc
-            status_code = exc.code
-        body = json.loads(type(request).to_json(request, use_integers_for_enums=False, indent=None))
-        self.emu.log.append(
-            {
-                "api": "iam",
-                "method": "GRPC",
-                "path": f"/{SERVICE}/{method}",
-                "query": {},
-                "body": body,
-                "status": status_code or 200,
-                "start": start,
-                "end": time.time(),
-                "project": project_id,
-            }
+        named = re.match(r"^projects/([^/]+)", getattr(request, "name", ""))
+        call = Call(
+            api="iam",
+            method="GRPC",
+            path=f"/{SERVICE}/{method}",
+            project=named.group(1) if named and named.group(1) != "-" else None,
+            body=json.loads(type(request).to_json(request, use_integers_for_enums=False, indent=None)),
         )
-        if error is not None:
-            context.abort(grpc.StatusCode[error.status], error.message)
-        return result
+        outcome = self.emu.gateway.call(call, lambda _project: fn())
+        if outcome.error is not None:
+            context.abort(grpc.StatusCode[outcome.error.status], outcome.error.message)
+        return outcome.result
 
     def create(self, request: types.CreateServiceAccountRequest, context: grpc.ServicerContext) -> Any:
         def run() -> Any:

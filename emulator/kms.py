@@ -8,8 +8,9 @@ from typing import Any
 from google.cloud import kms_v1
 
 from emulator.clock import rfc3339
-from emulator.compute import normalize
 from emulator.errors import ApiError, already_exists, invalid, not_found
+from emulator.messages import normalize
+from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
 
 ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,63}$")
@@ -22,6 +23,16 @@ _UPDATABLE = {"labels", "rotationPeriod", "nextRotationTime", "versionTemplate",
 
 def _seconds(duration: str) -> float:
     return float(duration.rstrip("s")) if duration else 0.0
+
+
+def _wrong_state(version: dict[str, Any]) -> ApiError:
+    return ApiError(
+        400,
+        f"The request cannot be fulfilled. Resource {version['name']} has value "
+        f"{version['state']} in field crypto_key_version.state.",
+        status="FAILED_PRECONDITION",
+        reason="failedPrecondition",
+    )
 
 
 def check_labels(labels: dict[str, str], field: str) -> None:
@@ -46,20 +57,24 @@ class KmsService:
         self.iam = iam
 
     @staticmethod
-    def _names(project: Project, p: dict[str, str]) -> dict[str, str]:
-        loc = f"projects/{project.id}/locations/{p['location']}"
+    def _names(
+        project: Project, location: str, ring: str = "", key: str = "", version: str = ""
+    ) -> dict[str, str]:
+        """Full resource names of a location and, as far as given, a key ring, key and version."""
+        loc = f"projects/{project.id}/locations/{location}"
         out = {"location": loc}
-        if "ring" in p:
-            out["ring"] = f"{loc}/keyRings/{p['ring']}"
-        if "key" in p:
-            out["key"] = f"{out['ring']}/cryptoKeys/{p['key']}"
-        if "version" in p:
-            out["version"] = f"{out['key']}/cryptoKeyVersions/{p['version']}"
+        if ring:
+            out["ring"] = f"{loc}/keyRings/{ring}"
+        if key:
+            out["key"] = f"{out['ring']}/cryptoKeys/{key}"
+        if version:
+            out["version"] = f"{out['key']}/cryptoKeyVersions/{version}"
         return out
 
-    def _location(self, p: dict[str, str]) -> None:
-        if not LOCATION_RE.match(p["location"]):
-            raise not_found(f"Location {p['location']} is not found or access is unallowed.")
+    @staticmethod
+    def _check_location(location: str) -> None:
+        if not LOCATION_RE.match(location):
+            raise not_found(f"Location {location} is not found or access is unallowed.")
 
     # ---- key rings --------------------------------------------------------------------------
     def _ring(self, project: Project, name: str) -> dict[str, Any]:
@@ -69,14 +84,14 @@ class KmsService:
         return ring
 
     def create_key_ring(
-        self, project: Project, p: dict[str, str], q: dict[str, str], body: Any
+        self, project: Project, location: str, query: dict[str, str], body: Any
     ) -> dict[str, Any]:
-        self._location(p)
-        ring_id = q.get("keyRingId", "")
+        self._check_location(location)
+        ring_id = query.get("keyRingId", "")
         if not ID_RE.match(ring_id):
             raise invalid(f"Invalid key_ring_id '{ring_id}': 1 to 63 letters, digits, '_' or '-'.")
-        name = f"projects/{project.id}/locations/{p['location']}/keyRings/{ring_id}"
-        self.backend.clock.sleep("kms.keyRings.create")
+        name = self._names(project, location, ring_id)["ring"]
+        self.backend.clock.sleep("keyRings.create")
         with project.locked():
             if name in project.key_rings:
                 raise already_exists(f"KeyRing {name} already exists.")
@@ -84,9 +99,9 @@ class KmsService:
             project.key_rings[name] = ring
             return dict(ring)
 
-    def get_key_ring(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+    def get_key_ring(self, project: Project, location: str, ring: str) -> dict[str, Any]:
         with project.locked():
-            return dict(self._ring(project, self._names(project, p)["ring"]))
+            return dict(self._ring(project, self._names(project, location, ring)["ring"]))
 
     @staticmethod
     def _page(items: list[dict[str, Any]], q: dict[str, str], field: str) -> dict[str, Any]:
@@ -100,11 +115,11 @@ class KmsService:
             del out[field]
         return out
 
-    def list_key_rings(self, project: Project, p: dict[str, str], q: dict[str, str]) -> dict[str, Any]:
-        prefix = self._names(project, p)["location"] + "/keyRings/"
+    def list_key_rings(self, project: Project, location: str, query: dict[str, str]) -> dict[str, Any]:
+        prefix = self._names(project, location)["location"] + "/keyRings/"
         with project.locked():
             items = [dict(r) for n, r in sorted(project.key_rings.items()) if n.startswith(prefix)]
-        return self._page(items, q, "keyRings")
+        return self._page(items, query, "keyRings")
 
     # ---- keys -------------------------------------------------------------------------------
     def _key(self, project: Project, name: str) -> dict[str, Any]:
@@ -113,7 +128,7 @@ class KmsService:
             raise not_found(f"CryptoKey {name} not found.")
         return key
 
-    def _key_json(self, project: Project, key: dict[str, Any]) -> dict[str, Any]:
+    def key_json(self, project: Project, key: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in key.items() if not k.startswith("_")}
         primary = key.get("_primary")
         if primary and primary in project.key_versions:
@@ -135,9 +150,11 @@ class KmsService:
         project.key_versions[version["name"]] = version
         return version
 
-    def create_key(self, project: Project, p: dict[str, str], q: dict[str, str], body: Any) -> dict[str, Any]:
-        self._location(p)
-        key_id = q.get("cryptoKeyId", "")
+    def create_key(
+        self, project: Project, location: str, ring: str, query: dict[str, str], body: Any
+    ) -> dict[str, Any]:
+        self._check_location(location)
+        key_id = query.get("cryptoKeyId", "")
         if not ID_RE.match(key_id):
             raise invalid(f"Invalid crypto_key_id '{key_id}': 1 to 63 letters, digits, '_' or '-'.")
         spec = normalize(kms_v1.CryptoKey, body or {})
@@ -145,8 +162,8 @@ class KmsService:
         if purpose == "CRYPTO_KEY_PURPOSE_UNSPECIFIED":
             raise invalid("The request must specify crypto_key.purpose.")
         check_labels(spec.get("labels", {}), "crypto_key.labels")
-        names = self._names(project, p)
-        self.backend.clock.sleep("kms.cryptoKeys.create")
+        names = self._names(project, location, ring)
+        self.backend.clock.sleep("cryptoKeys.create")
         with project.locked():
             self._ring(project, names["ring"])
             name = f"{names['ring']}/cryptoKeys/{key_id}"
@@ -170,30 +187,34 @@ class KmsService:
                     key[field] = spec[field]
             project.crypto_keys[name] = key
             project.key_policies[name] = Policy(name)
-            if q.get("skipInitialVersionCreation", "false").lower() != "true":
+            if query.get("skipInitialVersionCreation", "false").lower() != "true":
                 version = self._new_version(project, key)
                 if purpose == "ENCRYPT_DECRYPT":
                     key["_primary"] = version["name"]
-            return self._key_json(project, key)
+            return self.key_json(project, key)
 
-    def get_key(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+    def get_key(self, project: Project, location: str, ring: str, key: str) -> dict[str, Any]:
         with project.locked():
-            return self._key_json(project, self._key(project, self._names(project, p)["key"]))
+            return self.key_json(
+                project, self._key(project, self._names(project, location, ring, key)["key"])
+            )
 
-    def list_keys(self, project: Project, p: dict[str, str], q: dict[str, str]) -> dict[str, Any]:
-        names = self._names(project, p)
+    def list_keys(self, project: Project, location: str, ring: str, query: dict[str, str]) -> dict[str, Any]:
+        names = self._names(project, location, ring)
         with project.locked():
             self._ring(project, names["ring"])
             prefix = names["ring"] + "/cryptoKeys/"
             items = [
-                self._key_json(project, k)
+                self.key_json(project, k)
                 for n, k in sorted(project.crypto_keys.items())
                 if n.startswith(prefix)
             ]
-        return self._page(items, q, "cryptoKeys")
+        return self._page(items, query, "cryptoKeys")
 
-    def update_key(self, project: Project, p: dict[str, str], q: dict[str, str], body: Any) -> dict[str, Any]:
-        mask = [m.strip() for m in (q.get("updateMask") or "").split(",") if m.strip()]
+    def update_key(
+        self, project: Project, location: str, ring: str, key: str, query: dict[str, str], body: Any
+    ) -> dict[str, Any]:
+        mask = [m.strip() for m in (query.get("updateMask") or "").split(",") if m.strip()]
         if not mask:
             raise invalid("The request must specify update_mask.")
         unknown = [m for m in mask if m not in _UPDATABLE]
@@ -203,14 +224,14 @@ class KmsService:
         if "labels" in mask:
             check_labels(spec.get("labels", {}), "crypto_key.labels")
         with project.locked():
-            key = self._key(project, self._names(project, p)["key"])
+            stored = self._key(project, self._names(project, location, ring, key)["key"])
             for field in mask:
                 top = field.split(".")[0]
                 if spec.get(top) is None or spec.get(top) == {}:
-                    key.pop(top, None)
+                    stored.pop(top, None)
                 else:
-                    key[top] = spec[top]
-            return self._key_json(project, key)
+                    stored[top] = spec[top]
+            return self.key_json(project, stored)
 
     # ---- versions ---------------------------------------------------------------------------
     def _version(self, project: Project, name: str) -> dict[str, Any]:
@@ -219,71 +240,72 @@ class KmsService:
             raise not_found(f"CryptoKeyVersion {name} not found.")
         return version
 
-    def get_version(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
+    def get_version(
+        self, project: Project, location: str, ring: str, key: str, version: str
+    ) -> dict[str, Any]:
         with project.locked():
-            return dict(self._version(project, self._names(project, p)["version"]))
+            return dict(self._version(project, self._names(project, location, ring, key, version)["version"]))
 
-    def list_versions(self, project: Project, p: dict[str, str], q: dict[str, str]) -> dict[str, Any]:
-        names = self._names(project, p)
+    def list_versions(
+        self, project: Project, location: str, ring: str, key: str, query: dict[str, str]
+    ) -> dict[str, Any]:
+        names = self._names(project, location, ring, key)
         with project.locked():
             self._key(project, names["key"])
             prefix = names["key"] + "/cryptoKeyVersions/"
             items = [dict(v) for n, v in project.key_versions.items() if n.startswith(prefix)]
-            if q.get("filter"):
-                m = re.match(r"^\s*state\s*[=:]\s*(\w+)\s*$", q["filter"])
+            if query.get("filter"):
+                m = re.match(r"^\s*state\s*[=:]\s*(\w+)\s*$", query["filter"])
                 if m:
                     items = [v for v in items if v["state"] == m.group(1)]
         items.sort(key=lambda v: int(v["name"].rsplit("/", 1)[-1]))
-        return self._page(items, q, "cryptoKeyVersions")
+        return self._page(items, query, "cryptoKeyVersions")
 
-    def destroy_version(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
-        names = self._names(project, p)
+    def destroy_version(
+        self, project: Project, location: str, ring: str, key: str, version: str
+    ) -> dict[str, Any]:
+        names = self._names(project, location, ring, key, version)
         with project.locked():
-            key = self._key(project, names["key"])
-            version = self._version(project, names["version"])
-            if version["state"] not in ("ENABLED", "DISABLED"):
-                raise ApiError(
-                    400,
-                    f"The request cannot be fulfilled. Resource {version['name']} has value "
-                    f"{version['state']} in field crypto_key_version.state.",
-                    status="FAILED_PRECONDITION",
-                    reason="failedPrecondition",
-                )
-            delay = _seconds(key.get("destroyScheduledDuration", f"{DEFAULT_DESTROY_DURATION_S}s"))
-            version["state"] = "DESTROY_SCHEDULED"
-            version["destroyTime"] = rfc3339(self.backend.clock.now() + delay)
-            return dict(version)
+            stored_key = self._key(project, names["key"])
+            stored = self._version(project, names["version"])
+            if stored["state"] not in ("ENABLED", "DISABLED"):
+                raise _wrong_state(stored)
+            delay = _seconds(stored_key.get("destroyScheduledDuration", f"{DEFAULT_DESTROY_DURATION_S}s"))
+            stored["state"] = "DESTROY_SCHEDULED"
+            stored["destroyTime"] = rfc3339(self.backend.clock.now() + delay)
+            return dict(stored)
 
-    def restore_version(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
-        names = self._names(project, p)
+    def restore_version(
+        self, project: Project, location: str, ring: str, key: str, version: str
+    ) -> dict[str, Any]:
+        names = self._names(project, location, ring, key, version)
         with project.locked():
-            version = self._version(project, names["version"])
-            if version["state"] != "DESTROY_SCHEDULED":
-                raise ApiError(
-                    400,
-                    f"The request cannot be fulfilled. Resource {version['name']} has value "
-                    f"{version['state']} in field crypto_key_version.state.",
-                    status="FAILED_PRECONDITION",
-                    reason="failedPrecondition",
-                )
-            version["state"] = "DISABLED"
-            version.pop("destroyTime", None)
-            return dict(version)
+            stored = self._version(project, names["version"])
+            if stored["state"] != "DESTROY_SCHEDULED":
+                raise _wrong_state(stored)
+            stored["state"] = "DISABLED"
+            stored.pop("destroyTime", None)
+            return dict(stored)
 
     def version_usable(self, project: Project, key_name: str) -> bool:
         key = project.crypto_keys.get(key_name)
-        primary = key and key.get("_primary")
-        return bool(primary) and project.key_versions.get(primary, {}).get("state") == "ENABLED"
+        primary = key.get("_primary") if key is not None else None
+        if not primary:
+            return False
+        return project.key_versions.get(primary, {}).get("state") == "ENABLED"
 
     # ---- IAM --------------------------------------------------------------------------------
-    def get_iam_policy(self, project: Project, p: dict[str, str]) -> dict[str, Any]:
-        name = self._names(project, p)["key"]
+    def get_iam_policy(self, project: Project, location: str, ring: str, key: str) -> dict[str, Any]:
+        name = self._names(project, location, ring, key)["key"]
         with project.locked():
             self._key(project, name)
             return project.key_policies[name].to_json()
 
-    def set_iam_policy(self, project: Project, p: dict[str, str], policy: dict[str, Any]) -> dict[str, Any]:
-        name = self._names(project, p)["key"]
+    def set_iam_policy(
+        self, project: Project, location: str, ring: str, key: str, body: Any
+    ) -> dict[str, Any]:
+        policy = (body or {}).get("policy") or {}
+        name = self._names(project, location, ring, key)["key"]
         self.backend.clock.sleep("setIamPolicy")
         with project.locked():
             self._key(project, name)
@@ -302,4 +324,30 @@ class KmsService:
         policy = project.key_policies.get(key_name)
         return bool(policy and policy.is_effective(role, member, now)) or project.policy.is_effective(
             role, member, now
+        )
+
+    # ---- routes -----------------------------------------------------------------------------
+    def routes(self) -> ServiceRoutes:
+        ring = "/keyRings/{ring}"
+        key = ring + "/cryptoKeys/{key}"
+        version = key + "/cryptoKeyVersions/{version}"
+        return ServiceRoutes(
+            api="cloudkms",
+            prefix="/v1/projects/{project}/locations/{location}",
+            routes=(
+                Route("POST", "/keyRings", self.create_key_ring),
+                Route("GET", "/keyRings", self.list_key_rings),
+                Route("GET", ring, self.get_key_ring),
+                Route("POST", ring + "/cryptoKeys", self.create_key),
+                Route("GET", ring + "/cryptoKeys", self.list_keys),
+                Route("GET", key, self.get_key),
+                Route("PATCH", key, self.update_key),
+                Route("GET", key + ":getIamPolicy", self.get_iam_policy),
+                Route("POST", key + ":getIamPolicy", self.get_iam_policy),
+                Route("POST", key + ":setIamPolicy", self.set_iam_policy),
+                Route("GET", key + "/cryptoKeyVersions", self.list_versions),
+                Route("GET", version, self.get_version),
+                Route("POST", version + ":destroy", self.destroy_version),
+                Route("POST", version + ":restore", self.restore_version),
+            ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.clock import rfc3339
+from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
 
 
@@ -50,7 +51,8 @@ class ResourceManagerService:
         with project.locked():
             return project.policy.to_json()
 
-    def set_iam_policy(self, project: Project, policy: dict[str, Any]) -> dict[str, Any]:
+    def set_iam_policy(self, project: Project, body: Any) -> dict[str, Any]:
+        policy = (body or {}).get("policy") or {}
         self.backend.clock.sleep("setIamPolicy")
         with project.locked():
             return project.policy.set(
@@ -59,3 +61,14 @@ class ResourceManagerService:
                 delay=self.backend.clock.duration("iam.propagation"),
                 check_member=self.iam.check_member,
             )
+
+    def routes(self) -> ServiceRoutes:
+        return ServiceRoutes(
+            api="cloudresourcemanager",
+            prefix="/v3/projects/{project}",
+            routes=(
+                Route("GET", "", self.get_project),
+                Route("POST", ":getIamPolicy", self.get_iam_policy),
+                Route("POST", ":setIamPolicy", self.set_iam_policy),
+            ),
+        )

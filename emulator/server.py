@@ -1,4 +1,4 @@
-"""The emulator process: wires services, the REST server, the gRPC IAM server and the admin API."""
+"""The emulator process: wires services, the gateway, the REST and gRPC servers and the admin API."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from emulator.compute import ComputeService
 from emulator.container import ContainerService, server_config_json
 from emulator.errors import invalid, not_found
 from emulator.faults import FaultInjector
+from emulator.gateway import Gateway
 from emulator.iam import IamService
 from emulator.kms import KmsService
 from emulator.requestlog import RequestLog
@@ -46,6 +47,7 @@ class Emulator:
         self.log = RequestLog()
         self.faults = FaultInjector(seed=seed, fault_rate=fault_rate, quota_per_minute=quota_per_minute)
         self.backend = Backend(self.clock, seed=seed, projects=projects, on_new_project=self._seed_project)
+        self.gateway = Gateway(self.backend, self.faults, self.log)
         self.iam = IamService(self.backend)
         self.compute = ComputeService(self.backend)
         self.kms = KmsService(self.backend, self.iam)
@@ -150,7 +152,7 @@ class Emulator:
                     "instances": [public(i) for i in project.instances.values()],
                     "operations": [public(o) for o in project.operations.values()],
                     "keyRings": [dict(r) for r in project.key_rings.values()],
-                    "cryptoKeys": [self.kms._key_json(project, k) for k in project.crypto_keys.values()],
+                    "cryptoKeys": [self.kms.key_json(project, k) for k in project.crypto_keys.values()],
                     "cryptoKeyVersions": [dict(v) for v in project.key_versions.values()],
                     "serviceAccounts": [public(a) for a in project.service_accounts.values()],
                     "iamPolicy": project.policy.to_json(),

@@ -15,7 +15,7 @@ from emulator.kube_server import KubeHTTPServer, Request, Response, status_error
 from emulator.kubernetes.bootstrap import _Bootstrap
 from emulator.kubernetes.deployments import _Deployments
 from emulator.kubernetes.endpoints import _Endpoints
-from emulator.kubernetes.errors import _ApiError, _BadRequest
+from emulator.kubernetes.errors import BadRequest, KubeApiError
 from emulator.kubernetes.events import _Events
 from emulator.kubernetes.namespaces import _Namespaces
 from emulator.kubernetes.nodes import _Nodes
@@ -233,9 +233,9 @@ class KubeCluster(
             self._refresh(egress)
             try:
                 resp = self._route(req, callbacks)
-            except _ApiError as err:
+            except KubeApiError as err:
                 resp = err.response
-            except _BadRequest as err:
+            except BadRequest as err:
                 resp = status_error(400, "BadRequest", err.message)
         for cb in callbacks:
             try:

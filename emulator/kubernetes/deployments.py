@@ -6,7 +6,7 @@ import copy
 import hashlib
 import json
 
-from emulator.kubernetes.errors import _invalid
+from emulator.kubernetes.errors import invalid
 from emulator.kubernetes.objects import _NAME_ALPHABET
 from emulator.kubernetes.selectors import equality_requirements, labels_match, selector_string
 from emulator.kubernetes.validation import _DNS1123_SUBDOMAIN, _SUBDOMAIN_MSG, pod_template_causes
@@ -25,7 +25,7 @@ class _Deployments:
             )
         if not isinstance(spec, dict):
             causes.append(("spec", "FieldValueRequired", "Required value"))
-            raise _invalid("Deployment", "apps", name, causes)
+            raise invalid("Deployment", "apps", name, causes)
         replicas = spec.get("replicas", 1)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             causes.append(
@@ -68,7 +68,7 @@ class _Deployments:
                 )
         causes += pod_template_causes(template.get("spec") or {}, "spec.template.spec")
         if causes:
-            raise _invalid("Deployment", "apps", name, causes)
+            raise invalid("Deployment", "apps", name, causes)
 
     def _default_deployment(self, obj: dict, old: dict | None) -> None:
         spec = obj["spec"]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from emulator.kube_server import Response, status_error
 
 
-class _BadRequest(Exception):
+class BadRequest(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class _ApiError(Exception):
+class KubeApiError(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
@@ -27,8 +27,8 @@ def _details(name: str, resource: str, group: str) -> dict:
     return {"name": name, "group": group, "kind": resource} if group else {"name": name, "kind": resource}
 
 
-def _not_found(resource: str, name: str, group: str = "") -> _ApiError:
-    return _ApiError(
+def not_found(resource: str, name: str, group: str = "") -> KubeApiError:
+    return KubeApiError(
         status_error(
             404,
             "NotFound",
@@ -38,8 +38,8 @@ def _not_found(resource: str, name: str, group: str = "") -> _ApiError:
     )
 
 
-def _already_exists(resource: str, name: str, group: str) -> _ApiError:
-    return _ApiError(
+def already_exists(resource: str, name: str, group: str) -> KubeApiError:
+    return KubeApiError(
         status_error(
             409,
             "AlreadyExists",
@@ -49,9 +49,9 @@ def _already_exists(resource: str, name: str, group: str) -> _ApiError:
     )
 
 
-def _conflict(resource: str, name: str, group: str) -> _ApiError:
+def conflict(resource: str, name: str, group: str) -> KubeApiError:
     """409 Conflict: a write carried a stale resourceVersion."""
-    return _ApiError(
+    return KubeApiError(
         status_error(
             409,
             "Conflict",
@@ -62,9 +62,9 @@ def _conflict(resource: str, name: str, group: str) -> _ApiError:
     )
 
 
-def _namespace_terminating(resource: str, name: str, group: str, ns: str) -> _ApiError:
+def namespace_terminating(resource: str, name: str, group: str, ns: str) -> KubeApiError:
     """403 Forbidden: no new objects in a namespace that is being deleted."""
-    return _ApiError(
+    return KubeApiError(
         status_error(
             403,
             "Forbidden",
@@ -75,7 +75,7 @@ def _namespace_terminating(resource: str, name: str, group: str, ns: str) -> _Ap
     )
 
 
-def _invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> _ApiError:
+def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> KubeApiError:
     """422 Invalid; causes are (field, reason, message)."""
     text = "; ".join(f"{f}: {m}" for f, _, m in causes)
     if len(causes) > 1:
@@ -87,10 +87,10 @@ def _invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]
     }
     if group:
         details["group"] = group
-    return _ApiError(
+    return KubeApiError(
         status_error(422, "Invalid", f'{_qualified(kind, group)} "{name}" is invalid: {text}', details)
     )
 
 
-def _bad_request(message: str) -> _ApiError:
-    return _ApiError(status_error(400, "BadRequest", message))
+def bad_request(message: str) -> KubeApiError:
+    return KubeApiError(status_error(400, "BadRequest", message))

@@ -16,7 +16,7 @@ def image_registry(image: str) -> str:
     return "docker.io"
 
 
-def _image_reference_parts(image: str) -> tuple[str, str, str]:
+def image_reference_parts(image: str) -> tuple[str, str, str]:
     """(registry, repository, tag) the way containerd resolves a reference."""
     registry = image_registry(image)
     rest = image.split("/", 1)[1] if image.lower().startswith(registry + "/") else image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from emulator.kubernetes.errors import _invalid
+from emulator.kubernetes.errors import invalid
 from emulator.kubernetes.validation import _DNS1123_LABEL, _LABEL_MSG
 
 
@@ -22,7 +22,7 @@ class _Namespaces:
     def _validate_namespace(self, obj: dict, old: dict | None) -> None:
         name = obj["metadata"]["name"]
         if not _DNS1123_LABEL.match(name) or len(name) > 63:
-            raise _invalid(
+            raise invalid(
                 "Namespace",
                 "",
                 name,

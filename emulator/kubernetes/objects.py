@@ -7,7 +7,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
-from emulator.kubernetes.errors import _not_found
+from emulator.kubernetes.errors import not_found
 
 DEFAULT_VERSION = "1.33.5-gke.1201000"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -113,7 +113,7 @@ class _Objects:
     def _get(self, kind: _Kind, ns: str, name: str) -> dict:
         obj = self._store[(kind.group, kind.resource)].get((ns, name))
         if obj is None:
-            raise _not_found(kind.resource, name, kind.group)
+            raise not_found(kind.resource, name, kind.group)
         return obj
 
     def _out(self, kind: _Kind, obj: dict) -> dict:

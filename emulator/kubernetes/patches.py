@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from emulator.kubernetes.errors import _BadRequest
+from emulator.kubernetes.errors import BadRequest
 
 
 def json_merge_patch(target: object, patch: object) -> object:
@@ -81,14 +81,14 @@ def _pointer(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise _BadRequest(f"invalid JSON pointer {path!r}")
+        raise BadRequest(f"invalid JSON pointer {path!r}")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
 def json_patch(doc: object, ops: object) -> object:
     """RFC 6902 (add, remove, replace, move, copy, test)."""
     if not isinstance(ops, list):
-        raise _BadRequest("json patch must be a list of operations")
+        raise BadRequest("json patch must be a list of operations")
     doc = copy.deepcopy(doc)
 
     def parent(d, parts):
@@ -142,11 +142,11 @@ def json_patch(doc: object, ops: object) -> object:
                 doc = add(doc, parts, value)
             elif kind == "test":
                 if get(doc, parts) != op["value"]:
-                    raise _BadRequest(f"testing value {op['path']} failed")
+                    raise BadRequest(f"testing value {op['path']} failed")
             else:
-                raise _BadRequest(f"Unexpected kind: {kind}")
+                raise BadRequest(f"Unexpected kind: {kind}")
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise _BadRequest(
+            raise BadRequest(
                 f"the server rejected our request due to an error in our request: {exc}"
             ) from None
     return doc

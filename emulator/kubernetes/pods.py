@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from emulator.kube_server import Response, status_error
-from emulator.kubernetes.images import _image_reference_parts, image_registry, is_google_registry
+from emulator.kubernetes.images import image_reference_parts, image_registry, is_google_registry
 from emulator.kubernetes.objects import KINDS
 
 
@@ -37,7 +37,7 @@ class _Pods:
         spec.setdefault("securityContext", {})
         spec.setdefault("schedulerName", "default-scheduler")
         for c in spec.get("containers") or []:
-            tag = _image_reference_parts(c.get("image", ""))[2]
+            tag = image_reference_parts(c.get("image", ""))[2]
             c.setdefault("imagePullPolicy", "Always" if tag == "latest" else "IfNotPresent")
             c.setdefault("resources", {})
             c.setdefault("terminationMessagePath", "/dev/termination-log")
@@ -92,7 +92,7 @@ class _Pods:
             labels=dict((template.get("metadata") or {}).get("labels") or {}),
             ownerReferences=[self._owner_ref("apps/v1", "ReplicaSet", rs)],
         )
-        ready_delay = self._safe_delay("pod_ready")
+        ready_delay = self._safe_delay("pod.ready")
         pod = {
             "metadata": meta,
             "spec": pod_spec,
@@ -112,7 +112,7 @@ class _Pods:
         self._pods_rt[(ns, name)] = _PodRun(
             created=now,
             ready_delay=ready_delay,
-            endpoints_delay=self._safe_delay("endpoints_ready"),
+            endpoints_delay=self._safe_delay("endpoints.ready"),
             fail_delay=max(ready_delay * 0.25, 0.0),
             pull_start=now if pullable else None,
         )
@@ -148,7 +148,7 @@ class _Pods:
         return (not self.private_nodes) or egress or is_google_registry(image)
 
     def _pull_failure_message(self, pod: dict, image: str) -> str:
-        registry, repo, tag = _image_reference_parts(image)
+        registry, repo, tag = image_reference_parts(image)
         host = "registry-1.docker.io" if registry == "docker.io" else registry
         ref = image if "/" in image and image_registry(image) != "docker.io" else f"docker.io/{repo}:{tag}"
         if image_registry(image) == "docker.io" and image.startswith("docker.io/"):
@@ -257,7 +257,7 @@ class _Pods:
         statuses = []
         for c in containers:
             image = c.get("image", "")
-            registry, repo, tag = _image_reference_parts(image)
+            registry, repo, tag = image_reference_parts(image)
             cs: dict = {
                 "name": c.get("name", ""),
                 "image": image,

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from emulator.kube_server import Request, Response, status_error
 from emulator.kubernetes.echo import echo_report
-from emulator.kubernetes.errors import _not_found
-from emulator.kubernetes.images import _image_reference_parts
+from emulator.kubernetes.errors import not_found
+from emulator.kubernetes.images import image_reference_parts
 
 ECHO_PORT = 8080  # echoserver 1.4 (nginx) listens here
 
@@ -30,7 +30,7 @@ class _Proxy:
             return status_error(400, "BadRequest", f"invalid service request {ref!r}")
         svc = self._store[("", "services")].get((ns, name))
         if svc is None:
-            raise _not_found("services", name)
+            raise not_found("services", name)
         if not has_path and req.method in ("GET", "HEAD"):
             # The apiserver redirects the bare proxy URL to its trailing-slash form.
             location = req.path + "/" + ("?" + req.query if req.query else "")
@@ -54,7 +54,7 @@ class _Proxy:
         pod, target = backends[self._rng.randrange(len(backends))]
         pod_ip = pod["status"]["podIP"]
         images = [c.get("image", "") for c in pod["spec"].get("containers") or []]
-        runs_echo = any("echoserver" in _image_reference_parts(i)[1] for i in images)
+        runs_echo = any("echoserver" in image_reference_parts(i)[1] for i in images)
         if scheme == "https" or not runs_echo or target != ECHO_PORT:
             refused = (
                 "connection refused"

@@ -6,7 +6,7 @@ import hashlib
 from urllib.parse import parse_qs, unquote
 
 from emulator.kube_server import Request, Response, json_response, status_error
-from emulator.kubernetes.errors import _not_found
+from emulator.kubernetes.errors import not_found
 from emulator.kubernetes.objects import KINDS, _Kind
 
 
@@ -140,7 +140,7 @@ class _Routes:
     ) -> Response:
         method = req.method
         if kind.namespaced and not self._namespace_exists(ns) and method in ("POST",):
-            raise _not_found("namespaces", ns)
+            raise not_found("namespaces", ns)
         if not tail:
             if method == "GET":
                 return self._list(kind, ns if kind.namespaced else None, query)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from emulator.kubernetes.errors import _BadRequest
+from emulator.kubernetes.errors import BadRequest
 
 
 def parse_label_selector(text: str) -> list[tuple[str, str, list[str]]]:
@@ -33,7 +33,7 @@ def parse_label_selector(text: str) -> list[tuple[str, str, list[str]]]:
         elif re.match(r"^[A-Za-z0-9._/-]+$", part):
             reqs.append((part, "exists", []))
         else:
-            raise _BadRequest(f"unable to parse requirement: {part!r}")
+            raise BadRequest(f"unable to parse requirement: {part!r}")
     return reqs
 
 

@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 
 from emulator.kube_server import status_error
-from emulator.kubernetes.errors import _ApiError, _invalid
+from emulator.kubernetes.errors import KubeApiError, invalid
 from emulator.kubernetes.validation import _DNS1035_LABEL, _DNS1035_MSG, port_number_causes
 
 
@@ -66,7 +66,7 @@ class _Services:
                     )
                 )
         if causes:
-            raise _invalid("Service", "", name, causes)
+            raise invalid("Service", "", name, causes)
 
     def _alloc_cluster_ip(self) -> str:
         # Random addresses from the upper (dynamic) part of the range, as the apiserver's allocator hands out;
@@ -81,7 +81,7 @@ class _Services:
             if ip not in self._used_cluster_ips:
                 self._used_cluster_ips.add(ip)
                 return ip
-        raise _ApiError(
+        raise KubeApiError(
             status_error(
                 500, "InternalError", "Internal error occurred: failed to allocate a serviceIP: range is full"
             )
@@ -93,7 +93,7 @@ class _Services:
             if port not in self._used_node_ports:
                 self._used_node_ports.add(port)
                 return port
-        raise _ApiError(
+        raise KubeApiError(
             status_error(500, "InternalError", "Internal error occurred: failed to allocate a nodePort")
         )
 
@@ -119,7 +119,7 @@ class _Services:
                             f"The range of valid IPs is {self._svc_net}"
                         )
                     )
-                    raise _invalid(
+                    raise invalid(
                         "Service",
                         "",
                         obj["metadata"]["name"],
@@ -202,9 +202,9 @@ class _Services:
 
     def _lb_delay(self) -> float:
         try:
-            return max(0.0, float(self._delay("load_balancer")))
+            return max(0.0, float(self._delay("loadBalancer.ready")))
         except Exception:
-            return self._safe_delay("endpoints_ready")
+            return self._safe_delay("endpoints.ready")
 
     def _release_service(self, svc: dict, callbacks) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 from emulator.kube_server import Request, Response, json_response, status_error
 from emulator.kubernetes.errors import (
-    _already_exists,
-    _bad_request,
-    _BadRequest,
-    _conflict,
-    _invalid,
-    _namespace_terminating,
-    _not_found,
+    BadRequest,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    namespace_terminating,
+    not_found,
 )
 from emulator.kubernetes.objects import SYSTEM_NAMESPACES, _Kind
 from emulator.kubernetes.patches import json_merge_patch, json_patch, strategic_merge_patch
@@ -32,9 +32,9 @@ class _Verbs:
         try:
             body = json.loads(req.body.decode() or "null")
         except (UnicodeDecodeError, ValueError) as exc:
-            raise _bad_request(f"the object provided is unrecognized: {exc}") from None
+            raise bad_request(f"the object provided is unrecognized: {exc}") from None
         if not isinstance(body, dict):
-            raise _bad_request("the object provided is unrecognized (must be a JSON object)")
+            raise bad_request("the object provided is unrecognized (must be a JSON object)")
         return body
 
     def _check_body(self, kind: _Kind, ns: str, body: dict, name: str | None) -> dict:
@@ -42,7 +42,7 @@ class _Verbs:
             None,
             kind.api_version,
         ):
-            raise _bad_request(
+            raise bad_request(
                 f"the API version in the data ({body.get('apiVersion')}) does not match the expected "
                 f"API version ({kind.api_version})"
             )
@@ -53,12 +53,12 @@ class _Verbs:
         body["metadata"] = meta = copy.deepcopy(meta)
         if kind.namespaced:
             if meta.get("namespace") not in (None, "", ns):
-                raise _bad_request(
+                raise bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request"
                 )
             meta["namespace"] = ns
         if name is not None and meta.get("name") not in (None, name):
-            raise _bad_request(
+            raise bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
             )
         body.pop("kind", None)
@@ -72,7 +72,7 @@ class _Verbs:
             meta["name"] = meta["generateName"] + self._suffix()
         name = meta.get("name") or ""
         if not name:
-            raise _invalid(
+            raise invalid(
                 kind.kind,
                 kind.group,
                 "",
@@ -81,12 +81,12 @@ class _Verbs:
         if kind.namespaced:
             nsobj = self._store[("", "namespaces")].get(("", ns))
             if nsobj is None:
-                raise _not_found("namespaces", ns)
+                raise not_found("namespaces", ns)
             if nsobj["status"].get("phase") == "Terminating":
-                raise _namespace_terminating(kind.resource, name, kind.group, ns)
+                raise namespace_terminating(kind.resource, name, kind.group, ns)
         store = self._store[(kind.group, kind.resource)]
         if (ns, name) in store:
-            raise _already_exists(kind.resource, name, kind.group)
+            raise already_exists(kind.resource, name, kind.group)
         self._hook(kind, "validate")(body, None)
         dry_run = bool(query.get("dryRun"))
         meta.update(
@@ -128,7 +128,7 @@ class _Verbs:
         try:
             patch = json.loads(req.body.decode() or "null")
         except (UnicodeDecodeError, ValueError) as exc:
-            raise _bad_request(f"error decoding patch: {exc}") from None
+            raise bad_request(f"error decoding patch: {exc}") from None
         base = self._scale_of(current) if sub == "scale" else self._out(kind, current)
         try:
             if ctype == "application/json-patch+json":
@@ -153,10 +153,10 @@ class _Verbs:
                     "application/json-patch+json, application/merge-patch+json, "
                     "application/strategic-merge-patch+json, application/apply-patch+yaml",
                 )
-        except _BadRequest as err:
-            raise _bad_request(err.message) from None
+        except BadRequest as err:
+            raise bad_request(err.message) from None
         if not isinstance(patched, dict):
-            raise _bad_request("patch did not produce an object")
+            raise bad_request("patch did not produce an object")
         if sub == "scale":
             replicas = (patched.get("spec") or {}).get("replicas", 0)
             return self._write_scale(kind, current, replicas, None, callbacks)
@@ -190,7 +190,7 @@ class _Verbs:
         meta = current["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
         if rv and rv != meta["resourceVersion"]:
-            raise _conflict(kind.resource, name, kind.group)
+            raise conflict(kind.resource, name, kind.group)
         new_meta = new["metadata"]
         # Server-owned metadata survives every update.
         for key in ("uid", "creationTimestamp", "namespace", "name", "generation", "ownerReferences"):
@@ -229,7 +229,7 @@ class _Verbs:
                 obj["metadata"]["resourceVersion"] = self._next_rv()
                 # Terminating lasts while the namespace's pods shut down gracefully.
                 self._ns_gone[name] = (
-                    self._now() + self._safe_delay("endpoints_ready") + 0.25 * self._safe_delay("pod_ready")
+                    self._now() + self._safe_delay("endpoints.ready") + 0.25 * self._safe_delay("pod.ready")
                 )
             return json_response(200, self._out(kind, obj))
         self._remove((kind.group, kind.resource), (ns, name))

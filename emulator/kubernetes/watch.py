@@ -8,7 +8,7 @@ import threading
 import time
 
 from emulator.kube_server import Response, json_response
-from emulator.kubernetes.errors import _bad_request, _BadRequest
+from emulator.kubernetes.errors import BadRequest, bad_request
 from emulator.kubernetes.objects import _Kind
 from emulator.kubernetes.selectors import fields_match, labels_match, parse_label_selector
 
@@ -26,8 +26,8 @@ class _Watches:
     def _matching(self, kind: _Kind, ns: str | None, query: dict) -> dict[tuple[str, str], dict]:
         try:
             reqs = parse_label_selector(query.get("labelSelector", ""))
-        except _BadRequest as err:
-            raise _bad_request(err.message) from None
+        except BadRequest as err:
+            raise bad_request(err.message) from None
         out = {}
         for key, obj in sorted(self._store[(kind.group, kind.resource)].items()):
             if ns is not None and key[0] != ns:
@@ -59,7 +59,7 @@ class _Watches:
         timeout = float(query.get("timeoutSeconds") or 1800)
         since = query.get("resourceVersion") or ""
         if since and not since.isdigit():
-            raise _bad_request(f'invalid resource version "{since}"')
+            raise bad_request(f'invalid resource version "{since}"')
         stopping = self._server.stopping if self._server is not None else threading.Event()
 
         def event(etype: str, obj: dict) -> bytes:

@@ -219,9 +219,9 @@ def test_router_nat_validation_and_patch(emulator, c):
 
 
 def test_wait_returns_at_its_deadline_while_the_operation_runs(emulator_factory, monkeypatch):
-    import emulator.compute
+    import emulator.compute.operations
 
-    monkeypatch.setattr(emulator.compute, "WAIT_DEADLINE_S", 0.2)
+    monkeypatch.setattr(emulator.compute.operations, "WAIT_DEADLINE_S", 0.2)
     emu = emulator_factory(latency_scale=1.0)  # networks.insert runs for 12 s
     c = make_clients(emu)
     try:

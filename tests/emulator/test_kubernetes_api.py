@@ -22,7 +22,7 @@ NODES = [
     {"name": "gke-lab-default-pool-1a2b3c4d-x0ab", "zone": "us-west1-a", "internal_ip": "10.138.0.2"},
     {"name": "gke-lab-default-pool-5e6f7a8b-k3cd", "zone": "us-west1-b", "internal_ip": "10.138.0.3"},
 ]
-DELAYS = {"pod_ready": 0.2, "endpoints_ready": 0.05, "load_balancer": 0.1}
+DELAYS = {"pod.ready": 0.2, "endpoints.ready": 0.05, "loadBalancer.ready": 0.1}
 ECHO_IMAGE = "registry.k8s.io/echoserver:1.4"
 
 
@@ -243,7 +243,7 @@ def test_nodes_carry_zones_addresses_and_ready(cluster, apis):
 
 def test_namespaces_exist_and_can_be_created_and_deleted(make_cluster, tmp_path):
     # A slow profile keeps the namespace Terminating long enough to observe it.
-    kc = make_cluster(delay=lambda what: {**DELAYS, "endpoints_ready": 3.0}[what])
+    kc = make_cluster(delay=lambda what: {**DELAYS, "endpoints.ready": 3.0}[what])
     api = api_client(kc, tmp_path)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     names = {ns.metadata.name for ns in core.list_namespace().items}

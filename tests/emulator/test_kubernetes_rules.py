@@ -33,7 +33,7 @@ def make(**overrides) -> KubeCluster:
         authorized_cidrs=None,
         private_nodes=True,
         has_egress=lambda: True,
-        delay=lambda what: {"pod_ready": 0.1, "endpoints_ready": 0.02}[what],
+        delay=lambda what: {"pod.ready": 0.1, "endpoints.ready": 0.02}[what],
         log=lambda entry: None,
         on_load_balancer=lambda ns, name, ports: calls.append(("lb", ns, name)),
         on_load_balancer_deleted=lambda ns, name: calls.append(("lb-deleted", ns, name)),

@@ -16,7 +16,7 @@ NODES = [
     {"name": "gke-lab-default-pool-1a2b3c4d-x0ab", "zone": "us-west1-a", "internal_ip": "10.138.0.2"},
     {"name": "gke-lab-default-pool-5e6f7a8b-k3cd", "zone": "us-west1-b", "internal_ip": "10.138.0.3"},
 ]
-DELAYS = {"pod_ready": 0.2, "endpoints_ready": 0.05}
+DELAYS = {"pod.ready": 0.2, "endpoints.ready": 0.05}
 
 
 @pytest.fixture

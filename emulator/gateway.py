@@ -1,0 +1,84 @@
+"""One gateway that both transports (REST in http.py, gRPC in iam_grpc.py) call for every API request.
+
+It resolves the project the request names, answers an injected fault instead of serving, calls the service,
+maps what it raised to Google's error (an unexpected exception becomes a 500, never a hang or a gRPC
+UNKNOWN), and writes one request-log entry; a 500's entry carries the traceback. The transports only parse
+their wire format and render the outcome.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.errors import ApiError
+from emulator.faults import FaultInjector
+from emulator.requestlog import RequestLog
+from emulator.store import Backend, Project
+
+
+@dataclass(frozen=True)
+class Call:
+    api: str  # compute, container, cloudkms, cloudresourcemanager, iam
+    method: str  # the HTTP verb, or GRPC
+    path: str  # the URL path, or /package.Service/Method
+    project: str | None  # the project ID or number the request names, if any
+    query: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # as the request log shows it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    result: Any = None
+    error: ApiError | None = None
+
+
+def internal_error(exc: BaseException) -> ApiError:
+    return ApiError(500, f"Internal error: {exc}", status="INTERNAL", reason="backendError")
+
+
+class Gateway:
+    def __init__(self, backend: Backend, faults: FaultInjector, log: RequestLog) -> None:
+        self.backend = backend
+        self.faults = faults
+        self.log = log
+
+    def call(self, call: Call, handler: Callable[[Project | None], Any]) -> Outcome:
+        start = time.time()
+        project_id = call.project
+        trace: str | None = None
+        try:
+            project = self.backend.project(project_id) if project_id else None
+            if project is not None:
+                project_id = project.id
+            fault = self.faults.check(call.api, call.method, call.path, project_id)
+            if fault:
+                raise fault
+            outcome = Outcome(200, handler(project))
+        except ApiError as exc:
+            outcome = Outcome(exc.code, error=exc)
+        except Exception as exc:  # a bug here must look like a 500, not a hang
+            trace = traceback.format_exc()
+            print(trace, file=sys.stderr, end="")
+            outcome = Outcome(500, error=internal_error(exc))
+        entry: dict[str, Any] = {
+            "api": call.api,
+            "method": call.method,
+            "path": call.path,
+            "query": call.query,
+            "body": call.body,
+            "status": outcome.status,
+            "start": start,
+            "end": time.time(),
+            "project": project_id,
+        }
+        if trace is not None:
+            entry["error"] = outcome.error.message if outcome.error else ""
+            entry["trace"] = trace
+        self.log.append(entry)
+        return outcome

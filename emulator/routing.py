@@ -1,0 +1,92 @@
+"""Routes as data: each service declares (method, path template, handler); one router matches them.
+
+A handler is called with the resolved project and the template's other `{placeholders}` as keyword
+arguments, plus `query` and `body` when its signature names them. The binding is checked when the router is
+built, so a route whose template and handler disagree fails at start-up, not on the first request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.store import Project
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_OPTIONAL_INPUTS = ("query", "body")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # after the service's prefix; "{name}" matches one path segment (no "/" or ":")
+    handler: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ServiceRoutes:
+    """One service's routes: the API name that faults and the request log use, and a shared prefix."""
+
+    api: str
+    prefix: str
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    api: str
+    method: str
+    regex: re.Pattern[str]
+    route: Route
+    inputs: tuple[str, ...]  # which of query/body the handler takes
+
+
+@dataclass(frozen=True)
+class Match:
+    api: str
+    compiled: _Compiled
+    params: dict[str, str]
+
+    def call(self, project: Project | None, query: dict[str, str], body: Any) -> Any:
+        kwargs: dict[str, Any] = {k: v for k, v in self.params.items() if k != "project"}
+        given = {"query": query, "body": body}
+        kwargs.update({name: given[name] for name in self.compiled.inputs})
+        return self.compiled.route.handler(project, **kwargs)
+
+
+def _compile(api: str, prefix: str, route: Route) -> _Compiled:
+    template = prefix + route.template
+    placeholders = _PLACEHOLDER.findall(template)
+    signature = inspect.signature(route.handler).parameters
+    parameters = list(signature)
+    wanted = [p for p in placeholders if p != "project"] + [p for p in _OPTIONAL_INPUTS if p in signature]
+    # parameters the template does not fill must have defaults (e.g. an operation's region or zone)
+    unfilled = [
+        p for p in parameters[1:] if p not in wanted and signature[p].default is inspect.Parameter.empty
+    ]
+    missing = [p for p in wanted if p not in signature]
+    if "project" not in placeholders or parameters[:1] != ["project"] or unfilled or missing:
+        raise TypeError(
+            f"route {route.method} {template}: handler {route.handler.__qualname__}{tuple(parameters)} "
+            f"does not take (project, {', '.join(wanted)})"
+        )
+    regex = re.compile("^" + _PLACEHOLDER.sub(r"(?P<\1>[^/:]+)", template) + "$")
+    inputs = tuple(p for p in _OPTIONAL_INPUTS if p in signature)
+    return _Compiled(api, route.method, regex, route, inputs)
+
+
+class Router:
+    def __init__(self, services: Iterable[ServiceRoutes]) -> None:
+        self._routes = [_compile(s.api, s.prefix, r) for s in services for r in s.routes]
+
+    def match(self, method: str, path: str) -> Match | None:
+        for compiled in self._routes:
+            if compiled.method != method:
+                continue
+            hit = compiled.regex.match(path)
+            if hit:
+                return Match(compiled.api, compiled, hit.groupdict())
+        return None
