@@ -238,6 +238,13 @@ class Postgres:
     def start(self, port: int) -> str:
         """Initialise (first time) and start; returns the asyncpg URL with the stack's password."""
         password_file = self.root / "password"
+        if self.as_root:
+            closed = [d for d in self.root.parents if d.exists() and not d.stat().st_mode & 0o001]
+            if closed and closed[0] != self.root.parent:
+                raise click.ClickException(
+                    f"the postgres user cannot reach {self.root} ({closed[0]} is closed to others): "
+                    "choose a --dir it can reach, e.g. under /tmp or /srv"
+                )
         if not self.data.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             password_file.write_text(secrets.token_urlsafe(18))
