@@ -124,8 +124,10 @@ def test_rest_trigger_provisions_and_reaper_removes_after_ttl(sqlite_stack: Stac
     assert sqlite_stack.wait_run(idle["id"])["state"]["type"] == "COMPLETED"
     assert lab_resources(sqlite_stack, "gke-detail", "readme-demo") == before
     with sqlite_stack.client() as c:
-        logs = c.post("logs/filter", json={"logs": {"flow_run_id": {"any_": [idle["id"]]}}}).json()
-    assert any("no projects to reap are configured" in entry["message"] for entry in logs), logs
+        report = c.post(
+            "artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [idle["id"]]}}}
+        ).json()
+    assert any("no projects to reap are configured" in (a["data"] or "") for a in report), report
 
     # Not expired yet (TTL 2 h): the reaper leaves the lab alone.
     first = sqlite_stack.create_run("reap-expired-labs", {"projects": ["gke-detail"]})
