@@ -47,6 +47,10 @@ class Process:
     pid: int
     log: str
     port: int | None = None
+    started: str | None = None  # kernel start time: a recycled pid is not ours
+
+    def running(self) -> bool:
+        return alive(self.pid) and start_time(self.pid) == self.started
 
 
 @dataclass
@@ -115,6 +119,14 @@ def alive(pid: int) -> bool:
     return True
 
 
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def _default_signals() -> None:
     # SIGINT ignored by an ancestor shell would make a Prefect worker ignore SIGTERM (see the module doc).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -134,10 +146,13 @@ def start_process(name: str, args: list[str], env: dict[str, str], log: Path, cw
         )
 
 
-def stop_group(pid: int, timeout: float = STOP_SECONDS) -> str:
+def stop_group(proc: Process, timeout: float = STOP_SECONDS) -> str:
     """SIGTERM to the process group, SIGKILL after `timeout` seconds; says how it ended."""
+    pid = proc.pid
     if not alive(pid):
         return "was not running"
+    if not proc.running():
+        return "was not running (its pid now belongs to another process, left alone)"
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -299,7 +314,7 @@ class Postgres:
 
 def _healthy(state: StackState) -> list[str]:
     """What of a recorded stack is no longer running (empty: all of it runs)."""
-    gone = [p.name for p in state.processes if not alive(p.pid)]
+    gone = [p.name for p in state.processes if not p.running()]
     with contextlib.suppress(httpx.HTTPError):
         if httpx.get(f"{state.api_url}/health", timeout=5).status_code == 200:
             return gone
@@ -308,7 +323,7 @@ def _healthy(state: StackState) -> list[str]:
 
 def _stop(state: StackState, state_path: Path) -> None:
     for proc in reversed(state.processes):
-        outcome = stop_group(proc.pid)
+        outcome = stop_group(proc)
         port = f", port {proc.port}" if proc.port else ""
         _say(f"{proc.name} (pid {proc.pid}{port}): {outcome}")
     if state.postgres_data and state.postgres_bin:
@@ -422,7 +437,7 @@ def up_command(
                 log,
                 repository,
             )
-            state.processes.append(Process("emulator", emu.pid, str(log)))
+            state.processes.append(Process("emulator", emu.pid, str(log), started=start_time(emu.pid)))
             state.save(state_path)
             state.emulator_host = wait_line(r"GKE_LAB_EMULATOR_HOST=(\S+)", emu.pid, log).group(1)
             state.processes[-1].port = int(state.emulator_host.rsplit(":", 1)[1])
@@ -441,7 +456,7 @@ def up_command(
             log,
             repository,
         )
-        state.processes.append(Process("server", server.pid, str(log), port))
+        state.processes.append(Process("server", server.pid, str(log), port, start_time(server.pid)))
         state.save(state_path)
         wait_http(f"{api_url}/health", server.pid, log)
         _say(f"prefect server: {api_url} ({state.database}, analytics off)")
@@ -468,7 +483,7 @@ def up_command(
                 log,
                 repository,
             )
-            state.processes.append(Process(name, worker.pid, str(log)))
+            state.processes.append(Process(name, worker.pid, str(log), started=start_time(worker.pid)))
             state.save(state_path)
         for proc in state.processes[-workers:]:
             wait_line(r"Worker '.*' started", proc.pid, Path(proc.log))
