@@ -4,7 +4,6 @@ it once its expiry has passed."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -19,10 +18,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REST_TRIGGER = """\
 DEPLOYMENT_ID=$(curl -fsS "$PREFECT_API_URL/deployments/name/provision-lab/provision-lab" \\
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-curl -fsS -X POST "$PREFECT_API_URL/deployments/$DEPLOYMENT_ID/create_flow_run" \\
+RUN_ID=$(curl -fsS -X POST "$PREFECT_API_URL/deployments/$DEPLOYMENT_ID/create_flow_run" \\
   -H 'Content-Type: application/json' \\
   -d '{"parameters": {"blueprint": "small-zonal", "overrides": ["lab=readme-demo", "ttl_hours=2",
-         "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: me}]"]}}'
+         "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: me}]"]}}' \\
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+echo "provision run: $PREFECT_API_URL/flow_runs/$RUN_ID"
 """
 LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
@@ -100,7 +101,7 @@ def test_rest_trigger_provisions_and_reaper_removes_after_ttl(sqlite_stack: Stac
         ["bash", "-c", "set -euo pipefail\n" + REST_TRIGGER], env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    run = json.loads(out.stdout)
+    run = sqlite_stack.flow_run(out.stdout.strip().rsplit("/", 1)[1])
     assert run["parameters"]["overrides"][:2] == ["lab=readme-demo", "ttl_hours=2"]
 
     done = sqlite_stack.wait_run(run["id"], timeout=600)
