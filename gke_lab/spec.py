@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from gke_lab import regions
+from gke_lab import naming, regions
 from gke_lab.validation import cross_problems
 
 # --------------------------------------------------------------------------------------------------
@@ -565,6 +565,13 @@ class LabSpec(BaseModel):
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, [_detail(*p) for p in problems])
         return spec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lab_names(cls, data: Any) -> Any:
+        # Declared after _all_rules so it runs first: every entry point (CLI, UI form, REST, schedules,
+        # chat) gets the lab's own resource names here, before any rule sees them (gke_lab/naming.py).
+        return naming.with_lab_names(data, cls)
 
     # ---------------------------------------------------------------- derived names
 
