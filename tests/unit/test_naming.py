@@ -143,7 +143,8 @@ def test_the_default_lab_keeps_the_article_names():
 def test_every_entry_point_gets_the_same_names_for_the_same_lab(tmp_path):
     """CLI (--set / YAML), the UI form (every field sent with its default), REST/schedules (blueprint +
     overrides), and chat (per_lab_overrides) all resolve to the same names."""
-    from gke_lab.spec import LabSpec, load_spec
+    from gke_lab.spec import LabSpec
+    from gke_lab.spec_file import load_spec
 
     expected = per_lab_names("alice")
     cli = load_spec(None, ["lab=alice"])
@@ -160,7 +161,8 @@ def test_every_entry_point_gets_the_same_names_for_the_same_lab(tmp_path):
 
 
 def test_names_set_explicitly_win_and_the_rest_still_derive():
-    from gke_lab.spec import LabSpec, load_spec
+    from gke_lab.spec import LabSpec
+    from gke_lab.spec_file import load_spec
 
     spec = load_spec(None, ["lab=alice", "cluster.name=mine", "network.subnet.name=my-subnet"])
     assert spec.cluster.name == "mine" and spec.network.subnet.name == "my-subnet"
@@ -173,7 +175,7 @@ def test_names_set_explicitly_win_and_the_rest_still_derive():
 
 
 def test_a_name_equal_to_the_article_default_counts_as_not_set_for_another_lab():
-    from gke_lab.spec import load_spec
+    from gke_lab.spec_file import load_spec
 
     spec = load_spec(None, ["lab=alice", "network.name=gke-network", "cluster.name=cluster"])
     assert (spec.network.name, spec.cluster.name) == ("gke-alice-network", "gke-alice")
