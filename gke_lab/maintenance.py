@@ -6,6 +6,7 @@ contiguous windows of at least 4 hours. Occurrences are expanded from the RFC 55
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from datetime import datetime, timedelta
 
@@ -16,6 +17,28 @@ SPAN = timedelta(days=32)
 MIN_WINDOW = timedelta(hours=4)
 HORIZON = timedelta(days=366)  # one year of rolling spans covers every weekly/monthly/yearly pattern
 MAX_OCCURRENCES = 20000
+
+# The recurrences GKE documents for maintenance windows: DAILY, WEEKLY and MONTHLY rules on one line, no
+# DTSTART (the window's start is the rule's start; a second one would move the windows silently). Checked
+# before any expansion: a rule like FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30 never matches and would spin.
+_RRULE = re.compile(r"(RRULE:)?FREQ=(DAILY|WEEKLY|MONTHLY)(;[A-Z]{2,10}=[-+A-Z0-9,]{1,60}){0,8}")
+_RRULE_KEYS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST", "COUNT", "UNTIL"}
+RECURRENCE_ACCEPTED = (
+    "one RFC 5545 RRULE line with FREQ=DAILY, WEEKLY or MONTHLY, like FREQ=WEEKLY;BYDAY=SA,SU (no DTSTART)"
+)
+
+
+def recurrence_problem(value: str) -> str | None:
+    """What is wrong with a recurrence's form (None when GKE accepts the form)."""
+    if "DTSTART" in value.upper():
+        return f"{value!r} sets DTSTART"
+    if not _RRULE.fullmatch(value):
+        return f"{value!r} is not an accepted recurrence"
+    keys = [part.split("=", 1)[0] for part in value.removeprefix("RRULE:").split(";")]
+    unknown = [k for k in keys if k not in _RRULE_KEYS]
+    if unknown or len(set(keys)) != len(keys):
+        return f"{value!r} has unknown or repeated parts {unknown or keys}"
+    return None
 
 
 def _windows(start: datetime, end: datetime, recurrence: str) -> list[tuple[datetime, datetime]]:
@@ -61,12 +84,15 @@ def minimum_availability(start: datetime, end: datetime, recurrence: str) -> tim
 
 def availability_problem(start: str, end: str, recurrence: str) -> tuple[tuple[str], str, str] | None:
     """None when the window is acceptable, else (field, problem, accepted)."""
+    form = recurrence_problem(recurrence)
+    if form is not None:
+        return ("recurrence",), form, RECURRENCE_ACCEPTED
     t0, t1 = datetime.fromisoformat(start), datetime.fromisoformat(end)
     if t1 <= t0:
         return ("end",), f"end {end} is not after start {start}", "an RFC 3339 time after start"
     try:
         found = minimum_availability(t0, t1, recurrence)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         return (
             ("recurrence",),
             f"cannot expand the recurrence ({exc})",
