@@ -59,7 +59,7 @@ def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output
     """Write a kubeconfig entry for the lab's cluster (like gcloud container clusters get-credentials)."""
     from gke_lab.clients import Clients
     from gke_lab.errors import is_not_found
-    from gke_lab.kubeconfig import default_path, write_kubeconfig
+    from gke_lab.kubeconfig import KubeconfigError, default_path, write_kubeconfig
 
     spec = _load(spec_path, overrides)
     try:
@@ -69,7 +69,11 @@ def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output
         click.echo(f"error: cannot read {spec.cluster_name}: {reason}", err=True)
         sys.exit(1)
     path = output or default_path()
-    context = write_kubeconfig(cluster, path, project=spec.project_id)
+    try:
+        context = write_kubeconfig(cluster, path, project=spec.project_id)
+    except KubeconfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"wrote context {context} to {path}")
 
 
