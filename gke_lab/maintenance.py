@@ -22,7 +22,9 @@ MAX_OCCURRENCES = 20000
 # DTSTART (the window's start is the rule's start; a second one would move the windows silently). Checked
 # before any expansion: a rule like FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30 never matches and would spin.
 _RRULE = re.compile(r"(RRULE:)?FREQ=(DAILY|WEEKLY|MONTHLY)(;[A-Z]{2,10}=[-+A-Z0-9,]{1,60}){0,8}")
-_RRULE_KEYS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "WKST", "COUNT", "UNTIL"}
+_RRULE_KEYS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST", "COUNT", "UNTIL"}
+_BYDAY = re.compile(r"([-+]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February counts its leap day
 RECURRENCE_ACCEPTED = (
     "one RFC 5545 RRULE line with FREQ=DAILY, WEEKLY or MONTHLY, like FREQ=WEEKLY;BYDAY=SA,SU (no DTSTART)"
 )
@@ -38,6 +40,27 @@ def recurrence_problem(value: str) -> str | None:
     unknown = [k for k in keys if k not in _RRULE_KEYS]
     if unknown or len(set(keys)) != len(keys):
         return f"{value!r} has unknown or repeated parts {unknown or keys}"
+    return _never_matches(value)
+
+
+def _never_matches(value: str) -> str | None:
+    """Why a rule can never produce a window, or None. dateutil searches such a rule up to the year 9999
+    (seconds of CPU); the only impossible combinations left by the form above are checked here."""
+    parts = dict(part.split("=", 1) for part in value.removeprefix("RRULE:").split(";"))
+    try:
+        months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else list(range(1, 13))
+        days = [int(d) for d in parts["BYMONTHDAY"].split(",")] if "BYMONTHDAY" in parts else [1]
+    except ValueError:
+        return f"{value!r} has a BYMONTH or BYMONTHDAY that is not a list of numbers"
+    if any(not 1 <= m <= 12 for m in months) or any(not 1 <= abs(d) <= 31 for d in days):
+        return f"{value!r} has a month outside 1..12 or a day outside 1..31"
+    if not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
+        return f"{value!r} names no day that exists in its months"
+    if "BYDAY" in parts and not all(_BYDAY.fullmatch(day) for day in parts["BYDAY"].split(",")):
+        return f"{value!r} has a BYDAY outside MO..SU (with an optional week number -5..5)"
+    for key in ("INTERVAL", "COUNT"):
+        if key in parts and not re.fullmatch(r"[1-9][0-9]{0,3}", parts[key]):
+            return f"{value!r} has {key} outside 1..9999"
     return None
 
 

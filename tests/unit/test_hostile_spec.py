@@ -125,6 +125,11 @@ OVERRIDE_CASES = [
     ([f"{MW}.recurrence=FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"], f"{MW}.recurrence", "not an accepted"),
     ([f'{MW}.recurrence="FREQ=WEEKLY;BYDAY=SA,SU\\n"'], f"{MW}.recurrence", "not an accepted"),
     ([f"{MW}.recurrence=FREQ=WEEKLY;BYDAY=SA;BYDAY=SU"], f"{MW}.recurrence", "repeated"),
+    # rules that can never match are refused before dateutil searches them up to the year 9999
+    ([f"{MW}.recurrence=FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"], f"{MW}.recurrence", "no day that exists"),
+    ([f"{MW}.recurrence=FREQ=MONTHLY;BYMONTH=4,6;BYMONTHDAY=31"], f"{MW}.recurrence", "no day that exists"),
+    ([f"{MW}.recurrence=FREQ=MONTHLY;BYDAY=6SA"], f"{MW}.recurrence", "BYDAY"),
+    ([f"{MW}.recurrence=FREQ=DAILY;BYSETPOS=2"], f"{MW}.recurrence", "unknown or repeated"),
     # maintenance times far from now
     (
         [f"{MW}.start=9999-12-31T17:00:00Z", f"{MW}.end=9999-12-31T23:00:00Z"],
