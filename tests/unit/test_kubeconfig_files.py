@@ -111,3 +111,26 @@ def test_the_cli_exits_2_naming_the_malformed_file(tmp_path, monkeypatch):
     assert result.exit_code == 2, (result.output, result.exception)
     assert str(path) in result.stderr and "contexts" in result.stderr
     assert path.read_text() == "contexts: 7\n"
+
+
+def test_the_merge_happens_under_an_exclusive_lock_beside_the_file(tmp_path, monkeypatch):
+    import fcntl
+
+    import gke_lab.kubeconfig as kubeconfig
+
+    path = tmp_path / "config"
+    events: list[str] = []
+    real_flock, real_read = fcntl.flock, kubeconfig._read_config
+
+    def flock(fd, operation):
+        events.append(f"flock {os.readlink(f'/proc/self/fd/{fd}')} {operation == fcntl.LOCK_EX}")
+        return real_flock(fd, operation)
+
+    def read(target):
+        events.append("read")
+        return real_read(target)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(kubeconfig, "_read_config", read)
+    write_kubeconfig(_cluster(), path)
+    assert events == [f"flock {tmp_path / 'config.lock'} True", "read"]
