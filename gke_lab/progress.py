@@ -119,6 +119,44 @@ def estimate(durations: Iterable[float], typical: float) -> Estimate:
     return Estimate(expected, slow, len(measured))
 
 
+@dataclass(frozen=True)
+class TaskRunTime:
+    """One completed task run of an earlier run, as the Prefect API reports it."""
+
+    flow_run: str
+    task_run_name: str  # `<task name>-<3 characters>` (Prefect's default run name)
+    start: float  # unix seconds
+    end: float
+
+
+def task_of(task_run_name: str, phases: Sequence[Phase]) -> Phase | None:
+    """The phase a task run belongs to, by the longest task name its run name starts with."""
+    best: tuple[int, Phase] | None = None
+    for phase in phases:
+        for task in phase.tasks:
+            if task_run_name == task or task_run_name.startswith(task + "-"):
+                if best is None or len(task) > best[0]:
+                    best = (len(task), phase)
+    return best[1] if best else None
+
+
+def phase_durations(phases: Sequence[Phase], runs: Iterable[TaskRunTime]) -> dict[str, list[float]]:
+    """Each phase's duration in each earlier flow run: from its first task's start to its last task's end
+    (tasks of a phase run concurrently, so their durations do not add up)."""
+    spans: dict[tuple[str, str], tuple[float, float]] = {}
+    for run in runs:
+        phase = task_of(run.task_run_name, phases)
+        if phase is None or run.end < run.start:
+            continue
+        key = (phase.name, run.flow_run)
+        first, last = spans.get(key, (run.start, run.end))
+        spans[key] = (min(first, run.start), max(last, run.end))
+    history: dict[str, list[float]] = {p.name: [] for p in phases}
+    for (phase_name, _), (first, last) in spans.items():
+        history[phase_name].append(last - first)
+    return history
+
+
 def estimates_for(phases: Sequence[Phase], history: Mapping[str, Sequence[float]]) -> dict[str, Estimate]:
     return {p.name: estimate(history.get(p.name, ()), p.typical) for p in phases}
 
@@ -422,9 +460,15 @@ class Tracker:
             self._emit(Event.FAILED, snap)
         self.stop_ticking()
 
-    def timings(self) -> list[Timing]:
+    def timings(self, include_current: bool = False) -> list[Timing]:
+        """Finished phases (and, when asked, the current one so far): how long each took, against what."""
         with self._lock:
-            return list(self._state.finished)
+            done = list(self._state.finished)
+            if include_current and not self._state.ended and self._state.index >= 0:
+                snap = self.snapshot()
+                est = self.estimates[snap.phase]
+                done.append(Timing(snap.phase, snap.elapsed, est.expected, est.source))
+            return done
 
     # a background ticker, so a wait that blocks for minutes (a long poll) still reports
     def start_ticking(self, wait: Callable[[float], bool] | None = None) -> None:

@@ -134,3 +134,23 @@ def test_a_sink_that_fails_never_fails_the_run():
     tracker = Tracker(PHASES, sinks=[broken], clock=Clock())
     tracker.start("network")
     tracker.succeed()
+
+
+def test_phase_durations_span_concurrent_tasks_per_earlier_run():
+    phases = (
+        Phase("foundations", 90, ("ensure-vpc", "ensure-key-ring", "ensure-crypto-key")),
+        Phase("cluster", 480, ("ensure-cluster",)),
+    )
+    runs = [
+        progress.TaskRunTime("a", "ensure-vpc-1x2", 100, 130),
+        progress.TaskRunTime("a", "ensure-key-ring-abc", 101, 103),
+        progress.TaskRunTime("a", "ensure-crypto-key-0f3", 103, 104),
+        progress.TaskRunTime("a", "ensure-cluster-9zz", 131, 171),
+        progress.TaskRunTime("b", "ensure-cluster-123", 10, 52),
+        progress.TaskRunTime("b", "ensure-clusterish-1", 0, 999),  # another task: not ours
+        progress.TaskRunTime("b", "verify-echo-1", 0, 5),
+    ]
+    history = progress.phase_durations(phases, runs)
+    assert history == {"foundations": [30], "cluster": [40, 42]}
+    assert progress.estimates_for(phases, history)["cluster"].expected == 41
+    assert progress.estimates_for(phases, {})["foundations"].source == "typical"
