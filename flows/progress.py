@@ -19,14 +19,19 @@ from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
     FlowFilter,
     FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterTags,
     TaskRunFilter,
     TaskRunFilterState,
     TaskRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
-from prefect.client.schemas.sorting import TaskRunSort
+from prefect.client.schemas.sorting import ArtifactSort, TaskRunSort
 from prefect.context import FlowRunContext
 
 from flows.lab_lock import NamedLab
@@ -58,34 +63,73 @@ def cadence_from_env() -> Cadence:
     return cadence
 
 
-def history(phases: Sequence[Phase], flow_name: str, exclude: UUID | None = None) -> dict[str, list[float]]:
-    """Each phase's durations in earlier runs of `flow_name`, from its COMPLETED task runs."""
-    with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
-            task_run_filter=TaskRunFilter(
-                state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED]))
-            ),
-            sort=TaskRunSort.END_TIME_DESC,
-            limit=HISTORY_LIMIT,
-        )
-    times = [
+def _task_run_times(client, flow_name: str, tags: list[str] | None, exclude: UUID | None):
+    task_runs = client.read_task_runs(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=tags)) if tags else None,
+        task_run_filter=TaskRunFilter(
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.COMPLETED]))
+        ),
+        sort=TaskRunSort.END_TIME_DESC,
+        limit=HISTORY_LIMIT,
+    )
+    return [
         progress.TaskRunTime(str(t.flow_run_id), t.name, t.start_time.timestamp(), t.end_time.timestamp())
         for t in task_runs
         # Cached task runs did no work (no start time); the current run is not history.
         if t.start_time and t.end_time and t.flow_run_id and t.flow_run_id != exclude
     ]
-    return progress.phase_durations(phases, times)
+
+
+def history(
+    phases: Sequence[Phase], flow_name: str, spec: NamedLab | None = None, exclude: UUID | None = None
+) -> dict[str, list[float]]:
+    """Each phase's durations in earlier runs of `flow_name`, from their COMPLETED task runs: this lab's
+    runs when it has any (same spec, same sizes), else every lab's."""
+    with get_client(sync_client=True) as client:
+        if spec is not None:
+            tags = [f"lab:{spec.lab}", f"project:{spec.project_id}"]
+            own = progress.phase_durations(phases, _task_run_times(client, flow_name, tags, exclude))
+            if any(own.values()):
+                return own
+        return progress.phase_durations(phases, _task_run_times(client, flow_name, None, exclude))
+
+
+def existing_artifact(run_id: UUID | None) -> tuple[UUID | None, float]:
+    """The progress artifact this flow run already has (a flow-level retry), and where it stands."""
+    if run_id is None:
+        return None, 0.0
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]), type=ArtifactFilterType(any_=["progress"])
+            ),
+            sort=ArtifactSort.UPDATED_DESC,
+            limit=1,
+        )
+    if not found:
+        return None, 0.0
+    try:
+        return found[0].id, float(found[0].data or 0.0)
+    except (TypeError, ValueError):
+        return found[0].id, 0.0
 
 
 class ArtifactSink:
     """One progress artifact per run: created at the first event, updated at phase changes and at most
     once per `interval` seconds in between, never backwards, 100 on success, left as it is on failure."""
 
-    def __init__(self, key: str, interval: float, clock=time.monotonic):
+    def __init__(
+        self,
+        key: str,
+        interval: float,
+        clock=time.monotonic,
+        artifact_id: UUID | None = None,
+        floor: float = 0.0,
+    ):
         self.key, self.interval, self.clock = key, interval, clock
-        self.artifact_id: UUID | None = None
-        self._last = (-1.0, "", -float("inf"))  # percent, description, when
+        self.artifact_id = artifact_id  # a flow-level retry keeps the run's artifact, and its percent
+        self._last = (floor, "", -float("inf"))  # percent, description, when
         self._lock = threading.Lock()
 
     def __call__(self, event: Event, snapshot: Snapshot) -> None:
@@ -127,12 +171,14 @@ def tracked(spec: NamedLab, phases: Sequence[Phase], flow_name: str) -> Iterator
     ctx = FlowRunContext.get()
     run_id = ctx.flow_run.id if ctx and ctx.flow_run else None
     try:
-        past = history(phases, flow_name, exclude=run_id)
+        past = history(phases, flow_name, spec, exclude=run_id)
+        artifact_id, floor = existing_artifact(run_id)
     except Exception as exc:  # noqa: BLE001 - no history is a first run, not a failure
         get_run_logger().warning("no run history for estimates (%s); using typical figures", exc)
-        past = {}
+        past, artifact_id, floor = {}, None, 0.0
     sinks: list[progress.Sink] = [progress.output() or run_log_sink(cadence)]
-    sinks.append(ArtifactSink(artifact_key(spec, "progress"), interval=cadence.min_gap))
+    key = artifact_key(spec, "progress")
+    sinks.append(ArtifactSink(key, interval=cadence.min_gap, artifact_id=artifact_id, floor=floor))
     tracker = Tracker(phases, progress.estimates_for(phases, past), sinks, cadence=cadence)
     previous = progress.active()
     progress.activate(tracker)

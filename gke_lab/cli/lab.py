@@ -49,6 +49,8 @@ def flow_run_output(quiet: bool) -> Iterator[None]:
     where it would garble the progress line; say in one line when a temporary server is started.
     Everything is put back afterwards (the command may run inside a longer-lived process)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A first start migrates the database; on a busy machine that takes longer than Prefect's 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from gke_lab import progress
 
     try:
@@ -89,7 +91,7 @@ def flow_run_output(quiet: bool) -> Iterator[None]:
         progress.set_output(previous)
         for handler, level in zip(handlers, levels, strict=True):
             handler.setLevel(level)
-            handler.removeFilter(hide)
+        # The filter stays: Prefect stops its temporary server at exit, after this block.
 
 
 def run_provision(spec: LabSpec, credentials_block: str | None = None, quiet: bool = False) -> dict[str, Any]:
@@ -118,6 +120,9 @@ def up_command(
         result = run_provision(spec, credentials_block, quiet)
     except LabError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - e.g. the Prefect server did not start: a message, no traceback
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     click.echo(result["lab_card"])
 
