@@ -71,6 +71,7 @@ PROVISION: tuple[Phase, ...] = (
     Phase("verification", 15.0, ("verify-echo", "audit-cluster", "network-impact"), "checking"),
 )
 
+# Named as gke_lab.teardown.PHASES, which the teardown flow walks.
 TEARDOWN: tuple[Phase, ...] = (
     Phase("workload", 10.0, ("teardown-workload",), "deleting"),
     Phase("cluster", 240.0, ("teardown-cluster",), "deleting"),
@@ -78,8 +79,8 @@ TEARDOWN: tuple[Phase, ...] = (
     Phase("router", 20.0, ("teardown-router",), "deleting"),
     Phase("subnetwork", 20.0, ("teardown-subnetwork",), "deleting"),
     Phase("network", 20.0, ("teardown-network",), "deleting"),
-    Phase("iam bindings", 3.0, ("teardown-iam-bindings",), "removing"),
-    Phase("service account", 2.0, ("teardown-service-account",), "deleting"),
+    Phase("bindings", 3.0, ("teardown-iam-bindings",), "removing"),
+    Phase("service_account", 2.0, ("teardown-service-account",), "deleting"),
     Phase("keys", 2.0, ("teardown-keys",), "scheduling destruction"),
 )
 

@@ -154,3 +154,9 @@ def test_phase_durations_span_concurrent_tasks_per_earlier_run():
     assert history == {"foundations": [30], "cluster": [40, 42]}
     assert progress.estimates_for(phases, history)["cluster"].expected == 41
     assert progress.estimates_for(phases, {})["foundations"].source == "typical"
+
+
+def test_teardown_phases_are_the_phases_teardown_walks():
+    from gke_lab import teardown
+
+    assert tuple(p.name for p in progress.TEARDOWN) == teardown.PHASES
