@@ -33,6 +33,7 @@ def _load(spec_path: str | None, overrides: tuple[str, ...]) -> LabSpec:
 QUIET_OPTION = click.option(
     "--quiet", "-q", is_flag=True, help="Print only the result (or the error): no progress, no run logs."
 )
+_said_temporary = False
 TEMPORARY_SERVER_MESSAGES = ("Starting temporary server", "Stopping temporary server")
 
 
@@ -79,7 +80,9 @@ def flow_run_output(quiet: bool) -> Iterator[None]:
         if quiet or on_terminal:
             handler.setLevel(logging.CRITICAL + 1 if quiet else logging.WARNING)
         handler.addFilter(hide)
-    if not get_current_settings().api.url and not quiet:
+    global _said_temporary
+    if not get_current_settings().api.url and not quiet and not _said_temporary:
+        _said_temporary = True  # one temporary server per process
         click.echo(
             "no PREFECT_API_URL: starting a temporary Prefect server for this run (analytics off)", err=True
         )

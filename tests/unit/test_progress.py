@@ -160,3 +160,27 @@ def test_teardown_phases_are_the_phases_teardown_walks():
     from gke_lab import teardown
 
     assert tuple(p.name for p in progress.TEARDOWN) == teardown.PHASES
+
+
+def test_on_a_terminal_one_line_in_place_and_a_kept_line_per_finished_phase():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    sink = progress.console_sink(screen)
+    assert isinstance(sink, progress.TerminalSink)
+    clock = Clock()
+    tracker = Tracker(PHASES, sinks=[sink], clock=clock)
+    tracker.start("network")
+    clock.now += 12
+    tracker.tick()
+    tracker.start("cluster")
+    clock.now += 30
+    tracker.succeed()
+    text = screen.getvalue()
+    assert "network: done in 12s (estimate 10s)" in text and "cluster: done in 30s (estimate 1m)" in text
+    assert "\r" in text or "\x1b[" in text  # rewritten in place, not appended
+    assert isinstance(progress.console_sink(io.StringIO()), PlainSink)  # a pipe: plain lines
