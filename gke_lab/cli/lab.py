@@ -61,7 +61,7 @@ def flow_run_output(quiet: bool) -> Iterator[None]:
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    stream = click.get_text_stream("stderr")
+    stream = sys.stderr  # click.testing swaps it too
     sink = progress.Quiet() if quiet else progress.console_sink(stream, cadence)
 
     from prefect.logging.handlers import PrefectConsoleHandler

@@ -125,3 +125,15 @@ def test_lab_status_shows_phase_elapsed_estimate_and_link():
     assert "42 %: phase 3/5: cluster: creating, 2m10s elapsed, about 4m left" in text
     assert "`x`" not in text  # artifact text cannot break out of chat formatting
     assert _status(None).endswith("Running")
+
+
+def test_commands_without_a_flow_import_no_prefect():
+    """`list`, `extend`, `kubeconfig` and `plan` use these modules: none of them may pull Prefect in."""
+    code = (
+        "import sys\n"
+        "import gke_lab.inventory, gke_lab.expiry, gke_lab.reaping, gke_lab.kubeconfig, gke_lab.plan\n"
+        "import gke_lab.cli.lab, gke_lab.cli.teardown, gke_lab.cli.plan\n"
+        "print(sorted(m for m in sys.modules if m.startswith('prefect')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
