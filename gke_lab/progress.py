@@ -539,6 +539,8 @@ def console_sink(
         return TerminalSink(stream)
 
     def write(text: str) -> None:
-        print(text, file=stream, flush=True)  # type: ignore[call-overload]
+        # Not print(): a flow with log_prints=True would turn the line into a run log record.
+        stream.write(text + "\n")  # type: ignore[attr-defined]
+        stream.flush()  # type: ignore[attr-defined]
 
     return PlainSink(write, cadence, clock)
