@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from flows.common import LabRef, lab_lock, publish, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
+from flows.progress import tracked
+from gke_lab import progress
 from gke_lab.clients import target_description
 from gke_lab.errors import LabError
 from gke_lab.spec import LabSpec, SpecError
@@ -106,21 +108,26 @@ def teardown_lab(
     mode = "dry run of the teardown of" if dry_run else "tearing down"
     log.info("%s lab %s in %s (%s)", mode, ident["lab"], ident["project_id"], target_description())
 
-    rows: list[dict] = []
-    with lab_lock(named):  # never races a provision (or another teardown) of the same lab
-        for phase, phase_task in zip(PHASES, teardown_tasks.PHASE_TASKS, strict=False):
-            done = phase_task(ident, lab_spec, dry_run=dry_run)
-            rows += done
-            if blocks_the_rest(phase, [Row(**r) for r in done]):
-                break
-        else:
-            rows += teardown_tasks.destroy_keys(ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)
+    with tracked(named, progress.TEARDOWN, "teardown-lab") as tracker:
+        rows: list[dict] = []
+        with lab_lock(named):  # never races a provision (or another teardown) of the same lab
+            for phase, phase_task in zip(PHASES, teardown_tasks.PHASE_TASKS, strict=False):
+                tracker.start(phase)
+                done = phase_task(ident, lab_spec, dry_run=dry_run)
+                rows += done
+                if blocks_the_rest(phase, [Row(**r) for r in done]):
+                    break
+            else:
+                tracker.start("keys")
+                rows += teardown_tasks.destroy_keys(
+                    ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run
+                )
 
-    report = Report(ident["project_id"], ident["lab"], dry_run, [Row(**r) for r in rows])
-    publish(named, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")
-    for row in report.rows:
-        log.info("%s %s %s: %s %s", row.phase, row.kind, row.name, row.action, row.reason)
-    if report.failed:
-        names = ", ".join(r.name for r in report.failed)
-        raise LabError(f"teardown of lab {ident['lab']} left resources behind: {names}; rerun to finish")
-    return report.to_dict()
+        report = Report(ident["project_id"], ident["lab"], dry_run, [Row(**r) for r in rows])
+        publish(named, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")
+        for row in report.rows:
+            log.info("%s %s %s: %s %s", row.phase, row.kind, row.name, row.action, row.reason)
+        if report.failed:
+            names = ", ".join(r.name for r in report.failed)
+            raise LabError(f"teardown of lab {ident['lab']} left resources behind: {names}; rerun to finish")
+        return report.to_dict()
