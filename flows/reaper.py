@@ -9,11 +9,13 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.common import use_credentials
 from flows.hooks import notify_completion, notify_failure
-from flows.teardown import LabIdentity, teardown_lab
+from flows.teardown import teardown_lab
 from gke_lab import reaping
 from gke_lab.errors import LabError
 from gke_lab.expiry import DEFAULT_TTL_HOURS
-from tasks import teardown as teardown_tasks
+from gke_lab.identity import LabIdentity
+from gke_lab.teardown import Report
+from tasks.teardown import find_expired_labs
 
 
 @flow(
@@ -53,11 +55,7 @@ def reap_expired_labs(
     if not projects:
         raise ValueError("projects: give at least one project ID to reap")
     use_credentials(credentials_block)
-    plan = reaping.Plan.from_dict(
-        teardown_tasks.find_expired_labs(
-            list(projects), list(locations or ["-"]), list(exclude or []), default_ttl_hours
-        )
-    )
+    plan = find_expired_labs(list(projects), list(locations or ["-"]), list(exclude or []), default_ttl_hours)
     outcomes: dict[str, str] = {}
     for d in plan.to_reap:
         identity = LabIdentity(project_id=d.project_id, lab=d.lab, regions=d.regions)
@@ -71,8 +69,8 @@ def reap_expired_labs(
         )
         key = f"{d.project_id}/{d.lab}"
         if state.is_completed():
-            rows = state.result()["rows"]
-            done = sum(1 for r in rows if r["action"] in ("deleted", "would delete", "destruction scheduled"))
+            report = Report.from_dict(state.result())
+            done = len(report.removed)
             outcomes[key] = (
                 f"{'dry run: ' if dry_run else ''}{done} resource(s) {'to delete' if dry_run else 'removed'}"
             )

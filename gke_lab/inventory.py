@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.api_core import exceptions as gexc
 from google.cloud import kms_v1
 
-from gke_lab import retry
+from gke_lab import calls, retry
 from gke_lab.clients import Clients
-from gke_lab.ownership import LABEL_LAB, LABEL_MANAGED_BY, MANAGED_BY, Marker
+from gke_lab.ownership import LABEL_LAB, LABEL_MANAGED_BY, MANAGED_BY, Marker, owner_reason
 
 OURS = "ours"
 OTHER_LAB = "other-lab"
@@ -43,12 +42,8 @@ class Resource:
         return OURS if self.marker.lab == lab else OTHER_LAB
 
     def keep_reason(self, lab: str) -> str:
-        owner = self.owner(lab)
-        if owner == UNMARKED:
-            return "no gke-lab ownership marker: not created by a lab"
-        if owner == OTHER_LAB:
-            return f"owned by lab {self.marker.lab!r}"  # type: ignore[union-attr]
-        return ""
+        """Why teardown of `lab` leaves this resource alone ("" when it is the lab's own)."""
+        return owner_reason(self.marker, lab) or ""
 
     @property
     def ref(self) -> str:
@@ -66,18 +61,6 @@ def region_of(location: str) -> str:
     """us-west1-a -> us-west1; a region stays itself."""
     parts = location.split("-")
     return "-".join(parts[:2]) if len(parts) >= 3 else location
-
-
-def _list(fn, resource: str) -> list:
-    """All items of a paged list call; a missing parent (404) is an empty list."""
-
-    def run() -> list:
-        try:
-            return list(fn())
-        except gexc.NotFound:
-            return []
-
-    return retry.call(run, resource=resource, action="list")
 
 
 def label_marker(labels: dict[str, str]) -> Marker | None:
@@ -100,8 +83,8 @@ def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) 
     found: dict[tuple[str, str], Resource] = {}
     for location in locations:
         parent = f"projects/{project}/locations/{location}"
-        response = retry.call(
-            lambda parent=parent: _list_clusters(clients, parent), resource=parent, action="list clusters in"
+        response = calls.list_or_empty(
+            lambda parent=parent: clients.container.list_clusters(parent=parent).clusters, resource=parent
         )
         for c in response:
             labels = dict(c.resource_labels)
@@ -118,13 +101,6 @@ def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) 
     return list(found.values())
 
 
-def _list_clusters(clients: Clients, parent: str) -> list:
-    try:
-        return list(clients.container.list_clusters(parent=parent).clusters)
-    except gexc.NotFound:
-        return []
-
-
 def _described(kind: str, item: Any, location: str, network: str | None = None) -> Resource:
     """A Compute Engine resource: its ownership marker is in its description."""
     return Resource(
@@ -139,41 +115,45 @@ def _described(kind: str, item: Any, location: str, network: str | None = None) 
 
 
 def networks(clients: Clients, project: str) -> list[Resource]:
-    items = _list(lambda: clients.networks.list(project=project), f"projects/{project}/global/networks")
+    items = calls.list_or_empty(
+        lambda: clients.networks.list(project=project), resource=f"projects/{project}/global/networks"
+    )
     return [_described("network", n, GLOBAL) for n in items]
 
 
 def subnetworks(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
     out = []
     for region in sorted(set(regions)):
-        items = _list(
+        items = calls.list_or_empty(
             lambda region=region: clients.subnetworks.list(project=project, region=region),
-            f"projects/{project}/regions/{region}/subnetworks",
+            resource=f"projects/{project}/regions/{region}/subnetworks",
         )
         out += [_described("subnetwork", item, region, short(item.network)) for item in items]
     return out
 
 
 def firewalls(clients: Clients, project: str) -> list[Resource]:
-    items = _list(lambda: clients.firewalls.list(project=project), f"projects/{project}/global/firewalls")
+    items = calls.list_or_empty(
+        lambda: clients.firewalls.list(project=project), resource=f"projects/{project}/global/firewalls"
+    )
     return [_described("firewall", f, GLOBAL, short(f.network)) for f in items]
 
 
 def routers(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
     out = []
     for region in sorted(set(regions)):
-        items = _list(
+        items = calls.list_or_empty(
             lambda region=region: clients.routers.list(project=project, region=region),
-            f"projects/{project}/regions/{region}/routers",
+            resource=f"projects/{project}/regions/{region}/routers",
         )
         out += [_described("router", item, region, short(item.network)) for item in items]
     return out
 
 
 def service_accounts(clients: Clients, project: str) -> list[Resource]:
-    items = _list(
+    items = calls.list_or_empty(
         lambda: clients.iam.list_service_accounts(name=f"projects/{project}"),
-        f"projects/{project}/serviceAccounts",
+        resource=f"projects/{project}/serviceAccounts",
     )
     return [
         Resource(
@@ -191,9 +171,13 @@ def crypto_keys(clients: Clients, project: str, regions: Iterable[str]) -> list[
     out = []
     for region in sorted(set(regions)):
         parent = f"projects/{project}/locations/{region}"
-        rings = _list(lambda parent=parent: clients.kms.list_key_rings(parent=parent), f"{parent}/keyRings")
+        rings = calls.list_or_empty(
+            lambda parent=parent: clients.kms.list_key_rings(parent=parent), resource=f"{parent}/keyRings"
+        )
         for ring in rings:
-            keys = _list(lambda ring=ring: clients.kms.list_crypto_keys(parent=ring.name), ring.name)
+            keys = calls.list_or_empty(
+                lambda ring=ring: clients.kms.list_crypto_keys(parent=ring.name), resource=ring.name
+            )
             for k in keys:
                 labels = dict(k.labels)
                 out.append(
@@ -216,8 +200,9 @@ def key_versions_to_destroy(clients: Clients, key_name: str) -> list[kms_v1.Cryp
         kms_v1.CryptoKeyVersion.CryptoKeyVersionState.ENABLED,
         kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DISABLED,
     }
-    versions = _list(
-        lambda: clients.kms.list_crypto_key_versions(parent=key_name), f"{key_name}/cryptoKeyVersions"
+    versions = calls.list_or_empty(
+        lambda: clients.kms.list_crypto_key_versions(parent=key_name),
+        resource=f"{key_name}/cryptoKeyVersions",
     )
     return [v for v in versions if v.state in live]
 
