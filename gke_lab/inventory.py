@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.cloud import kms_v1
+from pydantic import ValidationError
 
 from gke_lab import calls, retry
 from gke_lab.clients import Clients
+from gke_lab.identity import LabIdentity
 from gke_lab.ownership import LABEL_LAB, LABEL_MANAGED_BY, MANAGED_BY, Marker, owner_reason
-
-OURS = "ours"
-OTHER_LAB = "other-lab"
-UNMARKED = "unmarked"
 
 GLOBAL = "global"
 
@@ -36,14 +34,9 @@ class Resource:
     labels: dict[str, str] = field(default_factory=dict)
     raw: Any = field(default=None, repr=False, compare=False)
 
-    def owner(self, lab: str) -> str:
-        if self.marker is None:
-            return UNMARKED
-        return OURS if self.marker.lab == lab else OTHER_LAB
-
-    def keep_reason(self, lab: str) -> str:
-        """Why teardown of `lab` leaves this resource alone ("" when it is the lab's own)."""
-        return owner_reason(self.marker, lab) or ""
+    def owned_by(self, lab: str) -> bool:
+        """Carries `lab`'s marker (else `ownership.owner_reason` says why it is not the lab's)."""
+        return owner_reason(self.marker, lab) is None
 
     @property
     def ref(self) -> str:
@@ -229,7 +222,7 @@ class Inventory:
         return [r for r in self.resources if r.kind == kind]
 
     def owned_by(self, lab: str) -> list[Resource]:
-        return [r for r in self.resources if r.owner(lab) == OURS]
+        return [r for r in self.resources if r.owned_by(lab)]
 
     def labs(self) -> set[str]:
         return {r.marker.lab for r in self.resources if r.marker is not None}
@@ -290,16 +283,28 @@ def _region_of_url(url: str) -> str:
 class Lab:
     """One lab found in a project: its cluster(s) and its other marked resources."""
 
-    project: str
-    lab: str
+    identity: LabIdentity  # the regions its resources live in are `regions`, found from them
     clusters: list[Resource] = field(default_factory=list)
     others: list[Resource] = field(default_factory=list)  # marked networks, subnets, routers, SAs, rules
+
+    @property
+    def project(self) -> str:
+        return self.identity.project_id
+
+    @property
+    def lab(self) -> str:
+        return self.identity.lab
 
     @property
     def regions(self) -> list[str]:
         found = {region_of(c.location) for c in self.clusters}
         found |= {r.location for r in self.others if r.location != GLOBAL}
         return sorted(found)
+
+    @property
+    def target(self) -> LabIdentity:
+        """The identity with the regions its resources were found in (what a teardown acts on)."""
+        return self.identity.model_copy(update={"regions": tuple(self.regions)})
 
     @property
     def marker_expires(self) -> int | None:
@@ -310,16 +315,41 @@ class Lab:
         return 0 if 0 in values else max(values)
 
 
-def find_labs(
+@dataclass
+class LabScan:
+    """The labs of a project, and the marked resources whose marker names no valid lab."""
+
+    labs: list[Lab]
+    # Anyone who can write a description can plant a marker: one that names no valid lab (say
+    # "Not A Lab") belongs to no lab, is reported as foreign and never acted on.
+    foreign: list[Resource] = field(default_factory=list)
+
+
+def scan_labs(
     clients: Clients, project: str, locations: Iterable[str] = ("-",), regions: Iterable[str] = ()
-) -> list[Lab]:
+) -> LabScan:
     """Every lab with a marked resource in `project`, grouped by lab name (keys excluded: they are reused)."""
     kinds = ("cluster", "network", "subnetwork", "firewall", "router", "service_account")
     found = scan(clients, project, regions=regions, locations=locations, kinds=kinds)
     labs: dict[str, Lab] = {}
+    foreign: list[Resource] = []
     for r in found.resources:
         if r.marker is None:
             continue
-        lab = labs.setdefault(r.marker.lab, Lab(project, r.marker.lab))
+        if r.marker.lab not in labs:
+            try:
+                identity = LabIdentity(project_id=project, lab=r.marker.lab)
+            except ValidationError:
+                foreign.append(r)
+                continue
+            labs[r.marker.lab] = Lab(identity)
+        lab = labs[r.marker.lab]
         (lab.clusters if r.kind == "cluster" else lab.others).append(r)
-    return [labs[name] for name in sorted(labs)]
+    return LabScan([labs[name] for name in sorted(labs)], foreign)
+
+
+def find_labs(
+    clients: Clients, project: str, locations: Iterable[str] = ("-",), regions: Iterable[str] = ()
+) -> list[Lab]:
+    """Every valid lab with a marked resource in `project` (see `scan_labs`)."""
+    return scan_labs(clients, project, locations, regions).labs

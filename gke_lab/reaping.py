@@ -234,7 +234,7 @@ def extend_lab(
     from gke_lab.errors import LabError
 
     now = time.time() if now is None else now
-    clusters = [c for c in inv.clusters(clients, project, locations) if c.owner(lab) == inv.OURS]
+    clusters = [c for c in inv.clusters(clients, project, locations) if c.owned_by(lab)]
     if not clusters:
         raise LabError(f"no cluster of lab {lab!r} in project {project}", resource=f"projects/{project}")
     current = max(
@@ -265,7 +265,7 @@ def extend_lab(
         done.append(Extension(name, old, str(new_value)))
     regions = {inv.region_of(c.location) for c in clusters}
     for key in inv.crypto_keys(clients, project, regions):
-        if key.owner(lab) != inv.OURS:
+        if not key.owned_by(lab):
             continue
         labels = dict(key.labels)
         old = labels.get(exp.EXPIRES_LABEL, "")

@@ -138,7 +138,7 @@ def _select(
     named = named or set()
     ours, rows = [], []
     for r in found:
-        if owner_reason(r.marker, lab) is None:
+        if r.owned_by(lab):
             ours.append(r)
         elif r.name in named:
             rows.append(_kept(phase, r, lab))
@@ -306,7 +306,7 @@ def delete_firewalls(clients: Clients, target: LabTarget, *, dry_run: bool = Fal
     our_nets = {n.name for n in nets}
     rows: list[Row] = []
     for f in inv.firewalls(clients, target.project_id):
-        if owner_reason(f.marker, target.lab) is None:
+        if f.owned_by(target.lab):
             reason = REASON_OURS
         elif f.network in our_nets and f.marker is None and f.name.startswith(("k8s-", "gke-")):
             reason = f"created by GKE in this lab's network {f.network}"
