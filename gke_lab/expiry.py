@@ -25,7 +25,10 @@ class Expiry:
     def describe(self) -> str:
         if self.at is None:
             return "never" if self.source == "label" else "unknown"
-        when = _dt.datetime.fromtimestamp(self.at, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        try:
+            when = _dt.datetime.fromtimestamp(self.at, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        except (OverflowError, OSError, ValueError):  # past year 9999: still a stamp, never a crash
+            when = f"unix {self.at}"
         return when if self.source == "label" else f"{when} ({self.source})"
 
 

@@ -120,3 +120,22 @@ def test_report_markdown_says_what_and_why():
     d = reaping.Decision("p", "a", reaping.REAP, "expired at X", "us-west1/c-a")
     text = reaping.markdown(reaping.Plan([d]), {"p/a": "3 resource(s) removed"}, dry_run=True)
     assert "would reap" in text and "3 resource(s) removed" in text and "dry run" in text
+
+
+def test_expiry_past_year_9999_is_described_without_raising():
+    far = 10**12  # what an unbounded `extend` can stamp
+    assert "unix" in exp.Expiry(far, "label").describe()
+    lab = Lab(
+        LabIdentity(project_id=PROJECT, lab="far"), clusters=[cluster("far", Marker("far", far).labels())]
+    )
+    assert decide([lab])["far"].action == reaping.SKIP
+
+
+def test_report_escapes_names_and_reasons():
+    d = reaping.Decision(
+        "p", "a|b`c\n# x", reaping.SKIP, "marker | with <b>pipes</b>\nand lines", "us-west1/c"
+    )
+    text = reaping.markdown(reaping.Plan([d]))
+    rows = [line for line in text.splitlines() if line.startswith("| p ")]
+    assert len(rows) == 1 and rows[0].count(" | ") == 5
+    assert "\n# x" not in text and "<b>" not in text
