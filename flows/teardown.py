@@ -102,7 +102,7 @@ def teardown_lab(
     publish(ident, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")
     for row in report.rows:
         log.info("%s %s %s: %s %s", row.phase, row.kind, row.name, row.action, row.reason)
-    if report.failed:
-        names = ", ".join(r.name for r in report.failed)
-        raise LabError(f"teardown of lab {ident.lab} left resources behind: {names}; rerun to finish")
+    problem = report.problem()
+    if problem:
+        raise LabError(problem)
     return report.to_dict()

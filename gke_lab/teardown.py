@@ -35,6 +35,7 @@ KEPT = "kept"
 FAILED = "failed"
 SCHEDULED = "destruction scheduled"
 WOULD_SCHEDULE = "would schedule destruction"
+BLOCKED = "blocked"  # a cluster this run does not delete uses the lab's resources: nothing is deleted
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,17 @@ class Report:
 
     @property
     def failed(self) -> list[Row]:
-        return [r for r in self.rows if r.action == FAILED]
+        return [r for r in self.rows if r.action in (FAILED, BLOCKED)]
+
+    def problem(self) -> str | None:
+        """Why the teardown did not finish (None when it did), for the run's failure message."""
+        blocked = [r.reason for r in self.rows if r.action == BLOCKED]
+        if blocked:
+            return f"teardown of lab {self.lab} stopped before deleting anything: " + "; ".join(blocked)
+        if self.failed:
+            names = ", ".join(r.name for r in self.failed)
+            return f"teardown of lab {self.lab} left resources behind: {names}; rerun to finish"
+        return None
 
     @property
     def removed(self) -> list[Row]:
@@ -152,15 +163,83 @@ def _guard(phase: str, r: inv.Resource, fn: Callable[[], Row]) -> Row:
         return Row(phase, r.kind, r.ref, FAILED, str(exc))
 
 
-def _cluster_locations(target: LabTarget) -> tuple[str, ...]:
-    return target.all_regions or ("-",)
+# Clusters are always looked for in every location of the project: a spec naming the wrong region must
+# not hide a running cluster from the teardown of the network, NAT and node account it uses.
+ALL_LOCATIONS = ("-",)
+
+
+def _key_of(name: str) -> str:
+    """The CryptoKey of a key or key-version resource name."""
+    return name.split("/cryptoKeyVersions/", 1)[0]
+
+
+def _node_configs(cluster: Any) -> list[Any]:
+    return [cluster.node_config, *(pool.config for pool in cluster.node_pools)]
+
+
+def keys_used_by(cluster: Any) -> set[str]:
+    """The CryptoKeys a cluster encrypts with: Secrets (application-layer) and node boot disks."""
+    keys = {cluster.database_encryption.key_name} | {c.boot_disk_kms_key for c in _node_configs(cluster)}
+    return {_key_of(k) for k in keys if k}
+
+
+def _uses(
+    cluster: Any, networks: set[str], subnets: set[tuple[str, str]], accounts: set[str], keys: set[str]
+) -> list[str]:
+    """What of the lab's resources a cluster uses, in words."""
+    uses = []
+    if inv.short(cluster.network) in networks:
+        uses.append(f"network {inv.short(cluster.network)}")
+    if (inv.region_of(cluster.location), inv.short(cluster.subnetwork)) in subnets:
+        uses.append(f"subnet {inv.short(cluster.subnetwork)}")
+    uses += [
+        f"node service account {a}"
+        for a in sorted({c.service_account for c in _node_configs(cluster)} & accounts)
+    ]
+    uses += [f"key {k}" for k in sorted(keys_used_by(cluster) & keys)]
+    return uses
 
 
 # ------------------------------------------------------------------------------------------------ phases
 
 
+def check_not_in_use(clients: Clients, target: LabTarget, *, dry_run: bool = False) -> list[Row]:
+    """Stop before deleting anything when a cluster this run does not delete (another lab's, unmarked,
+    or the lab's own with edited labels) uses the lab's network, subnet, node service account or keys."""
+    others = [
+        c for c in inv.clusters(clients, target.project_id, ALL_LOCATIONS) if not c.owned_by(target.lab)
+    ]
+    if not others:
+        return []
+    nets, _ = owned_networks(clients, target)
+    regions = _regions(clients, target, nets)
+    subnets = {
+        (s.location, s.name)
+        for s in inv.subnetworks(clients, target.project_id, regions)
+        if s.owned_by(target.lab)
+    }
+    accounts = {a.name for a in owned_service_accounts(clients, target)[0]}
+    keys = {k.name for k in inv.crypto_keys(clients, target.project_id, regions) if k.owned_by(target.lab)}
+    rows = []
+    for c in others:
+        uses = _uses(c.raw, {n.name for n in nets}, subnets, accounts, keys)
+        if uses:
+            why = owner_reason(c.marker, target.lab)
+            rows.append(
+                Row(
+                    "in_use",
+                    "cluster",
+                    c.ref,
+                    BLOCKED,
+                    f"cluster {c.ref} ({why}) uses this lab's {', '.join(uses)}: nothing was deleted; "
+                    "delete that cluster or give it its own resources, then rerun",
+                )
+            )
+    return rows
+
+
 def owned_clusters(clients: Clients, target: LabTarget) -> tuple[list[inv.Resource], list[Row]]:
-    found = inv.clusters(clients, target.project_id, _cluster_locations(target))
+    found = inv.clusters(clients, target.project_id, ALL_LOCATIONS)
     named = {target.spec.cluster.name} if target.spec else set()
     return _select("cluster", found, target.lab, named)
 
@@ -494,7 +573,18 @@ def destroy_keys(
     )
     found = inv.crypto_keys(clients, target.project_id, target.all_regions or _regions(clients, target, []))
     ours, rows = _select("keys", found, target.lab, named)
+    in_use: dict[str, str] = {}
+    if destroy_keys and ours:
+        for c in inv.clusters(clients, target.project_id, ALL_LOCATIONS):
+            if dry_run and c.owned_by(target.lab):
+                continue  # the cluster phase would have deleted it by now
+            for key in keys_used_by(c.raw):
+                in_use.setdefault(key, c.ref)
     for k in ours:
+        if k.name in in_use:
+            # Destroying it would make that cluster's disks and Secrets unreadable.
+            rows.append(Row("keys", "crypto_key", k.name, KEPT, f"used by cluster {in_use[k.name]}"))
+            continue
         if not destroy_keys:
             rows.append(
                 Row(
@@ -536,10 +626,11 @@ class Phase:
     needs_destroy_keys: bool = False  # takes the opt-in `destroy_keys` flag
 
     def blocks(self, rows: list[Row]) -> bool:
-        return self.blocks_the_rest and any(r.action == FAILED for r in rows)
+        return self.blocks_the_rest and any(r.action in (FAILED, BLOCKED) for r in rows)
 
 
 PHASES: tuple[Phase, ...] = (
+    Phase("in_use", check_not_in_use, blocks_the_rest=True),
     Phase("workload", remove_workload),
     Phase("cluster", delete_clusters, blocks_the_rest=True),
     Phase("firewalls", delete_firewalls),

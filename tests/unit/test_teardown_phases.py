@@ -15,6 +15,7 @@ from gke_lab.spec import LabSpec
 
 def test_the_table_holds_every_phase_in_dependency_order():
     assert td.PHASE_NAMES == (
+        "in_use",
         "workload",
         "cluster",
         "firewalls",
@@ -25,7 +26,7 @@ def test_the_table_holds_every_phase_in_dependency_order():
         "service_account",
         "keys",
     )
-    assert [p.name for p in td.PHASES if p.blocks_the_rest] == ["cluster"]
+    assert [p.name for p in td.PHASES if p.blocks_the_rest] == ["in_use", "cluster"]
     assert [p.name for p in td.PHASES if p.needs_destroy_keys] == ["keys"]
 
 
@@ -64,12 +65,12 @@ def test_a_failed_cluster_phase_stops_the_rest(monkeypatch):
 
     monkeypatch.setattr(td, "PHASES", tuple(replace(p, run=fake(p.name)) for p in td.PHASES))
     report = td.teardown(None, td.LabTarget.from_spec(LabSpec()))  # type: ignore[arg-type]
-    assert ran == ["workload", "cluster"]
+    assert ran == ["in_use", "workload", "cluster"]
     assert [r.name for r in report.failed] == ["us-west1/cluster"]
 
 
 def test_unknown_phase_is_refused_naming_the_accepted_ones():
-    with pytest.raises(ValueError, match="accepted: workload, cluster"):
+    with pytest.raises(ValueError, match="accepted: in_use, workload, cluster"):
         td.run_phase(None, td.LabTarget.from_spec(LabSpec()), "everything")  # type: ignore[arg-type]
 
 
@@ -93,3 +94,31 @@ def test_task_results_round_trip_through_prefect_persistence():
     assert serializer.loads(serializer.dumps(ident)) == ident
     report = td.Report("gke-detail", "cluster", False, rows)
     assert td.Report.from_dict(report.to_dict()) == report
+
+
+def test_a_cluster_using_the_labs_resources_stops_everything_naming_it(monkeypatch):
+    ran: list[str] = []
+    reason = "cluster us-west1/theirs (no gke-lab ownership marker) uses this lab's network gke-network"
+
+    def fake(name):
+        def run(clients, target, **options):
+            ran.append(name)
+            return (
+                [td.Row(name, "cluster", "us-west1/theirs", td.BLOCKED, reason)] if name == "in_use" else []
+            )
+
+        return run
+
+    monkeypatch.setattr(td, "PHASES", tuple(replace(p, run=fake(p.name)) for p in td.PHASES))
+    report = td.teardown(None, td.LabTarget.from_spec(LabSpec()), destroy_keys=True)  # type: ignore[arg-type]
+    assert ran == ["in_use"]
+    assert "stopped before deleting anything" in report.problem() and "us-west1/theirs" in report.problem()
+
+
+def test_keys_used_by_a_cluster_are_read_from_secrets_and_boot_disk_encryption():
+    from gke_lab.ownership import Marker
+    from gke_lab.requests import build_cluster
+
+    spec = LabSpec()
+    cluster = build_cluster(spec, "1.30", Marker(spec.lab, 0))
+    assert td.keys_used_by(cluster) == {spec.key_name("node"), spec.key_name("secrets")}
