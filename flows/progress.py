@@ -34,9 +34,10 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort, TaskRunSort
 from prefect.context import FlowRunContext
 
-from flows.lab_lock import NamedLab
 from gke_lab import progress
+from gke_lab.identity import LabIdentity
 from gke_lab.progress import Cadence, Event, Phase, PlainSink, Snapshot, Tracker
+from gke_lab.spec import LabSpec
 
 HISTORY_LIMIT = 200  # task runs read (newest first): the last ten or so runs
 HEARTBEAT_ENV = "GKE_LAB_PROGRESS_HEARTBEAT"
@@ -82,7 +83,7 @@ def _task_run_times(client, flow_name: str, tags: list[str] | None, exclude: UUI
 
 
 def history(
-    phases: Sequence[Phase], flow_name: str, spec: NamedLab | None = None, exclude: UUID | None = None
+    phases: Sequence[Phase], flow_name: str, spec: LabIdentity | None = None, exclude: UUID | None = None
 ) -> dict[str, list[float]]:
     """Each phase's durations in earlier runs of `flow_name`, from their COMPLETED task runs: this lab's
     runs when it has any (same spec, same sizes), else every lab's."""
@@ -163,7 +164,7 @@ def run_log_sink(cadence: Cadence) -> progress.Sink:
 
 
 @contextlib.contextmanager
-def tracked(spec: NamedLab, phases: Sequence[Phase], flow_name: str) -> Iterator[Tracker]:
+def tracked(spec: LabIdentity | LabSpec, phases: Sequence[Phase], flow_name: str) -> Iterator[Tracker]:
     """Follow the flow body through `phases`; succeed when it returns, fail (where it stopped) on raise."""
     from flows.common import artifact_key
 

@@ -73,14 +73,15 @@ PROVISION: tuple[Phase, ...] = (
 
 # Named as gke_lab.teardown.PHASES, which the teardown flow walks.
 TEARDOWN: tuple[Phase, ...] = (
+    Phase("in_use", 3.0, ("teardown-in_use",), "checking what still uses the lab"),
     Phase("workload", 10.0, ("teardown-workload",), "deleting"),
     Phase("cluster", 240.0, ("teardown-cluster",), "deleting"),
     Phase("firewalls", 20.0, ("teardown-firewalls",), "deleting"),
     Phase("router", 20.0, ("teardown-router",), "deleting"),
     Phase("subnetwork", 20.0, ("teardown-subnetwork",), "deleting"),
     Phase("network", 20.0, ("teardown-network",), "deleting"),
-    Phase("bindings", 3.0, ("teardown-iam-bindings",), "removing"),
-    Phase("service_account", 2.0, ("teardown-service-account",), "deleting"),
+    Phase("bindings", 3.0, ("teardown-bindings",), "removing"),
+    Phase("service_account", 2.0, ("teardown-service_account",), "deleting"),
     Phase("keys", 2.0, ("teardown-keys",), "scheduling destruction"),
 )
 
