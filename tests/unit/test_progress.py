@@ -159,7 +159,9 @@ def test_phase_durations_span_concurrent_tasks_per_earlier_run():
 def test_teardown_phases_are_the_phases_teardown_walks():
     from gke_lab import teardown
 
-    assert tuple(p.name for p in progress.TEARDOWN) == teardown.PHASES
+    assert tuple(p.name for p in progress.TEARDOWN) == tuple(p.name for p in teardown.PHASES)
+    # each phase's history is read from the task runs the teardown flow names after it
+    assert all(p.tasks == (f"teardown-{p.name}",) for p in progress.TEARDOWN)
 
 
 def test_on_a_terminal_one_line_in_place_and_a_kept_line_per_finished_phase():
