@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from google.cloud import kms_v1
@@ -74,11 +75,13 @@ def _description_marker(description: str | None) -> Marker | None:
 
 def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) -> list[Resource]:
     found: dict[tuple[str, str], Resource] = {}
+
+    def listed(parent: str) -> Iterable[Any]:
+        return clients.container.list_clusters(parent=parent).clusters
+
     for location in locations:
         parent = f"projects/{project}/locations/{location}"
-        response = calls.list_or_empty(
-            lambda parent=parent: clients.container.list_clusters(parent=parent).clusters, resource=parent
-        )
+        response = calls.list_or_empty(partial(listed, parent), resource=parent)
         for c in response:
             labels = dict(c.resource_labels)
             found[(c.location, c.name)] = Resource(
@@ -118,7 +121,7 @@ def subnetworks(clients: Clients, project: str, regions: Iterable[str]) -> list[
     out = []
     for region in sorted(set(regions)):
         items = calls.list_or_empty(
-            lambda region=region: clients.subnetworks.list(project=project, region=region),
+            partial(clients.subnetworks.list, project=project, region=region),
             resource=f"projects/{project}/regions/{region}/subnetworks",
         )
         out += [_described("subnetwork", item, region, short(item.network)) for item in items]
@@ -136,7 +139,7 @@ def routers(clients: Clients, project: str, regions: Iterable[str]) -> list[Reso
     out = []
     for region in sorted(set(regions)):
         items = calls.list_or_empty(
-            lambda region=region: clients.routers.list(project=project, region=region),
+            partial(clients.routers.list, project=project, region=region),
             resource=f"projects/{project}/regions/{region}/routers",
         )
         out += [_described("router", item, region, short(item.network)) for item in items]
@@ -165,11 +168,11 @@ def crypto_keys(clients: Clients, project: str, regions: Iterable[str]) -> list[
     for region in sorted(set(regions)):
         parent = f"projects/{project}/locations/{region}"
         rings = calls.list_or_empty(
-            lambda parent=parent: clients.kms.list_key_rings(parent=parent), resource=f"{parent}/keyRings"
+            partial(clients.kms.list_key_rings, parent=parent), resource=f"{parent}/keyRings"
         )
         for ring in rings:
             keys = calls.list_or_empty(
-                lambda ring=ring: clients.kms.list_crypto_keys(parent=ring.name), resource=ring.name
+                partial(clients.kms.list_crypto_keys, parent=ring.name), resource=ring.name
             )
             for k in keys:
                 labels = dict(k.labels)

@@ -9,8 +9,10 @@ created, cluster not yet) is never touched. Unlabelled clusters and excluded lab
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
 
 from gke_lab import expiry as exp
 from gke_lab import inventory as inv
@@ -39,11 +41,11 @@ class Plan:
     def to_reap(self) -> list[Decision]:
         return [d for d in self.decisions if d.action == REAP]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
         return {"decisions": [asdict(d) for d in self.decisions]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Plan:
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         return cls([Decision(**d) for d in data["decisions"]])
 
 
@@ -60,10 +62,10 @@ def decide(
     for c in unmarked_clusters:
         out.append(Decision("", "-", SKIP, _unmarked(c), c.ref))  # the caller fills in the project
     for lab in labs:
-        base = {"project_id": lab.project, "lab": lab.lab, "regions": lab.regions}
+        base = partial(Decision, project_id=lab.project, lab=lab.lab, regions=lab.regions)
         cluster = ", ".join(c.ref for c in lab.clusters)
         if lab.lab in excluded:
-            out.append(Decision(**base, action=SKIP, reason="excluded", cluster=cluster))
+            out.append(base(action=SKIP, reason="excluded", cluster=cluster))
             continue
         if lab.clusters:
             expiries = [exp.expiry_from(c.labels, c.create_time, default_ttl_hours) for c in lab.clusters]
@@ -73,13 +75,12 @@ def decide(
                 reason = (
                     "never expires" if never.source == "label" else "expiry unknown (no label, no createTime)"
                 )
-                out.append(Decision(**base, action=SKIP, reason=reason, cluster=cluster))
+                out.append(base(action=SKIP, reason=reason, cluster=cluster))
                 continue
             latest = max(expiries, key=lambda e: e.at or 0)
             if latest.passed(now):
                 out.append(
-                    Decision(
-                        **base,
+                    base(
                         action=REAP,
                         reason=f"expired at {latest.describe()}",
                         cluster=cluster,
@@ -88,8 +89,7 @@ def decide(
                 )
             else:
                 out.append(
-                    Decision(
-                        **base,
+                    base(
                         action=SKIP,
                         reason=f"not expired (expires {latest.describe()})",
                         cluster=cluster,
@@ -100,14 +100,13 @@ def decide(
         # No cluster: an orphan, or a lab whose cluster is still to be created.
         marker_expires = lab.marker_expires
         if not marker_expires:
-            out.append(Decision(**base, action=SKIP, reason="no cluster; markers never expire"))
+            out.append(base(action=SKIP, reason="no cluster; markers never expire"))
             continue
         when = exp.Expiry(marker_expires, "label")
         if when.passed(now):
             kinds = ", ".join(sorted({r.kind for r in lab.others}))
             out.append(
-                Decision(
-                    **base,
+                base(
                     action=REAP,
                     reason=f"orphan: no cluster, markers ({kinds}) expired at {when.describe()}",
                     expires=when.describe(),
@@ -115,8 +114,7 @@ def decide(
             )
         else:
             out.append(
-                Decision(
-                    **base,
+                base(
                     action=SKIP,
                     reason=f"no cluster yet; markers expire {when.describe()} (may still be provisioning)",
                     expires=when.describe(),
@@ -246,7 +244,7 @@ def extend_lab(
 ) -> list[Extension]:
     """Move `gke-lab-expires` N hours past the later of now and the current expiry: on the lab's
     cluster(s) (setResourceLabels with the label fingerprint) and on the KMS keys it owns."""
-    from google.cloud import container_v1
+    from google.cloud import container_v1, kms_v1
     from google.protobuf import field_mask_pb2
 
     from gke_lab import ops, retry
@@ -290,8 +288,9 @@ def extend_lab(
         old = labels.get(exp.EXPIRES_LABEL, "")
         labels[exp.EXPIRES_LABEL] = str(new_value)
         retry.call(
-            lambda key=key, labels=labels: clients.kms.update_crypto_key(
-                crypto_key={"name": key.name, "labels": labels},
+            partial(
+                clients.kms.update_crypto_key,
+                crypto_key=kms_v1.CryptoKey(name=key.name, labels=labels),
                 update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
             ),
             resource=key.name,
