@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from kubernetes import client as k8s
@@ -89,7 +90,7 @@ def service_manifest(echo: EchoLike) -> k8s.V1Service:
 
 # --- idempotent apply --------------------------------------------------------------------------------------
 def _plain(api: k8s.ApiClient, obj: Any) -> Any:
-    return api.sanitize_for_serialization(obj)
+    return api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]  # kubernetes client is untyped
 
 
 def contains(live: Any, want: Any) -> bool:
@@ -98,7 +99,7 @@ def contains(live: Any, want: Any) -> bool:
         return isinstance(live, dict) and all(contains(live.get(k), v) for k, v in want.items())
     if isinstance(want, list):
         return isinstance(live, list) and len(live) == len(want) and all(map(contains, live, want))
-    return live == want
+    return bool(live == want)
 
 
 def matches(live: dict[str, Any] | None, want: dict[str, Any]) -> bool:
@@ -110,7 +111,13 @@ def matches(live: dict[str, Any] | None, want: dict[str, Any]) -> bool:
     )
 
 
-def _ensure(api: k8s.ApiClient, desired: Any, read: Callable, create: Callable, patch: Callable) -> str:
+def _ensure(
+    api: k8s.ApiClient,
+    desired: Any,
+    read: Callable[[str, str], object],
+    create: Callable[[str, Any], object],
+    patch: Callable[[str, str, Any], object],
+) -> str:
     name, ns = desired.metadata.name, desired.metadata.namespace
     resource = f"{desired.kind} {ns}/{name}"
     live = calls.get_or_none(lambda: read(name, ns), resource=resource, retryable=kube.is_transient)
@@ -137,7 +144,7 @@ def _ensure_namespace(api: k8s.ApiClient, namespace: str) -> None:
     )
 
 
-def apply_echo(api: k8s.ApiClient, echo: EchoLike) -> dict:
+def apply_echo(api: k8s.ApiClient, echo: EchoLike) -> dict[str, str]:
     """Create or align the Deployment and the Service; returns what happened to each."""
     apps, core = k8s.AppsV1Api(api), k8s.CoreV1Api(api)
     if echo.namespace != "default":
@@ -171,12 +178,14 @@ def _pods(core: k8s.CoreV1Api, namespace: str) -> list[k8s.V1Pod]:
 
 def _pull_failures(pods: list[k8s.V1Pod]) -> list[tuple[str, str, str]]:
     """(pod, reason, message) for containers waiting on an image pull failure."""
-    found = []
+    found: list[tuple[str, str, str]] = []
     for pod in pods:
+        # A failing pod without a name (never seen from a server) is still a failure: report it unnamed.
+        name = (pod.metadata and pod.metadata.name) or ""
         for status in (pod.status and pod.status.container_statuses) or []:
             waiting = status.state and status.state.waiting
             if waiting and waiting.reason in PULL_FAILURES:
-                found.append((pod.metadata.name, waiting.reason, waiting.message or ""))
+                found.append((name, waiting.reason, waiting.message or ""))
     return found
 
 
@@ -196,8 +205,11 @@ def _pod_event(core: k8s.CoreV1Api, namespace: str, pod: str) -> str:
     warnings = [e for e in events if e.type == "Warning"]
     # The kubelet's "Failed to pull image ...: <cause>" says why; "Error: ImagePullBackOff" only that it did.
     pulls = [e for e in warnings if "failed to pull" in (e.message or "").lower()]
-    chosen = (pulls or warnings or [None])[-1]
-    return f"{chosen.reason}: {chosen.message}" if chosen is not None else ""
+    candidates = pulls or warnings
+    if not candidates:
+        return ""
+    chosen = candidates[-1]
+    return f"{chosen.reason}: {chosen.message}"
 
 
 def _image_pull_error(image: str, pod: str, reason: str, event: str) -> ImagePullError:
@@ -211,23 +223,36 @@ def _image_pull_error(image: str, pod: str, reason: str, event: str) -> ImagePul
     )
 
 
-def _rollout_state(dep: k8s.V1Deployment, replicas: int) -> dict:
+@dataclass(frozen=True)
+class RolloutState:
+    replicas: int  # wanted
+    updated: int
+    ready: int
+    available: int
+    total: int
+    observed: bool  # the controller has seen the latest generation
+
+    @property
+    def done(self) -> bool:
+        n = self.replicas
+        return self.observed and self.updated == n and self.available == n and self.total == n
+
+    def to_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+def _rollout_state(dep: k8s.V1Deployment, replicas: int) -> RolloutState:
     status = dep.status or k8s.V1DeploymentStatus()
-    generation = dep.metadata.generation
+    generation = dep.metadata.generation if dep.metadata is not None else None
     observed = status.observed_generation
-    return {
-        "replicas": replicas,
-        "updated": status.updated_replicas or 0,
-        "ready": status.ready_replicas or 0,
-        "available": status.available_replicas or 0,
-        "total": status.replicas or 0,
-        "observed": generation is None or (observed is not None and observed >= generation),
-    }
-
-
-def _done(state: dict) -> bool:
-    n = state["replicas"]
-    return state["observed"] and state["updated"] == n and state["available"] == n and state["total"] == n
+    return RolloutState(
+        replicas=replicas,
+        updated=status.updated_replicas or 0,
+        ready=status.ready_replicas or 0,
+        available=status.available_replicas or 0,
+        total=status.replicas or 0,
+        observed=generation is None or (observed is not None and observed >= generation),
+    )
 
 
 def wait_rollout(
@@ -239,7 +264,7 @@ def wait_rollout(
     pull_failure_polls: int = 3,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> dict:
+) -> dict[str, int | bool]:
     """Wait until every replica is updated and available. Image pull failures raise ImagePullError.
 
     `ImagePullBackOff` is final (kubelet already failed and is backing off); `ErrImagePull` must persist
@@ -257,9 +282,9 @@ def wait_rollout(
             action="read",
         )
         state = _rollout_state(dep, echo.replicas)
-        if _done(state):
-            return state
-        progress.note(f"rolling out, {state['available']}/{echo.replicas} replicas available")
+        if state.done:
+            return state.to_dict()
+        progress.note(f"rolling out, {state.available}/{echo.replicas} replicas available")
         failures = _pull_failures(_pods(core, echo.namespace))
         seen_pull_errors = seen_pull_errors + 1 if failures else 0
         backoff = [f for f in failures if f[1] != "ErrImagePull"]
@@ -269,8 +294,8 @@ def wait_rollout(
             raise _image_pull_error(echo.image, pod, reason, event)
         if clock() >= deadline:
             raise RolloutTimeout(
-                f"{resource} not ready after {timeout:.0f}s: {state['available']}/{echo.replicas} available, "
-                f"{state['updated']} updated",
+                f"{resource} not ready after {timeout:.0f}s: {state.available}/{echo.replicas} available, "
+                f"{state.updated} updated",
                 resource=resource,
             )
         sleep(min(next(delays, poll.cap), max(0.0, deadline - clock())))
@@ -286,7 +311,7 @@ _SECTIONS = {
 _KV = re.compile(r"^([^=]+)=(.*)$")
 
 
-def parse_echo_report(text: str) -> dict:
+def parse_echo_report(text: str) -> dict[str, Any]:
     """Parse echoserver 1.4's plain-text report into {"client", "server", "headers": {..}, "body": str}.
 
     Header names are lower-cased (as echoserver prints them). Raises ValueError when `text` is not a report.
