@@ -15,7 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 from google.iam.v1 import policy_pb2
@@ -27,6 +28,9 @@ from gke_lab.errors import LabError
 from gke_lab.identity import LabIdentity
 from gke_lab.ownership import REASON_OURS, owner_reason
 from gke_lab.spec import LabSpec
+
+if TYPE_CHECKING:
+    from google.cloud import compute_v1
 
 DELETED = "deleted"
 WOULD_DELETE = "would delete"
@@ -286,28 +290,28 @@ def _remove_workload_of(clients: Clients, target: LabTarget, c: inv.Resource, dr
         action="list deployments of",
     )
     todo: list[tuple[str, str, str, str, Callable[[], object]]] = []
+
     # LoadBalancer Services first: GKE removes their forwarding and k8s-fw rules while the cluster lives.
-    for svc in sorted(services.items, key=lambda s: s.spec.type != "LoadBalancer"):
+    def service_type(svc: k8s.V1Service) -> str | None:
+        return svc.spec.type if svc.spec is not None else None
+
+    for svc in sorted(services.items, key=lambda s: service_type(s) != "LoadBalancer"):
+        if svc.metadata is None or svc.metadata.namespace is None or svc.metadata.name is None:
+            continue  # nothing to address a delete to (a server always names what it lists)
         ns, name, labels = svc.metadata.namespace, svc.metadata.name, svc.metadata.labels or {}
-        if svc.spec.type == "LoadBalancer":
+        if service_type(svc) == "LoadBalancer":
             why = "LoadBalancer Service (its load balancer and firewall rule go with it)"
         elif labels.get(_OWNED_KEY) == _OWNED_VALUE:
             why = "echo workload"
         else:
             continue
-        todo.append(
-            ("service", ns, name, why, lambda ns=ns, name=name: core.delete_namespaced_service(name, ns))
-        )
+        todo.append(("service", ns, name, why, partial(core.delete_namespaced_service, name, ns)))
     for d in deployments.items:
+        if d.metadata is None or d.metadata.namespace is None or d.metadata.name is None:
+            continue  # nothing to address a delete to (a server always names what it lists)
         ns, name = d.metadata.namespace, d.metadata.name
         todo.append(
-            (
-                "deployment",
-                ns,
-                name,
-                "echo workload",
-                lambda ns=ns, name=name: apps.delete_namespaced_deployment(name, ns),
-            )
+            ("deployment", ns, name, "echo workload", partial(apps.delete_namespaced_deployment, name, ns))
         )
     rows: list[Row] = []
     for kind, ns, name, why, fn in todo:
@@ -332,7 +336,7 @@ def delete_clusters(
         if dry_run:
             rows.append(Row("cluster", "cluster", c.ref, WOULD_DELETE, REASON_OURS))
             continue
-        rows.append(_guard("cluster", c, lambda c=c: _delete_cluster(clients, target, c, timeout)))
+        rows.append(_guard("cluster", c, partial(_delete_cluster, clients, target, c, timeout)))
     return rows
 
 
@@ -397,9 +401,7 @@ def delete_firewalls(clients: Clients, target: LabTarget, *, dry_run: bool = Fal
         if dry_run:
             rows.append(Row("firewalls", "firewall", f.ref, WOULD_DELETE, reason))
             continue
-        rows.append(
-            _guard("firewalls", f, lambda f=f, reason=reason: _delete_firewall(clients, target, f, reason))
-        )
+        rows.append(_guard("firewalls", f, partial(_delete_firewall, clients, target, f, reason)))
     return rows
 
 
@@ -421,7 +423,7 @@ def _regional_phase(
     phase: str,
     lister: Callable[[Clients, str, set[str]], list[inv.Resource]],
     named: set[str],
-    deleter: Callable[[str, str, str], object],
+    deleter: Callable[[str, str, str], compute_v1.Operation],
     path: str,
     dry_run: bool,
 ) -> list[Row]:
@@ -554,10 +556,13 @@ def delete_service_accounts(clients: Clients, target: LabTarget, *, dry_run: boo
 
         def one(a: inv.Resource = a) -> Row:
             name = f"projects/{target.project_id}/serviceAccounts/{a.name}"
-            # The IAM delete answers nothing: answer DELETED so "gone already" (None) stays distinct.
-            answer = calls.delete_or_gone(
-                lambda: clients.iam.delete_service_account(name=name) or DELETED, resource=name
-            )
+
+            def delete() -> str:
+                # The IAM delete answers nothing: answer DELETED so "gone already" (None) stays distinct.
+                clients.iam.delete_service_account(name=name)
+                return DELETED
+
+            answer = calls.delete_or_gone(delete, resource=name)
             return Row("service_account", "service_account", a.ref, _outcome(answer), REASON_OURS)
 
         rows.append(_guard("service_account", a, one))
