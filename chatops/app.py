@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -89,6 +89,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _mention(owner: str | None) -> str:
+    return f"<@{owner}>" if owner else "unknown"
+
+
 class ChatOps:
     def __init__(self, settings: Settings, api: PrefectApi | None = None):
         self.settings = settings
@@ -97,7 +101,7 @@ class ChatOps:
             settings.api_url, api_key=os.environ.get("PREFECT_API_KEY") or None, timeout=settings.api_timeout
         )
         self.verifier = SignatureVerifier(settings.signing_secret)
-        self.watchers: set[asyncio.Task] = set()
+        self.watchers: set[asyncio.Task[None]] = set()
         self._http = httpx.AsyncClient(timeout=10.0)
         self._checks = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="chatops-check")
 
@@ -294,7 +298,8 @@ class ChatOps:
         runs = await self.api.flow_runs(
             tags_all=[CHAT_TAG, f"{LAB_TAG}{lab}"], deployment_ids=[provision], limit=HISTORY_LIMIT
         )
-        projects = {tag_value(r.get("tags") or [], PROJECT_TAG) for r in runs} & self.policy.allowed_projects
+        tagged = {tag_value(r.get("tags") or [], PROJECT_TAG) for r in runs}
+        projects = {p for p in tagged if p is not None} & self.policy.allowed_projects
         if not projects:
             raise CommandError(
                 f"no lab `{lab}` was started through chat: nothing to act on (labs started elsewhere: "
@@ -328,8 +333,9 @@ class ChatOps:
         artifact = await self.api.progress_artifact(run["id"])
         if not artifact:
             return ""
+        data = artifact.get("data")
         try:
-            percent = f"{float(artifact.get('data')):.0f} %"
+            percent = f"{float(data):.0f} %" if data is not None else "?"
         except (TypeError, ValueError):
             percent = "?"
         description = str(artifact.get("description") or "").replace("`", "'")[:300]
@@ -345,8 +351,7 @@ class ChatOps:
         if not latest:
             return "no labs started through Prefect yet"
         return "*Labs*\n" + "\n".join(
-            f"• `{lab}` (owner {('<@' + owner_of(r['tags']) + '>') if owner_of(r['tags']) else 'unknown'}): "
-            + self._run_line(r)
+            f"• `{lab}` (owner {_mention(owner_of(r['tags']))}): " + self._run_line(r)
             for lab, r in sorted(latest.items())
         )
 
@@ -355,7 +360,8 @@ class ChatOps:
         return f"<{self.settings.run_url(run['id'])}|{run['name']}>: {state}"
 
     async def _deployment_id(self, action: str) -> str:
-        return (await self.api.deployment(self.settings.deployments[action]))["id"]
+        deployment = await self.api.deployment(self.settings.deployments[action])
+        return str(deployment["id"])
 
     # ---------------------------------------------------------------- outcome
 
@@ -377,7 +383,7 @@ class ChatOps:
             except PrefectApiError:
                 run = None
             state = (run or {}).get("state") or {}
-            if state.get("type") in TERMINAL_STATES:
+            if run is not None and state.get("type") in TERMINAL_STATES:
                 break
             if asyncio.get_running_loop().time() > deadline:
                 return
@@ -422,7 +428,7 @@ def create_app(settings: Settings, api: PrefectApi | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await chatops.aclose()
 
