@@ -8,8 +8,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import lab_lock, use_credentials
+from flows.common import use_credentials
 from flows.hooks import notify_completion, notify_failure
+from flows.lab_lock import lab_lock
 from gke_lab import reaping
 from gke_lab.clients import Clients
 from gke_lab.identity import LabIdentity

@@ -116,7 +116,7 @@ def _reclaim(name: str, seen: dict[str, Any]) -> bool:
     return True
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     try:
         return get_run_logger()
     except MissingContextError:

@@ -23,9 +23,13 @@ def resolve_spec(
         from blocks.blueprint import LabBlueprint
 
         try:
-            base: LabSpec | dict[str, Any] | None = LabBlueprint.load(blueprint).spec
+            loaded = LabBlueprint.load(blueprint)
         except ValueError as exc:
             raise SpecError([("blueprint", f"no LabBlueprint block named {blueprint!r} ({exc})")]) from exc
+        # Prefect answers a coroutine inside an event loop; the lab flows are synchronous.
+        if not isinstance(loaded, LabBlueprint):
+            raise RuntimeError("resolve_spec loads blueprints synchronously: call it outside an event loop")
+        base: LabSpec | dict[str, Any] | None = loaded.spec
     else:
         base = spec
     if isinstance(base, dict):

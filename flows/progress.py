@@ -12,7 +12,8 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -39,6 +40,9 @@ from gke_lab.identity import LabIdentity
 from gke_lab.progress import Cadence, Event, Phase, PlainSink, Snapshot, Tracker
 from gke_lab.spec import LabSpec
 
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
 HISTORY_LIMIT = 200  # task runs read (newest first): the last ten or so runs
 HEARTBEAT_ENV = "GKE_LAB_PROGRESS_HEARTBEAT"
 MIN_GAP_ENV = "GKE_LAB_PROGRESS_MIN_GAP"
@@ -64,7 +68,9 @@ def cadence_from_env() -> Cadence:
     return cadence
 
 
-def _task_run_times(client, flow_name: str, tags: list[str] | None, exclude: UUID | None):
+def _task_run_times(
+    client: SyncPrefectClient, flow_name: str, tags: list[str] | None, exclude: UUID | None
+) -> list[progress.TaskRunTime]:
     task_runs = client.read_task_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
         flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=tags)) if tags else None,
@@ -83,7 +89,10 @@ def _task_run_times(client, flow_name: str, tags: list[str] | None, exclude: UUI
 
 
 def history(
-    phases: Sequence[Phase], flow_name: str, spec: LabIdentity | None = None, exclude: UUID | None = None
+    phases: Sequence[Phase],
+    flow_name: str,
+    spec: LabIdentity | LabSpec | None = None,
+    exclude: UUID | None = None,
 ) -> dict[str, list[float]]:
     """Each phase's durations in earlier runs of `flow_name`, from their COMPLETED task runs: this lab's
     runs when it has any (same spec, same sizes), else every lab's."""
@@ -110,9 +119,12 @@ def existing_artifact(run_id: UUID | None) -> tuple[UUID | None, float]:
         )
     if not found:
         return None, 0.0
+    data = found[0].data or 0.0
+    if not isinstance(data, (int, float, str)):  # not a percentage (JSON: an object or a list)
+        return found[0].id, 0.0
     try:
-        return found[0].id, float(found[0].data or 0.0)
-    except (TypeError, ValueError):
+        return found[0].id, float(data)
+    except ValueError:
         return found[0].id, 0.0
 
 
@@ -124,7 +136,7 @@ class ArtifactSink:
         self,
         key: str,
         interval: float,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
         artifact_id: UUID | None = None,
         floor: float = 0.0,
     ):
@@ -152,7 +164,11 @@ class ArtifactSink:
             if not final and (now - last_when < self.interval or event is Event.DONE):
                 return
             if self.artifact_id is None:
-                self.artifact_id = create_progress_artifact(percent, key=self.key, description=description)
+                created = create_progress_artifact(percent, key=self.key, description=description)
+                # Prefect answers a coroutine inside an event loop; the lab flows are synchronous.
+                if not isinstance(created, UUID):
+                    raise RuntimeError("progress artifacts are created synchronously: outside an event loop")
+                self.artifact_id = created
             else:
                 update_progress_artifact(self.artifact_id, percent, description=description)
             self._last = (percent, description, now)

@@ -11,8 +11,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import lab_lock, publish, spec_run_name, tag_run, use_credentials
+from flows.common import publish, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
+from flows.lab_lock import lab_lock
 from flows.params import resolve_spec
 from flows.progress import tracked
 from gke_lab import progress
