@@ -205,14 +205,13 @@ def plant_rule(name: str, description: str) -> None:
 
 
 def test_planted_markers_cannot_stop_the_reaper(prefect_harness, emu):
-    """A marker naming no valid lab, or an expiry past year 9999, is reported; the reaper never raises."""
+    """A marker naming no valid lab, or an expiry past year 9999, is no marker at all (foreign, as
+    `Marker` decodes it): the reaper neither raises nor acts on it."""
     plant_rule("planted", 'gke-lab:{"managed-by":"gke-lab","lab":"Not A Lab","expires":1}')
     plant_rule("far-future", 'gke-lab:{"managed-by":"gke-lab","lab":"far-future","expires":1000000000000}')
     seq = last_seq(emu)
     result = reap()
     assert mutations_since(emu, seq) == []
-    decisions = {d["lab"]: d for d in result["decisions"]}
-    assert decisions["Not A Lab"]["action"] == "skip"
-    assert "not a valid lab name" in decisions["Not A Lab"]["reason"]
-    assert decisions["far-future"]["action"] == "skip"
-    assert "planted" in {f["name"] for f in project_state(emu)["firewalls"]}
+    labs = {d["lab"] for d in result["decisions"]}
+    assert "Not A Lab" not in labs and "far-future" not in labs
+    assert {"planted", "far-future"} <= {f["name"] for f in project_state(emu)["firewalls"]}

@@ -144,6 +144,11 @@ def add_unmarked_cluster(
     )
     config = clients.container.get_server_config(name=base.cluster_parent)
     cluster = build_cluster(base, config.default_cluster_version, Marker("bystander", 0))
+    # The keys exactly as named (a lab other than the default derives names left at the article's).
+    node_key, secrets_key = (f"{base.keyring_name}/cryptoKeys/{key}" for key in keys)
+    for pool in cluster.node_pools:
+        pool.config.boot_disk_kms_key = node_key
+    cluster.database_encryption.key_name = secrets_key
     cluster.resource_labels.clear()
     cluster.ip_allocation_policy.create_subnetwork = False
     cluster.ip_allocation_policy.cluster_secondary_range_name = ""
