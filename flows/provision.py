@@ -67,6 +67,10 @@ def provision_lab(
 
     with lab_lock(lab):
         stamp = run_stamp()
+        # First: a new project has its APIs disabled and its service agents missing.
+        enabled = project_tasks.enable_services(lab)
+        if enabled.enabled:
+            log.info("enabled %s; service agents %s", ", ".join(enabled.enabled), ", ".join(enabled.agents))
         number = project_tasks.project_number(lab.project_id, target)
         version = project_tasks.server_config(lab, target)
         if lab.delete_default_network:

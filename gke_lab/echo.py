@@ -276,23 +276,39 @@ def wait_rollout(
 
 
 # --- the echoserver report ---------------------------------------------------------------------------------
+# Section headers of echoserver 1.4 (upper case) and 1.10 (title case; 1.4 is schema 1, see EchoSpec.image).
 _SECTIONS = {
     "CLIENT VALUES:": "client",
     "SERVER VALUES:": "server",
     "HEADERS RECEIVED:": "headers",
     "BODY:": "body",
+    "Request Information:": "client",
+    "Server values:": "server",
+    "Request Headers:": "headers",
+    "Request Body:": "body",
+    "Pod Information:": "pod",
 }
 _KV = re.compile(r"^([^=]+)=(.*)$")
+_HOSTNAME = "Hostname:"
 
 
 def parse_echo_report(text: str) -> dict:
-    """Parse echoserver 1.4's plain-text report into {"client", "server", "headers": {..}, "body": str}.
+    """Parse echoserver's plain-text report (1.4 or 1.10) into {"client", "server", "headers", "body", ..}.
 
-    Header names are lower-cased (as echoserver prints them). Raises ValueError when `text` is not a report.
+    Header names are lower-cased (as echoserver prints them); 1.10 adds "hostname" (the answering pod) and
+    "pod" (free text). Raises ValueError when `text` is not a report.
     """
-    result: dict[str, Any] = {"client": {}, "server": {}, "headers": {}, "body": ""}
+    result: dict[str, Any] = {
+        "client": {},
+        "server": {},
+        "headers": {},
+        "body": "",
+        "hostname": "",
+        "pod": "",
+    }
     section: str | None = None
     body: list[str] = []
+    pod: list[str] = []
     seen: set[str] = set()
     for raw in text.splitlines():
         line = raw.rstrip("\r")
@@ -306,6 +322,12 @@ def parse_echo_report(text: str) -> dict:
             continue
         if not header:
             continue
+        if section is None and header.startswith(_HOSTNAME):
+            result["hostname"] = header.removeprefix(_HOSTNAME).strip()
+            continue
+        if section == "pod":
+            pod.append(header)
+            continue
         match = _KV.match(header)
         if section is None or match is None:
             raise ValueError(f"not an echoserver report: unexpected line {line!r}")
@@ -314,6 +336,10 @@ def parse_echo_report(text: str) -> dict:
             key = key.lower()
         result[section][key] = value
     if "client" not in seen or "headers" not in seen:
-        raise ValueError("not an echoserver report: missing CLIENT VALUES or HEADERS RECEIVED section")
+        raise ValueError(
+            "not an echoserver report: missing CLIENT VALUES / Request Information "
+            "or HEADERS RECEIVED / Request Headers section"
+        )
     result["body"] = "\n".join(body).strip()
+    result["pod"] = "\n".join(pod)
     return result
