@@ -60,6 +60,7 @@ def provision_lab(
     log = get_run_logger()
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
+    project_tasks.check(lab, "up")
     tag_run(lab)
     publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
     target = target_description()

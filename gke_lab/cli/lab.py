@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from gke_lab.cli import main
+from gke_lab.cli.checks import DEBUG_OPTION, fail, preflight_or_exit, quiet_prefect
 from gke_lab.cli.plan import fail_spec
 from gke_lab.errors import LabError
 from gke_lab.spec import LabSpec, SpecError
@@ -38,15 +39,21 @@ def run_provision(spec: LabSpec, credentials_block: str | None = None) -> dict[s
 @SPEC_OPTION
 @SET_OPTION
 @click.option("--credentials-block", metavar="NAME", help="prefect-gcp GcpCredentials block (default: ADC).")
-def up_command(spec_path: str | None, overrides: tuple[str, ...], credentials_block: str | None) -> None:
+@DEBUG_OPTION
+def up_command(
+    spec_path: str | None, overrides: tuple[str, ...], credentials_block: str | None, debug: bool = False
+) -> None:
     """Provision the lab (idempotent), verify the echo service, print the lab card."""
     spec = _load(spec_path, overrides)
+    quiet_prefect()
+    preflight_or_exit(spec, "up", credentials_block, debug)
     click.echo(f"provisioning lab {spec.lab} in project {spec.project_id} ({spec.region}) ...", err=True)
     try:
         result = run_provision(spec, credentials_block)
     except LabError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc), exc if debug else None, debug)
+    except Exception as exc:  # noqa: BLE001 - unexpected: one line, the traceback with --debug
+        fail(f"{type(exc).__name__}: {exc}", exc, debug)
     click.echo(result["lab_card"])
 
 

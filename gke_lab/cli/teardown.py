@@ -9,6 +9,7 @@ import time
 import click
 
 from gke_lab.cli import main
+from gke_lab.cli.checks import DEBUG_OPTION, preflight_or_exit, quiet_prefect
 from gke_lab.spec import LabSpec, SpecError
 from gke_lab.spec_file import load_spec
 
@@ -31,12 +32,14 @@ def _print_report(markdown: str) -> None:
 @click.option("--destroy-keys", is_flag=True, help="Also schedule destruction of the lab's key versions.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--credentials-block", metavar="NAME", help="prefect-gcp GcpCredentials block (default: ADC).")
+@DEBUG_OPTION
 def down_command(
     spec_path: str | None,
     overrides: tuple[str, ...],
     destroy_keys: bool,
     dry_run: bool,
     credentials_block: str | None,
+    debug: bool = False,
 ) -> None:
     """Tear a lab down: only what carries its ownership marker, in dependency order."""
     try:
@@ -44,6 +47,8 @@ def down_command(
     except SpecError as exc:
         _fail_spec(exc)
         return
+    quiet_prefect()
+    preflight_or_exit(spec, "down", credentials_block, debug)
     from flows.teardown import teardown_lab
     from gke_lab.teardown import Report
 

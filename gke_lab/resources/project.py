@@ -22,6 +22,15 @@ class ServerVersion(BaseModel):
     source: str = ""
 
 
+def project_number(c: Clients, project_id: str) -> int:
+    project = retry.call(
+        lambda: c.projects.get_project(name=f"projects/{project_id}"),
+        resource=f"projects/{project_id}",
+        action="look up",
+    )
+    return int(project.name.split("/")[-1])
+
+
 def choose_version(c: Clients, spec: LabSpec) -> ServerVersion:
     """The pinned version when the chosen channel offers it, else that channel's default.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from google.api_core import exceptions as gexc
 from google.cloud import service_usage_v1
 
-from gke_lab import retry
+from gke_lab import calls, retry
 from gke_lab.clients import Clients
 from gke_lab.errors import LabError
 from gke_lab.resources.decision import Decision, create, exists, skip
@@ -59,15 +59,13 @@ def project_parent(spec: LabSpec) -> str:
 def read(c: Clients, spec: LabSpec) -> ServiceStates:
     """The states of the required services (batchGet: read-only)."""
     parent = project_parent(spec)
-    try:
-        response = retry.call(
-            lambda: c.service_usage.batch_get_services(
-                request={"parent": parent, "names": [f"{parent}/services/{s}" for s in REQUIRED]}
-            ),
-            resource=parent,
-            action="read the services of",
-        )
-    except gexc.NotFound:
+    response = calls.get_or_none(
+        lambda: c.service_usage.batch_get_services(
+            request={"parent": parent, "names": [f"{parent}/services/{s}" for s in REQUIRED]}
+        ),
+        resource=parent,
+    )
+    if response is None:
         # Google always serves Service Usage; only a stand-in endpoint without it answers 404 here.
         return ServiceStates(served=False)
     states = {s.config.name or s.name.rsplit("/", 1)[-1]: s.state for s in response.services}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 
 import httpx
 import pytest
@@ -145,7 +146,7 @@ def check_cluster_body(body: dict) -> None:
     assert int(pool["autoscaling"]["maxNodeCount"]) == 2
     assert int(pool["autoscaling"].get("minNodeCount", 0)) == 0
     assert pool["management"]["autoRepair"] is True
-    assert not pool["management"].get("autoUpgrade", False)
+    assert pool["management"]["autoUpgrade"] is True  # release channels require node auto-upgrade
     assert int(pool["upgradeSettings"]["maxSurge"]) == 1
     ipa = c["ipAllocationPolicy"]
     assert ipa["useIpAliases"] is True
@@ -175,10 +176,15 @@ def check_cluster_body(body: dict) -> None:
     assert c["shieldedNodes"]["enabled"] is True
     assert c["loggingConfig"]["componentConfig"]["enableComponents"]
     assert c["monitoringConfig"]["componentConfig"]["enableComponents"]
-    assert c.get("releaseChannel", {}).get("channel", 0) in (0, "UNSPECIFIED")
+    assert c["releaseChannel"]["channel"] in (2, "REGULAR")
     labels = c["resourceLabels"]
     assert labels["managed-by"] == "gke-lab" and labels["gke-lab"] == "cluster"
     assert int(labels["gke-lab-expires"]) > 0
+    # Upgrades held from creation until the lab expires.
+    hold = c["maintenancePolicy"]["window"]["maintenanceExclusions"]["gke-lab-hold"]
+    assert hold["maintenanceExclusionOptions"]["scope"] in (2, "NO_MINOR_OR_NODE_UPGRADES")
+    end = datetime.fromisoformat(hold["endTime"].replace("Z", "+00:00"))
+    assert int(end.timestamp()) == int(labels["gke-lab-expires"])
 
 
 def test_failed_cluster_create_then_flow_retry_resumes(prefect_harness, lab_emulator):
