@@ -95,6 +95,8 @@ def provision_lab(
             step.result()
         nat_done, bindings_done, roles_done = nat.result(), bindings.result(), roles.result()
         access = cluster_tasks.cluster(lab, stamp, version.version, nat_done, bindings_done, roles_done)
+        if access.recreated:
+            log.warning("%s ended in ERROR on a key grant still propagating; recreated once", access.name)
 
         workload = workload_tasks.deploy_echo(lab, access)
         verification = workload_tasks.verify_echo(lab, access)
@@ -116,6 +118,7 @@ def provision_lab(
         verification_passed=bool(verification.get("passed")),
         audit_summary={"passed": sum(1 for c in checks if c["passed"]), "total": len(checks)},
         target=target,
+        version=access.version,
     )
     publish(lab, "lab-card", card, "How to reach the lab")
     if not verification.get("passed"):

@@ -200,13 +200,25 @@ def _pod_event(core: k8s.CoreV1Api, namespace: str, pod: str) -> str:
     return f"{chosen.reason}: {chosen.message}" if chosen is not None else ""
 
 
-def _image_pull_error(image: str, pod: str, reason: str, event: str) -> ImagePullError:
+SCHEMA_1_FIX = (
+    "It is a Docker schema 1 image, which containerd 2.0 (GKE 1.33+ nodes) refuses to pull: set "
+    "echo.image to a schema 2 / OCI image such as registry.k8s.io/echoserver:1.10."
+)
+EGRESS_FIX = (
+    "Private nodes have no public IP addresses, so images outside Google's registries (gcr.io, "
+    "*-docker.pkg.dev) need Cloud NAT for egress: set network.cloud_nat: true (a Cloud Router with NAT "
+    "in the cluster's region), or mirror the image into Artifact Registry and set echo.image."
+)
+
+
+def _image_pull_error(image: str, pod: str, reason: str, event: str, status: str = "") -> ImagePullError:
     quoted = event or reason
+    # containerd's own words from the pod status, when the event does not already carry them.
+    said = f' Container status: "{status}".' if status and status not in quoted else ""
+    schema_1 = "schema 1" in f"{quoted} {status}".lower()
     return ImagePullError(
-        f'Pods of {DEPLOYMENT} cannot pull {image} (pod {pod}: {reason}). Event: "{quoted}". '
-        "Private nodes have no public IP addresses, so images outside Google's registries (gcr.io, "
-        "*-docker.pkg.dev) need Cloud NAT for egress: set network.cloud_nat: true (a Cloud Router with NAT "
-        "in the cluster's region), or mirror the image into Artifact Registry and set echo.image.",
+        f'Pods of {DEPLOYMENT} cannot pull {image} (pod {pod}: {reason}). Event: "{quoted}".{said} '
+        + (SCHEMA_1_FIX if schema_1 else EGRESS_FIX),
         resource=f"Deployment {DEPLOYMENT}",
     )
 
@@ -265,7 +277,7 @@ def wait_rollout(
         if backoff or (failures and seen_pull_errors >= pull_failure_polls):
             pod, reason, message = (backoff or failures)[0]
             event = _pod_event(core, echo.namespace, pod) or message
-            raise _image_pull_error(echo.image, pod, reason, event)
+            raise _image_pull_error(echo.image, pod, reason, event, message)
         if clock() >= deadline:
             raise RolloutTimeout(
                 f"{resource} not ready after {timeout:.0f}s: {state['available']}/{echo.replicas} available, "

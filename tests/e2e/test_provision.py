@@ -273,6 +273,37 @@ def test_cluster_create_waits_out_key_grant_propagation(prefect_harness, emulato
     assert statuses[-1] == 200 and 403 in statuses, statuses
 
 
+def test_create_ending_in_error_on_a_propagating_key_is_recreated_once(
+    prefect_harness, emulator_factory, monkeypatch
+):
+    from emulator.kms import KmsService
+
+    # The node key's grant is not yet effective when the first cluster's nodes are created: GKE accepts
+    # the create and the cluster ends in ERROR with a Cloud KMS key error (propagation, not a real denial).
+    effective = KmsService.grant_effective
+    refused: list[str] = []
+
+    def late_for_the_first_nodes(self, project, key_name, member):
+        if "compute-system" in member and not refused:
+            refused.append(key_name)
+            return False
+        return effective(self, project, key_name, member)
+
+    monkeypatch.setattr(KmsService, "grant_effective", late_for_the_first_nodes)
+    emu = emulator_factory(projects={PROJECT: NUMBER})
+    result = provision(spec=spec())
+    assert refused == [f"{KEYS}/key-gke-node"]
+    assert result["cluster"]["recreated"] is True
+    assert result["verification"]["passed"] is True
+    entries = log(emu)
+    cluster_calls = [
+        (e["method"], int(e["status"]))
+        for e in entries
+        if e["api"] == "container" and e["mutating"] and "/clusters" in e["path"]
+    ]
+    assert cluster_calls == [("POST", 200), ("DELETE", 200), ("POST", 200)]
+
+
 def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emulator):
     emu = lab_emulator
     rule = {"api": "container", "method": "POST", "path_regex": r"/clusters$", "count": 5, "status": 403}

@@ -165,3 +165,21 @@ def test_1_10_report_proves_path_host_and_probe():
     assert not {c["id"]: c["passed"] for c in checks}["request-uri"]
     checks, _ = check_echo_report(REPORT_1_10, "gke-lab/probe", "different")
     assert not {c["id"]: c["passed"] for c in checks}["header-probe"]
+
+
+def test_schema_1_pull_failure_names_the_image_and_containerd_s_reason():
+    from gke_lab.echo import _image_pull_error
+
+    containerd = (
+        'failed to pull and unpack image "registry.k8s.io/echoserver:1.4": Pulling Schema 1 images have '
+        "been deprecated and disabled by default since containerd v2.0"
+    )
+    error = _image_pull_error(
+        "registry.k8s.io/echoserver:1.4", "echo-1", "ErrImagePull", "Failed: Failed to pull image", containerd
+    )
+    message = str(error)
+    assert "registry.k8s.io/echoserver:1.4" in message and "ErrImagePull" in message
+    assert "Schema 1 images have been deprecated" in message
+    assert "echoserver:1.10" in message and "Cloud NAT" not in message
+    egress = str(_image_pull_error("docker.io/x:1", "echo-1", "ImagePullBackOff", "Failed: i/o timeout"))
+    assert "Cloud NAT" in egress and "schema 1" not in egress.lower()
