@@ -161,7 +161,9 @@ class Clients:
                 raise api_exceptions.from_http_response(response)
             operation = response.json()
             if operation.get("done") or time.monotonic() - start > timeout:
-                return str(operation.get("response", {}).get("email", ""))
+                # The operation's response is a GenerateServiceIdentityResponse: {identity: {email, ..}}.
+                answer = operation.get("response") or {}
+                return str((answer.get("identity") or {}).get("email") or answer.get("email") or "")
             time.sleep(1.0)
             response = session.get(f"{host}/v1beta1/{operation['name']}")
 

@@ -167,3 +167,18 @@ def test_services_enable_what_is_disabled_then_nothing():
     fake.calls.clear()
     assert services.ensure(fake, LabSpec()) == services.Enabled()
     assert [c for c, mutating in fake.calls if mutating] == []
+
+
+def test_plan_live_shows_the_preflight_as_a_table_and_stops_on_a_problem(monkeypatch):
+    monkeypatch.delenv("GKE_LAB_EMULATOR_HOST", raising=False)
+    fake = FakeProject(granted=preflight.PERMISSIONS["plan"][:-1])
+    monkeypatch.setattr(Clients, "from_env", staticmethod(lambda credentials=None: fake))
+    result = CliRunner().invoke(main, ["plan", "--live"])
+    assert result.exit_code == 3
+    assert result.stdout.startswith("Preflight\n")
+    assert "credentials" in result.stdout and "FAILED" in result.stdout
+    missing = preflight.PERMISSIONS["plan"][-1]
+    assert result.stderr.strip() == (
+        f"error: preflight: permissions: missing {missing}; ask for {preflight.ROLES[missing]} on gke-detail"
+    )
+    assert "Traceback" not in result.output
