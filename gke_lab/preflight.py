@@ -147,8 +147,12 @@ def _project(c: Clients, spec: LabSpec) -> Check:
 
 
 def _service_disabled(exc: BaseException) -> bool:
+    """Google's 403 for an API not enabled in the project (ErrorInfo reason SERVICE_DISABLED)."""
     text = str(exc)
-    return "SERVICE_DISABLED" in text or "has not been used in project" in text
+    reason = getattr(exc, "reason", None)
+    return (
+        reason == "SERVICE_DISABLED" or "SERVICE_DISABLED" in text or "has not been used in project" in text
+    )
 
 
 def _granted(c: Clients, spec: LabSpec, wanted: list[str]) -> list[str] | None:
