@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows.common import use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.teardown import LabIdentity, teardown_lab
-from gke_lab import reaping
+from gke_lab import reaper_config, reaping
 from gke_lab.errors import LabError
 from gke_lab.expiry import DEFAULT_TTL_HOURS
 from tasks import teardown as teardown_tasks
@@ -25,7 +25,7 @@ from tasks import teardown as teardown_tasks
     on_crashed=[notify_failure],
 )
 def reap_expired_labs(
-    projects: list[str],
+    projects: list[str] | None = None,
     locations: list[str] | None = None,
     dry_run: bool = False,
     exclude: list[str] | None = None,
@@ -39,7 +39,8 @@ def reap_expired_labs(
     TTL counted from the cluster's createTime when its expiry label is missing or corrupt.
 
     Args:
-        projects: Project IDs to look for expired labs in.
+        projects: Project IDs to look for expired labs in (default: GKE_LAB_REAPER_PROJECTS in the
+            worker's environment, comma-separated; with neither, the reaper does nothing and says so).
         locations: Cluster locations to look in (default: all, `-`).
         dry_run: Only report which labs would be torn down; change nothing.
         exclude: Lab names never to reap.
@@ -50,8 +51,15 @@ def reap_expired_labs(
             Credentials).
     """
     log = get_run_logger()
+    projects = list(projects or reaper_config.configured_projects())
     if not projects:
-        raise ValueError("projects: give at least one project ID to reap")
+        log.warning(reaper_config.NOTHING_CONFIGURED)
+        create_markdown_artifact(
+            markdown=f"# Reaper\n\n{reaper_config.NOTHING_CONFIGURED}.\n",
+            key="reaper-report",
+            description="Labs reaped and skipped, and why",
+        )
+        return {"decisions": [], "outcomes": {}, "dry_run": dry_run, "note": reaper_config.NOTHING_CONFIGURED}
     use_credentials(credentials_block)
     plan = reaping.Plan.from_dict(
         teardown_tasks.find_expired_labs(

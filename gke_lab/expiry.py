@@ -8,9 +8,11 @@ can at worst delay a reap, never make one early.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass
 
 EXPIRES_LABEL = "gke-lab-expires"
+MAX_EXTEND_HOURS = 24 * 365  # like the spec's TTL: no lab is stamped to live more than a year ahead
 DEFAULT_TTL_HOURS = 8  # the spec's default ttl_hours; used only when a label is missing or corrupt
 
 
@@ -25,8 +27,17 @@ class Expiry:
     def describe(self) -> str:
         if self.at is None:
             return "never" if self.source == "label" else "unknown"
-        when = _dt.datetime.fromtimestamp(self.at, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = format_unix(self.at)
         return when if self.source == "label" else f"{when} ({self.source})"
+
+
+def format_unix(value: object) -> str:
+    """A unix time as `YYYY-MM-DD HH:MM:SS UTC`; never raises (an expiry read from a label is anyone's)."""
+    try:
+        return _dt.datetime.fromtimestamp(int(value), _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")  # type: ignore[call-overload]
+    except (OverflowError, OSError, ValueError, TypeError):
+        text = str(value) if isinstance(value, int) else repr(value)
+        return f"unix time {text[:24]}{'...' if len(text) > 24 else ''} (out of range)"
 
 
 def parse_expires(value: object) -> int | None:
@@ -34,7 +45,8 @@ def parse_expires(value: object) -> int | None:
     if value is None:
         return None
     text = str(value).strip()
-    if not text.isdigit():  # rejects "", "-1", "1.5", "abc"
+    # ASCII digits only and at most 12 of them ("²" is a digit to str.isdigit; a thousand digits is no date)
+    if not re.fullmatch(r"[0-9]{1,12}", text):  # rejects "", "-1", "1.5", "abc"
         return None
     return int(text)
 
@@ -75,9 +87,15 @@ def expiry_from(
 
 def extended(current: Expiry, hours: float, now: float) -> int:
     """The new `gke-lab-expires` value: N hours from the later of now and the current expiry."""
-    if hours <= 0:
-        raise ValueError(f"hours: must be a positive number of hours, got {hours}")
+    if not isinstance(hours, int | float) or isinstance(hours, bool) or not 0 < hours <= MAX_EXTEND_HOURS:
+        raise ValueError(
+            f"hours: must be a number of hours above 0 and at most {MAX_EXTEND_HOURS} (a year), got {hours!r}"
+        )
     if current.at is None and current.source == "label":
         raise ValueError("the lab never expires (gke-lab-expires=0); extending would shorten its life")
     base = max(now, current.at) if current.at is not None else now
+    if base + hours * 3600 > now + MAX_EXTEND_HOURS * 3600:
+        raise ValueError(
+            f"hours: the lab would expire more than a year from now (at most {MAX_EXTEND_HOURS} hours ahead)"
+        )
     return int(base + hours * 3600)

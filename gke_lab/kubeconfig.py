@@ -6,6 +6,7 @@ fresh token from the user's gcloud credentials whenever kubectl needs one.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -61,31 +62,103 @@ def _upsert(items: list[dict], entry: dict) -> list[dict]:
     return [x for x in items if x.get("name") != entry["name"]] + [entry]
 
 
+class KubeconfigError(LabError):
+    """The kubeconfig file cannot be merged into; it was left as it was."""
+
+
+def _read_config(target: Path) -> dict:
+    """The existing config at `target` ({} when missing), refusing anything that is not a kubeconfig."""
+    try:
+        text = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KubeconfigError(
+            f"{target}: cannot read the kubeconfig ({exc}); it was left untouched"
+        ) from None
+    try:
+        config = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise KubeconfigError(f"{target}: not valid YAML ({exc}); it was left untouched") from None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise KubeconfigError(
+            f"{target}: not a kubeconfig (expected a mapping at the top level, found "
+            f"{type(config).__name__}); it was left untouched"
+        )
+    for key in ("clusters", "users", "contexts"):
+        items = config.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+            raise KubeconfigError(
+                f"{target}: not a kubeconfig ({key!r} must be a list of mappings); it was left untouched"
+            )
+    return config
+
+
+def _resolve(path: Path) -> Path:
+    """The file a (possibly symlinked) config path names: a symlinked ~/.kube/config stays a link and its
+    target is what gets replaced. A dangling link names the file it would create."""
+    return Path(os.path.realpath(path))
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """Replace `target` by `text` through a new 0600 file beside it (never through a planted link)."""
+    fd, tmp = -1, ""
+    for attempt in range(100):
+        tmp = str(target.with_name(f".{target.name}.{os.getpid()}.{attempt}.tmp"))
+        try:
+            # O_EXCL with O_CREAT never follows a symlink: a planted link makes this fail, not write through.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise KubeconfigError(f"{target}: cannot create a temporary file beside it")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def write_kubeconfig(cluster: Any, path: str | os.PathLike[str], project: str | None = None) -> str:
     """Merge the cluster into the kubeconfig at `path` (created 0600 when missing); make it current.
 
-    Returns the context name. Other clusters, users and contexts in the file are kept.
+    Returns the context name. Other clusters, users and contexts in the file are kept. The file is
+    rewritten atomically under a lock (`<file>.lock` beside it, so two writers never lose an entry);
+    a file that is not a kubeconfig raises KubeconfigError and is left as it was.
     """
     name, cluster_entry, user_entry, context_entry = entries(cluster, project)
-    target = Path(path).expanduser()
-    config: dict = {}
-    if target.exists():
-        config = yaml.safe_load(target.read_text()) or {}
-        if not isinstance(config, dict):
-            raise LabError(f"{target} is not a kubeconfig (expected a mapping)")
-    config.setdefault("apiVersion", "v1")
-    config.setdefault("kind", "Config")
-    config.setdefault("preferences", {})
-    config["clusters"] = _upsert(config.get("clusters") or [], cluster_entry)
-    config["users"] = _upsert(config.get("users") or [], user_entry)
-    config["contexts"] = _upsert(config.get("contexts") or [], context_entry)
-    config["current-context"] = name
+    target = _resolve(Path(path).expanduser())
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(config, fh, sort_keys=False)
-    os.replace(tmp, target)
+    lock_path = target.with_name(target.name + ".lock")
+    try:
+        lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        raise KubeconfigError(f"{target}: cannot open the lock file {lock_path} ({exc.strerror})") from None
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        config = _read_config(target)
+        config.setdefault("apiVersion", "v1")
+        config.setdefault("kind", "Config")
+        config.setdefault("preferences", {})
+        config["clusters"] = _upsert(config.get("clusters") or [], cluster_entry)
+        config["users"] = _upsert(config.get("users") or [], user_entry)
+        config["contexts"] = _upsert(config.get("contexts") or [], context_entry)
+        config["current-context"] = name
+        _write_atomically(target, yaml.safe_dump(config, sort_keys=False))
+    finally:
+        os.close(lock_fd)  # closing releases the lock
     return name
 
 

@@ -6,6 +6,7 @@ contiguous windows of at least 4 hours. Occurrences are expanded from the RFC 55
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from datetime import datetime, timedelta
 
@@ -16,6 +17,51 @@ SPAN = timedelta(days=32)
 MIN_WINDOW = timedelta(hours=4)
 HORIZON = timedelta(days=366)  # one year of rolling spans covers every weekly/monthly/yearly pattern
 MAX_OCCURRENCES = 20000
+
+# The recurrences GKE documents for maintenance windows: DAILY, WEEKLY and MONTHLY rules on one line, no
+# DTSTART (the window's start is the rule's start; a second one would move the windows silently). Checked
+# before any expansion: a rule like FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30 never matches and would spin.
+_RRULE = re.compile(r"(RRULE:)?FREQ=(DAILY|WEEKLY|MONTHLY)(;[A-Z]{2,10}=[-+A-Z0-9,]{1,60}){0,8}")
+_RRULE_KEYS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "WKST", "COUNT", "UNTIL"}
+_BYDAY = re.compile(r"([-+]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February counts its leap day
+RECURRENCE_ACCEPTED = (
+    "one RFC 5545 RRULE line with FREQ=DAILY, WEEKLY or MONTHLY, like FREQ=WEEKLY;BYDAY=SA,SU (no DTSTART)"
+)
+
+
+def recurrence_problem(value: str) -> str | None:
+    """What is wrong with a recurrence's form (None when GKE accepts the form)."""
+    if "DTSTART" in value.upper():
+        return f"{value!r} sets DTSTART"
+    if not _RRULE.fullmatch(value):
+        return f"{value!r} is not an accepted recurrence"
+    keys = [part.split("=", 1)[0] for part in value.removeprefix("RRULE:").split(";")]
+    unknown = [k for k in keys if k not in _RRULE_KEYS]
+    if unknown or len(set(keys)) != len(keys):
+        return f"{value!r} has unknown or repeated parts {unknown or keys}"
+    return _never_matches(value)
+
+
+def _never_matches(value: str) -> str | None:
+    """Why a rule can never produce a window, or None. dateutil searches such a rule up to the year 9999
+    (seconds of CPU); the only impossible combinations left by the form above are checked here."""
+    parts = dict(part.split("=", 1) for part in value.removeprefix("RRULE:").split(";"))
+    try:
+        months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else list(range(1, 13))
+        days = [int(d) for d in parts["BYMONTHDAY"].split(",")] if "BYMONTHDAY" in parts else [1]
+    except ValueError:
+        return f"{value!r} has a BYMONTH or BYMONTHDAY that is not a list of numbers"
+    if any(not 1 <= m <= 12 for m in months) or any(not 1 <= abs(d) <= 31 for d in days):
+        return f"{value!r} has a month outside 1..12 or a day outside 1..31"
+    if not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
+        return f"{value!r} names no day that exists in its months"
+    if "BYDAY" in parts and not all(_BYDAY.fullmatch(day) for day in parts["BYDAY"].split(",")):
+        return f"{value!r} has a BYDAY outside MO..SU (with an optional week number -5..5)"
+    for key in ("INTERVAL", "COUNT"):
+        if key in parts and not re.fullmatch(r"[1-9][0-9]{0,3}", parts[key]):
+            return f"{value!r} has {key} outside 1..9999"
+    return None
 
 
 def _windows(start: datetime, end: datetime, recurrence: str) -> list[tuple[datetime, datetime]]:
@@ -61,12 +107,15 @@ def minimum_availability(start: datetime, end: datetime, recurrence: str) -> tim
 
 def availability_problem(start: str, end: str, recurrence: str) -> tuple[tuple[str], str, str] | None:
     """None when the window is acceptable, else (field, problem, accepted)."""
+    form = recurrence_problem(recurrence)
+    if form is not None:
+        return ("recurrence",), form, RECURRENCE_ACCEPTED
     t0, t1 = datetime.fromisoformat(start), datetime.fromisoformat(end)
     if t1 <= t0:
         return ("end",), f"end {end} is not after start {start}", "an RFC 3339 time after start"
     try:
         found = minimum_availability(t0, t1, recurrence)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         return (
             ("recurrence",),
             f"cannot expand the recurrence ({exc})",

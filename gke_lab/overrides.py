@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from gke_lab import yamlsafe
 from gke_lab.spec import LabSpec, SpecError
 
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -34,9 +35,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             [(path or "(override)", "empty path segment; accepted: dotted field names like cluster.name")]
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yamlsafe.loads(raw) if raw.strip() else ""
+    except yamlsafe.UnsafeYamlError as exc:
+        where = f"{path}.{exc.where}" if exc.where and not exc.where.startswith("[") else path + exc.where
+        raise SpecError([(where, f"value refused: {exc.message}")]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([(path, f"value is not valid YAML: {exc}")]) from exc
+        raise SpecError([(path, f"value is not valid YAML: {exc}")]) from None
     return parts, value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,16 @@ REASON_OURS = "carries this lab's marker"
 REASON_UNMARKED = "no gke-lab ownership marker: not created by a lab"
 REASON_OTHER_LAB = "owned by lab {lab!r}"
 NEVER_ADOPTS = "gke-lab never adopts a resource it did not create"
+
+# What a marker read back from the cloud must hold to be a lab's. Anyone who can set a label or write a
+# description can plant one, so a lab name that no spec could hold (the spec's lab-name rule: RFC 1035,
+# at most 63 characters) or an expiry no date can represent makes it no marker at all: foreign.
+LAB_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+MAX_EXPIRES = 253402300799  # 9999-12-31T23:59:59Z, the last second a datetime can hold
+
+
+def valid_lab_name(value: object) -> bool:
+    return isinstance(value, str) and LAB_NAME.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -46,37 +57,47 @@ class Marker:
 
     @property
     def expires_at(self) -> datetime | None:
-        return None if self.expires == 0 else datetime.fromtimestamp(self.expires, tz=UTC)
+        if self.expires == 0:
+            return None
+        return datetime.fromtimestamp(min(max(self.expires, 1), MAX_EXPIRES), tz=UTC)
 
     @classmethod
     def from_labels(cls, labels: Any) -> Marker | None:
         """The marker in a label map, or None when the resource is not a lab's (or the labels are corrupt)."""
         if not labels:
             return None
-        labels = dict(labels)
-        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or not labels.get(LABEL_LAB):
-            return None
         try:
-            expires = int(labels.get(LABEL_EXPIRES, "0"))
+            labels = dict(labels)
         except (TypeError, ValueError):
             return None
-        return cls(lab=str(labels[LABEL_LAB]), expires=max(expires, 0))
+        lab, expires = labels.get(LABEL_LAB), labels.get(LABEL_EXPIRES, "0")
+        if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or not valid_lab_name(lab):
+            return None
+        if not isinstance(expires, str) or not re.fullmatch(r"[0-9]{1,12}", expires):
+            return None  # not "-1", " 1", "1_000" or a thousand digits: int() would take those
+        return cls._checked(lab, int(expires))
 
     @classmethod
     def from_description(cls, description: str | None) -> Marker | None:
         """The marker in a description, or None when absent or malformed."""
-        if not description or not description.startswith(DESCRIPTION_PREFIX):
+        if not isinstance(description, str) or not description.startswith(DESCRIPTION_PREFIX):
             return None
         try:
             body = json.loads(description[len(DESCRIPTION_PREFIX) :])
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(body, dict) or body.get("managed-by") != MANAGED_BY:
             return None
         lab, expires = body.get("lab"), body.get("expires", 0)
-        if not isinstance(lab, str) or not lab or not isinstance(expires, int) or isinstance(expires, bool):
+        if not valid_lab_name(lab) or not isinstance(expires, int) or isinstance(expires, bool):
             return None
-        return cls(lab=lab, expires=max(expires, 0))
+        return cls._checked(lab, expires)
+
+    @classmethod
+    def _checked(cls, lab: str, expires: int) -> Marker | None:
+        if not 0 <= expires <= MAX_EXPIRES:
+            return None
+        return cls(lab=lab, expires=expires)
 
 
 def expiry(ttl_hours: float, now: datetime | float) -> int:

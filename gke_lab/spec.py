@@ -22,12 +22,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from gke_lab import regions
+from gke_lab import naming, regions, yamlsafe
+from gke_lab.maintenance import RECURRENCE_ACCEPTED, recurrence_problem
 from gke_lab.validation import cross_problems
 
 # --------------------------------------------------------------------------------------------------
@@ -145,12 +149,15 @@ def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 # Field-level checks (reported per field by pydantic, all at once)
 
-_RFC1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# A year of TTL at most: expiries feed the reaper's dates, and a lab nobody renews should not outlive it.
+MAX_TTL_HOURS = 24 * 365
+
+_RFC1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
 def _rfc1035(max_len: int):
     def check(value: str) -> str:
-        if len(value) > max_len or not _RFC1035.match(value):
+        if len(value) > max_len or not _RFC1035.fullmatch(value):
             raise _problem(
                 f"{value!r} is not a valid name",
                 f"1-{max_len} characters: lowercase letters, digits and '-', starting with a letter and "
@@ -205,11 +212,11 @@ def _check_role(value: str) -> str:
     return value
 
 
-_VERSION = re.compile(r"^(latest|\d+\.\d+(\.\d+(-gke\.\d+)?)?)$")
+_VERSION = re.compile(r"latest|[0-9]{1,3}\.[0-9]{1,3}(\.[0-9]{1,3}(-gke\.[0-9]{1,12})?)?")
 
 
 def _check_version(value: str | None) -> str | None:
-    if value is not None and not _VERSION.match(value):
+    if value is not None and not _VERSION.fullmatch(value):
         raise _problem(
             f"{value!r} is not a GKE version",
             "null (the server's default), 'latest', MAJOR.MINOR, MAJOR.MINOR.PATCH or "
@@ -236,6 +243,10 @@ def _check_image(value: str) -> str:
     return value
 
 
+# Maintenance windows far from now cannot be planned (and a year near 9999 overflows date arithmetic).
+WINDOW_YEARS = (2000, 2100)
+
+
 def _check_rfc3339(value: str) -> str:
     from datetime import datetime
 
@@ -245,6 +256,9 @@ def _check_rfc3339(value: str) -> str:
         parsed = None
     if parsed is None or parsed.tzinfo is None or "T" not in value:
         raise _problem(f"{value!r} is not an RFC 3339 time", "a time with zone like 2020-11-29T17:00:00Z")
+    lo, hi = WINDOW_YEARS
+    if not lo <= parsed.year <= hi:
+        raise _problem(f"{value!r} is in the year {parsed.year}", f"a time in the years {lo} to {hi}")
     return value
 
 
@@ -262,12 +276,20 @@ def _time_text(value: Any) -> Any:
 def _check_recurrence(value: str) -> str:
     from dateutil.rrule import rrulestr
 
-    try:
-        rrulestr(value.removeprefix("RRULE:"))
-    except (ValueError, TypeError) as exc:
-        raise _problem(
-            f"{value!r} is not an RFC 5545 recurrence ({exc})", "an RRULE like FREQ=WEEKLY;BYDAY=SA,SU"
-        ) from None
+    problem = recurrence_problem(value)
+    if problem is None:
+        try:
+            rrulestr(value.removeprefix("RRULE:"))
+        except (ValueError, TypeError, OverflowError) as exc:
+            problem = f"{value!r} is not an RFC 5545 recurrence ({exc})"
+    if problem is not None:
+        raise _problem(problem, RECURRENCE_ACCEPTED)
+    return value
+
+
+def _check_display_name(value: str) -> str:
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise _problem(f"{value!r} contains control characters", "printable text of at most 63 characters")
     return value
 
 
@@ -329,7 +351,7 @@ class NetworkSpec(BaseModel):
         title="Service range",
         description="Secondary range of the subnet for Service (ClusterIP) IPs.",
     )
-    cloud_nat: bool = Field(
+    cloud_nat: StrictBool = Field(
         True,
         title="Cloud NAT",
         description="Create a Cloud Router with Cloud NAT so private nodes can pull public images.",
@@ -374,22 +396,32 @@ class NodeServiceAccountSpec(BaseModel):
             "roles/monitoring.viewer",
         ],
         title="Project roles",
-        description="Project roles granted to the node service account.",
+        description="Project roles granted to the node service account (least-privilege roles only, "
+        "unless allow_privileged_roles).",
+    )
+    allow_privileged_roles: StrictBool = Field(
+        False,
+        title="Allow privileged roles",
+        description="Permit roles outside the least-privilege node allowlist (owner, editor, IAM admin...).",
     )
 
 
 class AutoscalingSpec(BaseModel):
     model_config = _STRICT
 
-    min: int = Field(0, ge=0, le=1000, title="Minimum per zone", description="Minimum nodes per zone.")
-    max: int = Field(2, ge=1, le=1000, title="Maximum per zone", description="Maximum nodes per zone (>= 1).")
+    min: StrictInt = Field(0, ge=0, le=1000, title="Minimum per zone", description="Minimum nodes per zone.")
+    max: StrictInt = Field(
+        2, ge=1, le=1000, title="Maximum per zone", description="Maximum nodes per zone (>= 1)."
+    )
 
 
 class AuthorizedNetwork(BaseModel):
     model_config = _STRICT
 
     cidr: Cidr = Field(title="CIDR", description="Client range allowed to reach the control plane.")
-    name: str = Field("", max_length=63, title="Display name", description="Label for this range.")
+    name: Annotated[str, AfterValidator(_check_display_name)] = Field(
+        "", max_length=63, title="Display name", description="Label for this range."
+    )
 
 
 class MaintenanceWindow(BaseModel):
@@ -426,7 +458,7 @@ class ClusterSpec(BaseModel):
         title="Release channel",
         description="GKE release channel; null (no channel) only with legacy_no_channel (gone 2027-06-14).",
     )
-    legacy_no_channel: bool = Field(
+    legacy_no_channel: StrictBool = Field(
         False,
         title="Legacy no channel",
         description="Opt-in for release_channel null: existing customers only; GKE removes it on 2027-06-14.",
@@ -448,13 +480,13 @@ class ClusterSpec(BaseModel):
         "COS_CONTAINERD", title="Image type", description="Node OS image (containerd)."
     )
     disk_type: DiskType = Field("pd-standard", title="Disk type", description="Boot disk type of the nodes.")
-    disk_size_gb: int = Field(
+    disk_size_gb: StrictInt = Field(
         100, ge=10, le=65536, title="Disk size (GB)", description="Boot disk size per node."
     )
-    preemptible: bool = Field(
+    preemptible: StrictBool = Field(
         True, title="Preemptible", description="Use preemptible VMs (cheap, short-lived)."
     )
-    num_nodes: int = Field(
+    num_nodes: StrictInt = Field(
         1, ge=0, le=1000, title="Nodes per zone", description="Initial node count per zone."
     )
     autoscaling: AutoscalingSpec = Field(
@@ -462,7 +494,7 @@ class ClusterSpec(BaseModel):
         title="Autoscaling",
         description="Cluster autoscaler bounds, per zone.",
     )
-    max_pods_per_node: int = Field(
+    max_pods_per_node: StrictInt = Field(
         110, ge=8, le=256, title="Max pods per node", description="Sets the per-node Pod CIDR size (8..256)."
     )
     master_ipv4_cidr: Cidr = Field(
@@ -475,19 +507,23 @@ class ClusterSpec(BaseModel):
         title="Authorized networks",
         description="Client ranges allowed to reach the public control-plane endpoint (at most 50).",
     )
-    allow_public_control_plane: bool = Field(
+    allow_public_control_plane: StrictBool = Field(
         False, title="Allow 0.0.0.0/0", description="Permit 0.0.0.0/0 among the authorized networks."
     )
-    network_policy: bool = Field(True, title="Network policy", description="Enforce NetworkPolicy (Calico).")
-    workload_identity: bool = Field(
+    network_policy: StrictBool = Field(
+        True, title="Network policy", description="Enforce NetworkPolicy (Calico)."
+    )
+    workload_identity: StrictBool = Field(
         True, title="Workload Identity", description="Enable Workload Identity (<project>.svc.id.goog)."
     )
-    shielded_nodes: bool = Field(True, title="Shielded nodes", description="Enable Shielded GKE Nodes.")
-    secure_boot: bool = Field(True, title="Secure boot", description="Shielded VM secure boot on the nodes.")
-    integrity_monitoring: bool = Field(
+    shielded_nodes: StrictBool = Field(True, title="Shielded nodes", description="Enable Shielded GKE Nodes.")
+    secure_boot: StrictBool = Field(
+        True, title="Secure boot", description="Shielded VM secure boot on the nodes."
+    )
+    integrity_monitoring: StrictBool = Field(
         True, title="Integrity monitoring", description="Shielded VM integrity monitoring on the nodes."
     )
-    node_local_dns: bool = Field(
+    node_local_dns: StrictBool = Field(
         True, title="NodeLocal DNSCache", description="Enable the NodeLocalDNS addon."
     )
     addons: list[Addon] = Field(
@@ -495,14 +531,16 @@ class ClusterSpec(BaseModel):
         title="Addons",
         description="Addons to enable; all others are disabled (the Kubernetes dashboard always is).",
     )
-    auto_upgrade: bool = Field(
+    auto_upgrade: StrictBool = Field(
         True,
         title="Auto-upgrade",
         description="Node auto-upgrade; channels require it (held by upgrade_hold).",
     )
-    auto_repair: bool = Field(True, title="Auto-repair", description="Node auto-repair.")
-    max_surge: int = Field(1, ge=0, le=100, title="Max surge", description="Extra nodes during upgrades.")
-    max_unavailable: int = Field(
+    auto_repair: StrictBool = Field(True, title="Auto-repair", description="Node auto-repair.")
+    max_surge: StrictInt = Field(
+        1, ge=0, le=100, title="Max surge", description="Extra nodes during upgrades."
+    )
+    max_unavailable: StrictInt = Field(
         0, ge=0, le=100, title="Max unavailable", description="Nodes that may be unavailable during upgrades."
     )
     maintenance_window: MaintenanceWindow = Field(
@@ -525,7 +563,9 @@ class EchoSpec(BaseModel):
         title="Image",
         description="Echo server image (private nodes need Cloud NAT for non-Google registries).",
     )
-    replicas: int = Field(2, ge=1, le=10, title="Replicas", description="Echo Deployment replicas (1..10).")
+    replicas: StrictInt = Field(
+        2, ge=1, le=10, title="Replicas", description="Echo Deployment replicas (1..10)."
+    )
 
 
 class LabSpec(BaseModel):
@@ -540,10 +580,15 @@ class LabSpec(BaseModel):
     lab: Name63 = Field(
         "cluster", title="Lab name", description="Lab name: ownership label on everything the lab creates."
     )
-    ttl_hours: float = Field(
-        8, ge=0, le=24 * 365, title="TTL (hours)", description="Expiry stamped on the lab; 0 = never expires."
+    ttl_hours: StrictFloat = Field(
+        8,
+        ge=0,
+        le=MAX_TTL_HOURS,
+        allow_inf_nan=False,
+        title="TTL (hours)",
+        description="Expiry stamped on the lab; 0 = never expires.",
     )
-    delete_default_network: bool = Field(
+    delete_default_network: StrictBool = Field(
         True,
         title="Delete default network",
         description="Delete the project's default network (only when nothing but its own rules uses it).",
@@ -582,6 +627,13 @@ class LabSpec(BaseModel):
         if problems:
             raise ValidationError.from_exception_data(cls.__name__, [_detail(*p) for p in problems])
         return spec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lab_names(cls, data: Any) -> Any:
+        # Declared after _all_rules so it runs first: every entry point (CLI, UI form, REST, schedules,
+        # chat) gets the lab's own resource names here, before any rule sees them (gke_lab/naming.py).
+        return naming.with_lab_names(data, cls)
 
     # ---------------------------------------------------------------- derived names
 
@@ -679,19 +731,26 @@ class LabSpec(BaseModel):
 
 
 def _read_yaml(text_or_path: str | Path) -> Any:
+    """The document of a spec file or text: regular files only, bounded, YAML 1.2, no duplicate keys."""
     if isinstance(text_or_path, Path) or (
         isinstance(text_or_path, str)
         and "\n" not in text_or_path
         and text_or_path.endswith((".yaml", ".yml"))
     ):
-        path = Path(text_or_path)
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SpecError([("(file)", f"cannot read {path}: {exc.strerror}")]) from exc
+            text = yamlsafe.read_text(Path(text_or_path))
+        except yamlsafe.UnsafeYamlError as exc:
+            raise SpecError([("(file)", exc.message)]) from None
     else:
         text = str(text_or_path)
     try:
-        return yaml.safe_load(text)
+        return yamlsafe.loads(text)
+    except yamlsafe.UnsafeYamlError as exc:
+        raise SpecError([(exc.where or "(file)", exc.message)]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([("(file)", f"not valid YAML: {exc}")]) from exc
+        raise SpecError([("(file)", f"not valid YAML: {exc}")]) from None
+
+
+def read_yaml_document(text_or_path: str | Path) -> Any:
+    """The document of a spec file (a Path) or YAML text, read by the hostile-input rules above."""
+    return _read_yaml(text_or_path)

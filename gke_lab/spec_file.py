@@ -8,23 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gke_lab.overrides import apply_overrides
-from gke_lab.spec import LabSpec, SpecError
+from gke_lab.spec import LabSpec, SpecError, read_yaml_document
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML spec file (empty file = the defaults); raises SpecError naming the problem."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError([("(file)", f"cannot read {path}: {exc.strerror}")]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError([("(file)", f"not valid YAML: {exc}")]) from exc
+    """The mapping in a YAML spec file (empty file = the defaults); raises SpecError naming the problem.
+
+    Regular UTF-8 files only, bounded in size and nesting, YAML 1.2, duplicate keys refused."""
+    data = read_yaml_document(Path(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

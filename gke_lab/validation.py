@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gke_lab import regions
+from gke_lab import ipplan, regions
 from gke_lab.ipplan import pod_cidr_prefix
 from gke_lab.maintenance import availability_problem
 
@@ -106,29 +106,84 @@ def _master_cidr(d: dict[str, Any]) -> Iterator[Problem]:
 
 @rule
 def _authorized_networks(d: dict[str, Any]) -> Iterator[Problem]:
+    # Judged by the union of the ranges, not one by one: 0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0 by another
+    # name. More public space than one /8 (in one range or in all of them) counts as a public endpoint.
     c = d["cluster"]
     nets = c["master_authorized_networks"]
-    if len(nets) > MAX_AUTHORIZED_NETWORKS:
+    where = ("cluster", "master_authorized_networks")
+    if not nets:
         yield (
-            ("cluster", "master_authorized_networks"),
-            f"{len(nets)} authorized networks",
-            f"at most {MAX_AUTHORIZED_NETWORKS}",
-            len(nets),
+            where,
+            "no authorized networks: the control plane's public endpoint would accept no client",
+            "at least one client range, e.g. [{cidr: 203.0.113.7/32, name: me}]",
+            [],
         )
+        return
+    if len(nets) > MAX_AUTHORIZED_NETWORKS:
+        yield where, f"{len(nets)} authorized networks", f"at most {MAX_AUTHORIZED_NETWORKS}", len(nets)
     if c.get("allow_public_control_plane") is True:
         return
+    parsed: list[tuple[int, ipaddress.IPv4Network]] = []
     for i, item in enumerate(nets):
         try:
-            open_to_all = _net(item["cidr"]).prefixlen == 0
+            parsed.append((i, _net(item["cidr"])))
         except (KeyError, TypeError, ValueError):
             continue
-        if open_to_all:
+    accepted = f"ranges covering at most a /{PUBLIC_PREFIX_LIMIT} of public addresses in all, or "
+    accepted += "cluster.allow_public_control_plane: true"
+    for i, net in parsed:
+        if _public_addresses([net]) > PUBLIC_ADDRESS_LIMIT:
             yield (
-                ("cluster", "master_authorized_networks", i, "cidr"),
-                f"{item['cidr']} opens the control plane to the whole internet",
-                "a narrower range, or cluster.allow_public_control_plane: true",
-                item["cidr"],
+                (*where, i, "cidr"),
+                f"{net} opens the control plane to "
+                + ("the whole internet" if net.prefixlen == 0 else f"{net.num_addresses:,} public addresses"),
+                accepted,
+                str(net),
             )
+            return
+    total = _public_addresses([net for _, net in parsed])
+    if total > PUBLIC_ADDRESS_LIMIT:
+        yield (
+            where,
+            f"together the ranges open the control plane to {total:,} public addresses",
+            accepted,
+            [str(net) for _, net in parsed],
+        )
+
+
+# Not the public internet: private (RFC 1918), shared (RFC 6598) and special-purpose space.
+NOT_PUBLIC = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/3",
+    )
+)
+PUBLIC_PREFIX_LIMIT = 8
+PUBLIC_ADDRESS_LIMIT = 2 ** (32 - PUBLIC_PREFIX_LIMIT)
+
+
+def _public_addresses(nets: list[ipaddress.IPv4Network]) -> int:
+    """How many public addresses the union of `nets` holds (overlaps counted once)."""
+    total = 0
+    for net in ipaddress.collapse_addresses(nets):
+        total += net.num_addresses
+        for reserved in NOT_PUBLIC:
+            if net.overlaps(reserved):
+                inner = reserved if reserved.subnet_of(net) else net
+                total -= inner.num_addresses
+    return total
 
 
 @rule
@@ -250,6 +305,126 @@ def _ranges(d: dict[str, Any]) -> list[tuple[Loc, Any]]:
     ]
 
 
+# Where a subnet and its secondary ranges may lie: private RFC 1918 space, shared address space
+# (RFC 6598, 100.64.0.0/10) and the special-purpose ranges Google documents as valid subnet ranges
+# ("Valid IPv4 ranges", https://cloud.google.com/vpc/docs/subnets#valid-ranges; GKE uses them for Pods
+# and Services, https://cloud.google.com/kubernetes-engine/docs/concepts/alias-ips). Class E
+# (240.0.0.0/4) is left out: not every node OS routes it. Never loopback, link-local, multicast,
+# 0.0.0.0/8 or public space.
+SUBNET_SPACE = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+    )
+)
+
+
+@rule
+def _private_ranges(d: dict[str, Any]) -> Iterator[Problem]:
+    for loc, value in _ranges(d)[:3]:
+        try:
+            net = _net(value)
+        except (TypeError, ValueError):
+            continue
+        if net.prefixlen < 8:
+            continue  # wider than any range GKE takes: the prefix rule names it
+        if not any(net.subnet_of(space) for space in SUBNET_SPACE):
+            yield (
+                loc,
+                f"{net} is not inside private or shared address space",
+                "a range inside " + ", ".join(str(n) for n in SUBNET_SPACE),
+                value,
+            )
+
+
+@rule
+def _capacity(d: dict[str, Any]) -> Iterator[Problem]:
+    # The subnet's primary range bounds the node VMs: autoscaling past it only fails later, node by node.
+    # A Pod range too small for the autoscaling maximum stays a plan warning: GKE can add Pod ranges to
+    # a running cluster (discontiguous multi-Pod CIDR), but nothing can add nodes to a full subnet short
+    # of recreating it. The initial node count must fit both.
+    c, n = d["cluster"], d["network"]
+    zones = len(c["node_locations"])
+    found = ipplan.plan_ranges(
+        n["subnet"]["cidr"],
+        n["pods_range"]["cidr"],
+        n["services_range"]["cidr"],
+        int(c["max_pods_per_node"]),
+        zones=zones,
+        autoscaling_max_per_zone=int(c["autoscaling"]["max"]),
+    )
+    initial = int(c["num_nodes"]) * zones
+    if initial > found.max_nodes:
+        yield (
+            ("cluster", "num_nodes"),
+            f"{initial} initial nodes ({c['num_nodes']} per zone x {zones} zones) but "
+            f"network.{found.binding_range}.cidr admits only {found.max_nodes}",
+            f"at most {found.max_nodes // max(zones, 1)} per zone, or larger ranges",
+            c["num_nodes"],
+        )
+    elif found.autoscaling_max_total > found.max_nodes_by_subnet:
+        yield (
+            ("cluster", "autoscaling", "max"),
+            f"autoscaling to {found.autoscaling_max_total} nodes ({c['autoscaling']['max']} per zone x "
+            f"{zones} zones) but network.subnet.cidr admits only {found.max_nodes_by_subnet} nodes",
+            f"at most {found.max_nodes_by_subnet // max(zones, 1)} per zone, or a larger subnet",
+            c["autoscaling"]["max"],
+        )
+
+
+@rule
+def _default_network(d: dict[str, Any]) -> Iterator[Problem]:
+    if d["network"]["name"] == "default" and d["delete_default_network"] is True:
+        yield (
+            ("network", "name"),
+            "the lab's network cannot be named default while delete_default_network is true",
+            "another name, or delete_default_network: false",
+            "default",
+        )
+
+
+# Roles a node service account needs, and nothing more: GKE's documented least-privilege node roles
+# (https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa)
+# and read access to images. Anything else (owner, editor, IAM or token-creator roles...) would hand
+# every Pod that reaches the metadata server the power of that role.
+NODE_ROLE_ALLOWLIST = frozenset(
+    {
+        "roles/container.defaultNodeServiceAccount",
+        "roles/logging.logWriter",
+        "roles/monitoring.metricWriter",
+        "roles/monitoring.viewer",
+        "roles/stackdriver.resourceMetadata.writer",
+        "roles/autoscaling.metricsWriter",
+        "roles/artifactregistry.reader",
+        "roles/storage.objectViewer",
+    }
+)
+
+
+@rule
+def _node_roles(d: dict[str, Any]) -> Iterator[Problem]:
+    account = d["node_service_account"]
+    if account.get("allow_privileged_roles") is True:
+        return
+    for i, role in enumerate(account["roles"]):
+        if isinstance(role, str) and role not in NODE_ROLE_ALLOWLIST:
+            yield (
+                ("node_service_account", "roles", i),
+                f"{role} is not a least-privilege node role",
+                ", ".join(sorted(NODE_ROLE_ALLOWLIST))
+                + "; or node_service_account.allow_privileged_roles: true",
+                role,
+            )
+
+
 @rule
 def _overlaps(d: dict[str, Any]) -> Iterator[Problem]:
     parsed: list[tuple[Loc, ipaddress.IPv4Network]] = []
@@ -271,6 +446,6 @@ def cross_problems(document: dict[str, Any]) -> list[Problem]:
     for fn in _RULES:
         try:
             found.extend(fn(document))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
             continue  # inputs malformed: the field's own check reports it
     return found

@@ -100,6 +100,9 @@ class Stack:
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends the server's children too
+            # A worker turns SIGTERM into a SIGINT to itself: SIGINT must not arrive ignored (as it does
+            # when pytest itself was started in the background by a script).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
@@ -316,7 +319,7 @@ def prefect_stack(
                     "--type",
                     "process",
                     "--limit",
-                    "1",
+                    str(worker_limit),
                 ],
             )
         yield stack
@@ -331,6 +334,6 @@ def sqlite_stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def postgres_stack() -> Iterator[Stack]:
-    # Two workers that run two flows each: three labs really run at once, and both workers share them.
+    # Two workers that run two flows each (--limit 2): three labs can run at once, on both workers.
     with prefect_stack(database="postgres", workers=2, worker_limit=2) as stack:
         yield stack

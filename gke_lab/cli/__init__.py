@@ -7,6 +7,7 @@ emulator are heavy to import, and `gke-lab emulator` should serve in well under 
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
@@ -23,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "emulator": ("emulator",),
     "blocks": ("blocks",),
     "chatops": ("chatops",),
+    "stack": ("stack",),
 }
 
 
@@ -40,3 +42,6 @@ class _LazyGroup(click.Group):
 @click.version_option(package_name="gke-lab")
 def main() -> None:
     """Ephemeral, hardened GKE labs as Prefect 3 workflows."""
+    # Any Prefect server a command starts (the temporary one of `up`/`down` without PREFECT_API_URL, the
+    # demo's, the stack's) sends no telemetry: offline it would only log an ERROR.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

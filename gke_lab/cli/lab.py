@@ -66,7 +66,7 @@ def up_command(
 def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output: str | None) -> None:
     """Write a kubeconfig entry for the lab's cluster (like gcloud container clusters get-credentials)."""
     from gke_lab.clients import Clients
-    from gke_lab.kubeconfig import default_path, write_kubeconfig
+    from gke_lab.kubeconfig import KubeconfigError, default_path, write_kubeconfig
     from gke_lab.resources import cluster as cluster_resource
 
     spec = _load(spec_path, overrides)
@@ -81,5 +81,9 @@ def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output
         )
         sys.exit(1)
     path = output or default_path()
-    context = write_kubeconfig(cluster, path, project=spec.project_id)
+    try:
+        context = write_kubeconfig(cluster, path, project=spec.project_id)
+    except KubeconfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"wrote context {context} to {path}")

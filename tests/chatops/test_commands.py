@@ -161,7 +161,8 @@ def test_explicit_name_overrides_win_over_the_derived_names():
     assert run.spec.network.name == "my-net"
     # the whole network was given: none of its derived names are added
     assert not [o for o in run.overrides if o.startswith(("network.", "cluster.name=gke-"))]
-    assert run.spec.network.subnet.name == "gke-subnet"
+    # a name left at the article's default is not a choice (the UI form sends every default): it derives
+    assert run.spec.network.subnet.name == "gke-alice-subnet"
     assert run.spec.node_service_account.name == "gke-alice-node"
 
 

@@ -4,7 +4,6 @@ it once its expiry has passed."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -15,16 +14,18 @@ from tests.fixtures_servers import BIN, REPO, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-# Exactly as docs/operations.md shows it (the test checks that it still does).
+# Exactly as README.md shows it (the test checks that it still does).
 REST_TRIGGER = """\
 DEPLOYMENT_ID=$(curl -fsS "$PREFECT_API_URL/deployments/name/provision-lab/provision-lab" \\
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
-curl -fsS -X POST "$PREFECT_API_URL/deployments/$DEPLOYMENT_ID/create_flow_run" \\
+RUN_ID=$(curl -fsS -X POST "$PREFECT_API_URL/deployments/$DEPLOYMENT_ID/create_flow_run" \\
   -H 'Content-Type: application/json' \\
-  -d '{"parameters": {"blueprint": "small-zonal", "overrides": ["lab=rest-demo", "ttl_hours=2",
-         "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: me}]"]},
-       "tags": ["lab:rest-demo"], "idempotency_key": "rest-demo-1"}'
+  -d '{"parameters": {"blueprint": "small-zonal", "overrides": ["lab=readme-demo", "ttl_hours=2",
+         "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: me}]"]}}' \\
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+echo "provision run: $PREFECT_API_URL/flow_runs/$RUN_ID"
 """
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 DEPLOYMENTS = ["provision-lab", "teardown-lab", "verify-lab", "plan-lab", "extend-lab", "reap-expired-labs"]
 
@@ -94,19 +95,19 @@ def test_deployments_registered_with_schema_pool_and_schedules(sqlite_stack: Sta
 
 
 def test_rest_trigger_provisions_and_reaper_removes_after_ttl(sqlite_stack: Stack):
-    assert documented(REST_TRIGGER), "docs/operations.md no longer shows the tested REST trigger"
+    assert documented(REST_TRIGGER), "README.md no longer shows the tested REST trigger"
     env = {**sqlite_stack.env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     out = subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + REST_TRIGGER], env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    run = json.loads(out.stdout)
-    assert run["parameters"]["overrides"][:2] == ["lab=rest-demo", "ttl_hours=2"]
+    run = sqlite_stack.flow_run(out.stdout.strip().rsplit("/", 1)[1])
+    assert run["parameters"]["overrides"][:2] == ["lab=readme-demo", "ttl_hours=2"]
 
     done = sqlite_stack.wait_run(run["id"], timeout=600)
     assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{sqlite_stack.logs()}"
-    assert done["name"] == "provision rest-demo@gke-detail"
-    assert {"lab:rest-demo", "project:gke-detail"} <= set(done["tags"])
+    assert done["name"] == "provision readme-demo@gke-detail"
+    assert {"lab:readme-demo", "project:gke-detail"} <= set(done["tags"])
     with sqlite_stack.client() as c:
         keys = {
             a["key"]
@@ -115,24 +116,72 @@ def test_rest_trigger_provisions_and_reaper_removes_after_ttl(sqlite_stack: Stac
             ).json()
         }
     assert any(k and "card" in k for k in keys), keys
-    before = lab_resources(sqlite_stack, "gke-detail", "rest-demo")
+    before = lab_resources(sqlite_stack, "gke-detail", "readme-demo")
     assert before.get("clusters") and before.get("networks"), before
+    assert before["clusters"][0].endswith("gke-readme-demo")  # the lab's own names
+
+    # With no projects configured (no parameter, no GKE_LAB_REAPER_PROJECTS) the reaper does nothing.
+    idle = sqlite_stack.create_run("reap-expired-labs", {})
+    assert sqlite_stack.wait_run(idle["id"])["state"]["type"] == "COMPLETED"
+    assert lab_resources(sqlite_stack, "gke-detail", "readme-demo") == before
+    with sqlite_stack.client() as c:
+        report = c.post(
+            "artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [idle["id"]]}}}
+        ).json()
+    assert any("no projects to reap are configured" in (a["data"] or "") for a in report), report
 
     # Not expired yet (TTL 2 h): the reaper leaves the lab alone.
-    first = sqlite_stack.create_run("reap-expired-labs", {})
+    first = sqlite_stack.create_run("reap-expired-labs", {"projects": ["gke-detail"]})
     assert sqlite_stack.wait_run(first["id"])["state"]["type"] == "COMPLETED"
-    assert lab_resources(sqlite_stack, "gke-detail", "rest-demo").get("clusters")
+    assert lab_resources(sqlite_stack, "gke-detail", "readme-demo").get("clusters")
 
     # Move the cluster's expiry label into the past (as if 2 h had gone by), then reap.
     (cluster,) = [
         c
         for c in sqlite_stack.emulator_state()["projects"]["gke-detail"]["clusters"]
-        if c["name"] == "cluster"
+        if c["name"] == "gke-readme-demo"
     ]
     labels = {**cluster["resourceLabels"], "gke-lab-expires": str(int(time.time()) - 60)}
-    sqlite_stack.emulator_patch("gke-detail", "clusters", "cluster", {"resourceLabels": labels})
-    second = sqlite_stack.create_run("reap-expired-labs", {})
+    sqlite_stack.emulator_patch("gke-detail", "clusters", "gke-readme-demo", {"resourceLabels": labels})
+    second = sqlite_stack.create_run("reap-expired-labs", {"projects": ["gke-detail"]})
     reaped = sqlite_stack.wait_run(second["id"], timeout=600)
     assert reaped["state"]["type"] == "COMPLETED", f"{reaped['state']}\n{sqlite_stack.logs()}"
-    left = lab_resources(sqlite_stack, "gke-detail", "rest-demo")
+    left = lab_resources(sqlite_stack, "gke-detail", "readme-demo")
     assert not left.get("clusters") and not left.get("networks") and not left.get("serviceAccounts"), left
+
+
+def test_two_labs_through_rest_only_the_lab_differing(sqlite_stack: Stack):
+    """Both provision with distinct resources; tearing one down leaves the other running and untouched;
+    then nothing of either is left."""
+    project = "lab-alpha"
+
+    def parameters(lab: str) -> dict:
+        return {"blueprint": "small-zonal", "overrides": [f"lab={lab}", f"project_id={project}", LOCAL]}
+
+    def run(deployment: str, lab: str) -> dict:
+        created = sqlite_stack.create_run(deployment, parameters(lab))
+        done = sqlite_stack.wait_run(created["id"], timeout=600)
+        assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{sqlite_stack.logs()}"
+        return done
+
+    run("provision-lab", "rest-one")
+    run("provision-lab", "rest-two")
+    one = lab_resources(sqlite_stack, project, "rest-one")
+    two = lab_resources(sqlite_stack, project, "rest-two")
+    for kind in ("clusters", "networks", "subnetworks", "routers", "serviceAccounts", "cryptoKeys"):
+        assert one.get(kind) and two.get(kind), kind
+        assert not set(one[kind]) & set(two[kind]), kind
+    clusters = {c["name"]: c for c in sqlite_stack.emulator_state()["projects"][project]["clusters"]}
+    second = clusters["gke-rest-two"]
+
+    run("teardown-lab", "rest-one")
+    left = lab_resources(sqlite_stack, project, "rest-one")
+    assert set(left) <= {"cryptoKeys"}, left  # key rings and keys are reused, never deleted
+    assert lab_resources(sqlite_stack, project, "rest-two") == two
+    after = {c["name"]: c for c in sqlite_stack.emulator_state()["projects"][project]["clusters"]}
+    assert after == {"gke-rest-two": second} and second["status"] == "RUNNING"
+
+    run("teardown-lab", "rest-two")
+    for lab in ("rest-one", "rest-two"):
+        assert set(lab_resources(sqlite_stack, project, lab)) <= {"cryptoKeys"}, lab
+    assert sqlite_stack.emulator_state()["projects"][project]["clusters"] == []

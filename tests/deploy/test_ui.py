@@ -1,5 +1,6 @@
 """The Prefect UI in Debian's headless Chromium (Playwright, no browser download): open provision-lab,
-start a custom run from the form with a changed lab name and TTL, and see it complete with artifacts."""
+start a custom run from the form with a changed lab name and TTL, and see it complete with artifacts;
+then two labs from the form, only the lab name differing, each torn down alone from the form."""
 
 from __future__ import annotations
 
@@ -121,3 +122,84 @@ def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, s
     # TTL 1.5 h from the form: the expiry label is 5400 s after the run's creation (to the second).
     stamp = int(datetime.fromisoformat(done["created"].replace("Z", "+00:00")).timestamp())
     assert int(cluster["resourceLabels"]["gke-lab-expires"]) == stamp + 5400
+
+
+def submit_custom_run(page, ui_url: str, deployment: str, overrides: list[str]) -> None:
+    """Deployments > DEPLOYMENT > Run > Custom run; blueprint small-zonal and OVERRIDES; Submit."""
+    from playwright.sync_api import expect
+
+    page.goto(ui_url + "/")
+    page.get_by_role("link", name="Deployments").first.click()
+    page.get_by_role("link", name=deployment, exact=True).first.click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Custom run").click()
+
+    def field(param: str):
+        return page.locator(f"xpath=//label[normalize-space()='{param} (Optional)']/../../..")
+
+    page.get_by_label("Run Name").wait_for()
+    field("blueprint").locator("textarea").first.fill("small-zonal")
+    items_field = field("overrides")
+    for n, value in enumerate(overrides, start=1):
+        items_field.get_by_role("button", name="Add item").click()
+        items = items_field.locator("textarea")
+        expect(items).to_have_count(n)
+        items.nth(n - 1).fill(value)
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("scheduled to start now").first.wait_for()
+
+
+def test_two_labs_from_the_ui_form_only_the_lab_differing(sqlite_stack: Stack, browser, shots: Path):
+    project = "lab-bravo"
+
+    def overrides(lab: str) -> list[str]:
+        return [f"lab={lab}", f"project_id={project}", OVERRIDES[-1]]
+
+    def lab_state(lab: str) -> dict[str, list]:
+        st = sqlite_stack.emulator_state()["projects"].get(project, {})
+        marker = f'"lab":"{lab}"'
+        return {
+            "clusters": [c for c in st.get("clusters", []) if c["resourceLabels"].get("gke-lab") == lab],
+            **{
+                kind: sorted(r.get("name") or r.get("email") for r in st.get(kind, [])
+                             if marker in (r.get("description") or "").replace(" ", ""))
+                for kind in ("networks", "subnetworks", "routers", "serviceAccounts")
+            },
+        }  # fmt: skip
+
+    def run_from_form(page, deployment: str, lab: str) -> None:
+        submit_custom_run(page, sqlite_stack.ui_url, deployment, overrides(lab))
+        (run,) = [
+            r
+            for r in sqlite_stack.flow_runs()
+            if r["parameters"].get("overrides") == overrides(lab)
+            and r["deployment_id"] == sqlite_stack.deployment_id(deployment)
+        ]
+        done = sqlite_stack.wait_run(run["id"], timeout=600)
+        assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{sqlite_stack.logs()}"
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    try:
+        run_from_form(page, "provision-lab", "form-one")
+        run_from_form(page, "provision-lab", "form-two")
+        one, two = lab_state("form-one"), lab_state("form-two")
+        for kind, found in one.items():
+            assert found and two[kind], kind
+        assert [c["name"] for c in one["clusters"]] == ["gke-form-one"]
+        assert [c["name"] for c in two["clusters"]] == ["gke-form-two"]
+        assert not set(one["networks"]) & set(two["networks"])
+
+        run_from_form(page, "teardown-lab", "form-one")
+        assert not any(lab_state("form-one").values())
+        assert lab_state("form-two") == two and two["clusters"][0]["status"] == "RUNNING"
+
+        run_from_form(page, "teardown-lab", "form-two")
+        assert not any(lab_state("form-two").values())
+    except Exception:
+        page.screenshot(path=str(shots / "two-labs-failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()

@@ -1,11 +1,17 @@
-"""Two labs in ONE project with per-lab names: both provision, and tearing one down leaves the other whole."""
+"""Two labs in ONE project, only `lab=` differing: each gets its own names from the core's spec resolution,
+both provision, tearing one down leaves the other whole, and then nothing of either is left.
+
+Through the flows (what REST, the UI and schedules run) and through the command line. The REST and UI
+faces are in tests/deploy/test_rest_trigger.py and tests/deploy/test_ui.py.
+"""
 
 from __future__ import annotations
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from gke_lab.naming import per_lab_overrides
+from gke_lab.cli import main
 from gke_lab.overrides import apply_overrides
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -16,7 +22,7 @@ LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 
 def lab_spec(lab: str):
-    return apply_overrides(None, [*per_lab_overrides(lab), f"lab={lab}", LOCAL])
+    return apply_overrides(None, [f"lab={lab}", LOCAL])  # nothing but the lab name: the names derive
 
 
 def state(emu) -> dict:
@@ -38,7 +44,19 @@ def owned_by(st: dict, lab: str) -> dict[str, set[str]]:
         "subnetworks": names(st, "subnetworks") & {a.network.subnet.name},
         "routers": names(st, "routers") & {a.network.router},
         "serviceAccounts": names(st, "serviceAccounts") & {a.node_sa_email},
+        "firewalls": {f["name"] for f in st["firewalls"] if f["network"].endswith(f"/{a.network.name}")},
     }
+
+
+def bound_members(st: dict) -> set[str]:
+    return {m for b in st["iamPolicy"].get("bindings", []) for m in b.get("members", [])}
+
+
+def assert_nothing_left_of(st: dict, *labs: str) -> None:
+    for lab in labs:
+        assert not any(owned_by(st, lab).values()), (lab, owned_by(st, lab))
+        assert lab_spec(lab).node_sa_member not in bound_members(st)
+    assert st["clusters"] == []
 
 
 def test_two_labs_in_one_project_provision_and_tear_down_independently(prefect_harness, emulator_factory):
@@ -78,3 +96,40 @@ def test_two_labs_in_one_project_provision_and_tear_down_independently(prefect_h
 
     # the remaining lab still works end to end
     assert verify_lab(spec=bob)["verification"]["passed"] is True
+
+    report = teardown_lab(spec=bob)
+    assert not [r for r in report["rows"] if r["action"] == "failed"], report["rows"]
+    assert_nothing_left_of(state(emu), "alice", "bob")
+
+
+def cli(*args: str):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_two_labs_through_the_command_line_only_the_lab_name_differing(prefect_harness, emulator_factory):
+    emu = emulator_factory(projects={PROJECT: NUMBER}, latency_scale=0.01)
+
+    plan = cli("plan", "--offline", "--set", "lab=alpha", "--set", LOCAL)
+    assert "gke-alpha-network" in plan.stdout and "gke-alpha" in plan.stdout  # plan shows the derived names
+
+    cli("up", "--set", "lab=alpha", "--set", LOCAL)
+    cli("up", "--set", "lab=bravo", "--set", LOCAL)
+    both = state(emu)
+    assert {c["name"] for c in both["clusters"]} == {"gke-alpha", "gke-bravo"}
+    assert all(c["status"] == "RUNNING" for c in both["clusters"])
+    for lab in ("alpha", "bravo"):
+        assert all(owned_by(both, lab)[kind] for kind in ("clusters", "networks", "subnetworks", "routers"))
+        assert owned_by(both, lab)["serviceAccounts"], lab
+
+    cli("down", "--set", "lab=alpha", "--set", LOCAL)
+    after = state(emu)
+    assert not any(owned_by(after, "alpha").values()), owned_by(after, "alpha")
+    assert owned_by(after, "bravo") == owned_by(both, "bravo")
+    bravo = [c for c in both["clusters"] if c["name"] == "gke-bravo"]
+    assert after["clusters"] == bravo  # untouched: same cluster, same state, same labels
+    assert lab_spec("bravo").node_sa_member in bound_members(after)
+
+    cli("down", "--set", "lab=bravo", "--set", LOCAL)
+    assert_nothing_left_of(state(emu), "alpha", "bravo")

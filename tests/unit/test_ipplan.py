@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gke_lab import validation
 from gke_lab.ipplan import RESERVED_PER_SUBNET, plan, plan_ranges, pod_cidr_prefix
 from gke_lab.overrides import apply_overrides
 from gke_lab.spec import LabSpec, SpecError
@@ -103,8 +104,8 @@ def _cidr(draw_base: int, prefix: int) -> str:
 
 @settings(deadline=None)
 @given(
-    a=st.integers(0, 2**32 - 1),
-    b=st.integers(0, 2**32 - 1),
+    a=st.one_of(st.integers(0, 2**32 - 1), st.integers(0x0A000000, 0x0AFFFFFF)),
+    b=st.one_of(st.integers(0, 2**32 - 1), st.integers(0x0A000000, 0x0AFFFFFF)),
     pa=st.integers(8, 24),
     pb=st.integers(16, 27),
 )
@@ -113,14 +114,21 @@ def test_spec_never_accepts_overlapping_ranges(a, b, pa, pb):
     overrides = [f"network.pods_range.cidr={pods}", f"network.services_range.cidr={services}"]
     ranges = [ipaddress.IPv4Network(x) for x in ("10.128.0.0/20", pods, services, "172.16.0.0/28")]
     overlapping = any(x.overlaps(y) for i, x in enumerate(ranges) for y in ranges[i + 1 :])
+    # Ranges outside private/shared space, and a Pod range too small for the two initial nodes, are
+    # refused for their own reasons (named on their own fields).
+    outside = [r for r in ranges[1:3] if not any(r.subnet_of(space) for space in validation.SUBNET_SPACE)]
+    too_small = 2 ** max(24 - pa, -1) < 2
     try:
         spec = apply_overrides(None, overrides)
     except SpecError as exc:
         paths = {path for path, _ in exc.problems}
-        assert overlapping, exc.problems
-        assert paths <= {"network.pods_range.cidr", "network.services_range.cidr", "cluster.master_ipv4_cidr"}
+        assert overlapping or outside or too_small, exc.problems
+        allowed = {"network.pods_range.cidr", "network.services_range.cidr", "cluster.master_ipv4_cidr"}
+        assert paths <= allowed | ({"cluster.num_nodes"} if too_small else set())
+        if not (outside or too_small):
+            assert overlapping
     else:
-        assert not overlapping
+        assert not overlapping and not outside and not too_small
         nets = [
             ipaddress.IPv4Network(c) for c in (spec.network.pods_range.cidr, spec.network.services_range.cidr)
         ]

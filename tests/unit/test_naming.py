@@ -102,3 +102,108 @@ def test_without_explicit_drops_paths_set_by_the_user_or_under_a_set_parent():
     paths = [o.partition("=")[0] for o in kept]
     assert "cluster.name" not in paths and not [p for p in paths if p.startswith("network.")]
     assert "node_service_account.name" in paths and "kms.node_key" in paths
+
+
+# ---------------------------------------------------------------- the rule in the core's spec resolution
+
+
+def test_article_names_are_labspecs_defaults():
+    from gke_lab.naming import ARTICLE_NAMES, DEFAULT_LAB
+    from gke_lab.spec import LabSpec
+
+    default = LabSpec().model_dump(mode="json")
+    assert default["lab"] == DEFAULT_LAB
+    for path, name in ARTICLE_NAMES.items():
+        node = default
+        for part in path.split("."):
+            node = node[part]
+        assert node == name, path
+    assert set(ARTICLE_NAMES) == set(PATHS)
+
+
+def _names_of(spec) -> dict[str, str]:
+    dumped = spec.model_dump(mode="json")
+    out = {}
+    for path in PATHS:
+        node = dumped
+        for part in path.split("."):
+            node = node[part]
+        out[path] = node
+    return out
+
+
+def test_the_default_lab_keeps_the_article_names():
+    from gke_lab.naming import ARTICLE_NAMES
+    from gke_lab.spec import LabSpec
+
+    assert _names_of(LabSpec()) == ARTICLE_NAMES
+    assert _names_of(LabSpec(lab="cluster")) == ARTICLE_NAMES
+
+
+def test_every_entry_point_gets_the_same_names_for_the_same_lab(tmp_path):
+    """CLI (--set / YAML), the UI form (every field sent with its default), REST/schedules (blueprint +
+    overrides), and chat (per_lab_overrides) all resolve to the same names."""
+    from gke_lab.spec import LabSpec
+    from gke_lab.spec_file import load_spec
+
+    expected = per_lab_names("alice")
+    cli = load_spec(None, ["lab=alice"])
+    yaml_file = tmp_path / "lab.yaml"
+    yaml_file.write_text("lab: alice\nnetwork: {cloud_nat: true}\n")
+    from_yaml = load_spec(yaml_file)
+    form = LabSpec().model_dump(mode="json") | {"lab": "alice"}  # what the UI form submits
+    ui = LabSpec.model_validate(form)
+    rest = apply_overrides(LabSpec(), ["lab=alice", "ttl_hours=2"])  # a blueprint plus overrides
+    chat = apply_overrides({}, [*per_lab_overrides("alice"), "lab=alice"])
+    for spec in (cli, from_yaml, ui, rest, chat):
+        assert _names_of(spec) == expected
+        assert spec.kms.keyring == "keyring-gke"  # the shared key ring stays shared
+
+
+def test_names_set_explicitly_win_and_the_rest_still_derive():
+    from gke_lab.spec import LabSpec
+    from gke_lab.spec_file import load_spec
+
+    spec = load_spec(None, ["lab=alice", "cluster.name=mine", "network.subnet.name=my-subnet"])
+    assert spec.cluster.name == "mine" and spec.network.subnet.name == "my-subnet"
+    assert spec.network.name == "gke-alice-network" and spec.network.pods_range.name == "gke-alice-pods"
+    form = LabSpec().model_dump(mode="json") | {"lab": "alice"}
+    form["kms"] = form["kms"] | {"node_key": "team-key"}
+    assert LabSpec.model_validate(form).kms.node_key == "team-key"
+    # the default lab keeps whatever it is given
+    assert load_spec(None, ["network.name=gke-alice-network"]).network.name == "gke-alice-network"
+
+
+def test_a_name_equal_to_the_article_default_counts_as_not_set_for_another_lab():
+    from gke_lab.spec_file import load_spec
+
+    spec = load_spec(None, ["lab=alice", "network.name=gke-network", "cluster.name=cluster"])
+    assert (spec.network.name, spec.cluster.name) == ("gke-alice-network", "gke-alice")
+
+
+def test_two_labs_get_disjoint_names_and_input_is_not_changed():
+    from gke_lab.spec import LabSpec
+
+    data = {"lab": "alice", "network": {"routing_mode": "REGIONAL"}}
+    alice = LabSpec.model_validate(data)
+    bob = LabSpec.model_validate(data | {"lab": "bob"})
+    assert data == {"lab": "alice", "network": {"routing_mode": "REGIONAL"}}
+    assert not set(_names_of(alice).values()) & set(_names_of(bob).values())
+    assert alice.network.routing_mode == "REGIONAL" and alice.network.subnet.cidr == "10.128.0.0/20"
+
+
+def test_chat_overrides_and_core_resolution_agree():
+    from gke_lab.spec import LabSpec
+
+    explicit = ["cluster.name=b"]
+    chat = apply_overrides({}, [*without_explicit(per_lab_overrides("bob"), explicit), *explicit, "lab=bob"])
+    core = LabSpec.model_validate({"lab": "bob", "cluster": {"name": "b"}})
+    assert chat == core
+
+
+def test_a_bad_lab_name_is_refused_naming_the_field_not_derived_around():
+    from gke_lab.spec import LabSpec, SpecError
+
+    with pytest.raises(SpecError) as err:
+        LabSpec.from_data({"lab": "Bad_Name"})
+    assert [path for path, _ in err.value.problems] == ["lab"]
