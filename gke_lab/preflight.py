@@ -62,8 +62,11 @@ PERMISSIONS: dict[Run, list[str]] = {
     "up": [
         p for p in ROLES if not p.endswith((".delete", ".destroy")) and p != "serviceusage.services.enable"
     ],
+    # Key versions are destroyed only with --destroy-keys: the teardown checks that permission itself.
     "down": [
-        p for p in ROLES if not p.endswith((".create", ".actAs")) and p != "serviceusage.services.enable"
+        p
+        for p in ROLES
+        if not p.endswith((".create", ".actAs", ".destroy")) and p != "serviceusage.services.enable"
     ],
 }
 ENABLE = "serviceusage.services.enable"

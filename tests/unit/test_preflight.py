@@ -182,3 +182,12 @@ def test_plan_live_shows_the_preflight_as_a_table_and_stops_on_a_problem(monkeyp
         f"error: preflight: permissions: missing {missing}; ask for {preflight.ROLES[missing]} on gke-detail"
     )
     assert "Traceback" not in result.output
+
+
+def test_each_run_asks_only_for_what_it_does():
+    assert "container.clusters.create" in preflight.PERMISSIONS["up"]
+    assert "container.clusters.delete" not in preflight.PERMISSIONS["up"]
+    assert "container.clusters.delete" in preflight.PERMISSIONS["down"]
+    assert "container.clusters.create" not in preflight.PERMISSIONS["down"]
+    assert all(p.endswith((".get", ".list", ".getIamPolicy")) for p in preflight.PERMISSIONS["plan"])
+    assert all(p in preflight.ROLES for run in preflight.PERMISSIONS.values() for p in run)
