@@ -60,13 +60,14 @@ def provision_lab(
     log = get_run_logger()
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
-    project_tasks.check(lab, "up")
     tag_run(lab)
     publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
     target = target_description()
     log.info("provisioning lab %s in %s (%s)", lab.lab, lab.project_id, target)
 
     with lab_lock(lab):
+        # Read-only, but inside the lock: a run waiting for the lab's slot calls nothing.
+        project_tasks.check(lab, "up")
         stamp = run_stamp()
         # First: a new project has its APIs disabled and its service agents missing.
         enabled = project_tasks.enable_services(lab)
