@@ -71,7 +71,7 @@ class PrefectApi:
         if not found:
             log.warning("deployment %s not found: run `prefect deploy --all`", name)
             raise PrefectApiError(f"deployment `{name}` is not registered; ask an admin")
-        return found[0]
+        return dict(found[0])
 
     async def block_data(self, block_type_slug: str, name: str) -> dict[str, Any] | None:
         """A saved block's data, or None when no block of that name exists."""
@@ -102,11 +102,11 @@ class PrefectApi:
         response = await self._call("GET", f"flow_runs/{run_id}")
         if response.status_code != 200:
             raise self._failed("read the flow run", response)
-        return response.json()
+        return dict(response.json())
 
     async def flow_runs(
         self, *, tags_all: list[str], deployment_ids: list[str] | None = None, limit: int = 50
-    ):
+    ) -> list[dict[str, Any]]:
         flow_runs: dict[str, Any] = {"tags": {"all_": tags_all}}
         body: dict[str, Any] = {"flow_runs": flow_runs, "sort": "EXPECTED_START_TIME_DESC", "limit": limit}
         if deployment_ids:
@@ -114,11 +114,11 @@ class PrefectApi:
         response = await self._call("POST", "flow_runs/filter", json=body)
         if response.status_code != 200:
             raise self._failed("list flow runs", response)
-        return response.json()
+        return list(response.json())
 
     async def markdown_artifacts(self, run_id: str) -> list[dict[str, Any]]:
         body = {"artifacts": {"flow_run_id": {"any_": [run_id]}, "type": {"any_": ["markdown"]}}}
         response = await self._call("POST", "artifacts/filter", json=body)
         if response.status_code != 200:
             return []
-        return response.json()
+        return list(response.json())

@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", type=_project, action="append", default=[], metavar="ID=NUMBER")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--quota-per-minute", type=int, default=None)
+    parser.add_argument(
+        "--project-defaults",
+        choices=["today", "legacy"],
+        default="today",
+        help="how a new project starts: today (APIs disabled, no service agents, release channel required) "
+        "or legacy (APIs enabled, agents present, no-channel clusters allowed)",
+    )
     args = parser.parse_args(argv)
     if args.latency_scale < 0 or not 0.0 <= args.fault_rate <= 1.0:
         parser.error("--latency-scale must be >= 0 and --fault-rate between 0 and 1")
@@ -35,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         projects=dict(args.project),
         fault_rate=args.fault_rate,
         quota_per_minute=args.quota_per_minute,
+        new_projects=args.project_defaults,
     )
     try:
         serve_until_signalled(emu)

@@ -64,8 +64,12 @@ class ApiError(Exception):
         status: str | None = None,
         reason: str | None = None,
         domain: str = "global",
+        details: list[dict[str, Any]] | None = None,
+        extended_help: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.details = details or []
+        self.extended_help = extended_help
         self.code = code
         self.message = message
         self.status = status or _CANONICAL.get(code, "UNKNOWN")
@@ -73,14 +77,18 @@ class ApiError(Exception):
         self.domain = domain
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "errors": [{"message": self.message, "domain": self.domain, "reason": self.reason}],
-                "status": self.status,
-            }
+        item: dict[str, Any] = {"message": self.message, "domain": self.domain, "reason": self.reason}
+        if self.extended_help:
+            item["extendedHelp"] = self.extended_help
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "errors": [item],
+            "status": self.status,
         }
+        if self.details:
+            out["details"] = [dict(d) for d in self.details]
+        return {"error": out}
 
     def rpc_status(self) -> dict[str, Any]:
         return {"code": RPC_CODES.get(self.status, 2), "message": self.message}
@@ -126,3 +134,50 @@ def permission_denied(message: str) -> ApiError:
 
 def aborted(message: str) -> ApiError:
     return ApiError(409, message, status="ABORTED", reason="aborted")
+
+
+def service_disabled(service: str, title: str, project_number: int) -> ApiError:
+    """A call to an API the project has not enabled.
+
+    The ErrorInfo (reason SERVICE_DISABLED, domain googleapis.com, metadata service/consumer) is Google's
+    documented shape: google/api/error_reason.proto, ErrorReason.SERVICE_DISABLED
+    (https://cloud.google.com/php/docs/reference/common-protos/latest/Api.ErrorReason); the message and the
+    accessNotConfigured item are what every Google REST API answers in that case.
+    """
+    console = f"https://console.developers.google.com/apis/api/{service}/overview?project={project_number}"
+    message = (
+        f"{title} has not been used in project {project_number} before or it is disabled. Enable it by "
+        f"visiting {console} then retry. If you enabled this API recently, wait a few minutes for the action "
+        "to propagate to our systems and retry."
+    )
+    return ApiError(
+        403,
+        message,
+        status="PERMISSION_DENIED",
+        reason="accessNotConfigured",
+        domain="usageLimits",
+        extended_help="https://console.developers.google.com",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "SERVICE_DISABLED",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "service": service,
+                    "consumer": f"projects/{project_number}",
+                    "activationUrl": console,
+                    "serviceTitle": title,
+                    "containerInfo": str(project_number),
+                },
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": message,
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [{"description": "Google developers console API activation", "url": console}],
+            },
+        ],
+    )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.errors import ApiError
+from emulator.errors import ApiError, service_disabled
 from emulator.faults import FaultInjector
 from emulator.requestlog import RequestLog
 from emulator.store import Backend, Project
@@ -29,6 +29,7 @@ class Call:
     project: str | None  # the project ID or number the request names, if any
     query: dict[str, str] = field(default_factory=dict)
     body: Any = None  # as the request log shows it
+    service: str = ""  # the API the project must have enabled, e.g. compute.googleapis.com ("" for none)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,17 @@ class Outcome:
 
 def internal_error(exc: BaseException) -> ApiError:
     return ApiError(500, f"Internal error: {exc}", status="INTERNAL", reason="backendError")
+
+
+# Titles Google uses in its SERVICE_DISABLED message for the APIs a lab calls.
+SERVICE_TITLES = {
+    "compute.googleapis.com": "Compute Engine API",
+    "container.googleapis.com": "Kubernetes Engine API",
+    "cloudkms.googleapis.com": "Cloud Key Management Service (KMS) API",
+    "iam.googleapis.com": "Identity and Access Management (IAM) API",
+    "cloudresourcemanager.googleapis.com": "Cloud Resource Manager API",
+    "serviceusage.googleapis.com": "Service Usage API",
+}
 
 
 class Gateway:
@@ -59,6 +71,8 @@ class Gateway:
             fault = self.faults.check(call.api, call.method, call.path, project_id)
             if fault:
                 raise fault
+            if project is not None and call.service:
+                self.check_enabled(project, call.service)
             outcome = Outcome(200, handler(project))
         except ApiError as exc:
             outcome = Outcome(exc.code, error=exc)
@@ -82,3 +96,10 @@ class Gateway:
             entry["trace"] = trace
         self.log.append(entry)
         return outcome
+
+    def check_enabled(self, project: Project, service: str) -> None:
+        """Google answers every call to an API the project has not enabled with 403 SERVICE_DISABLED."""
+        with project.locked():  # an enable operation that is due completes first
+            enabled = service in project.enabled_services
+        if not enabled:
+            raise service_disabled(service, SERVICE_TITLES.get(service, service), project.number)

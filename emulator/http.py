@@ -18,7 +18,7 @@ from emulator.store import Project
 if TYPE_CHECKING:
     from emulator.server import Emulator
 
-_PROJECT_RE = re.compile(r"^/(?:compute/v1/|v1/|v3/)projects/([^/:]+)")
+_PROJECT_RE = re.compile(r"^/(?:compute/v1/|v1/|v1beta1/|v3/)projects/([^/:]+)")
 
 
 def guess_api(path: str) -> str:
@@ -27,6 +27,8 @@ def guess_api(path: str) -> str:
         return "compute"
     if path.startswith("/v3/"):
         return "cloudresourcemanager"
+    if "/services" in path or path.startswith(("/v1/operations", "/v1beta1/")):
+        return "serviceusage"
     if "/keyRings" in path:
         return "cloudkms"
     return "container"
@@ -37,12 +39,16 @@ class RestApp:
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self.router = Router(service.routes() for service in (emu.compute, emu.crm, emu.kms, emu.container))
+        self.router = Router(
+            [service.routes() for service in (emu.compute, emu.crm, emu.kms, emu.container)]
+            + emu.service_usage.routes()
+        )
 
     def handle(self, method: str, raw_path: str, raw_body: bytes) -> tuple[int, Any]:
         parts = urlsplit(raw_path)
         path = parts.path
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        # a repeated parameter (Service Usage batchGet's names=...&names=...) arrives comma-joined
+        query = {k: ",".join(v) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         try:
             body = json.loads(raw_body) if raw_body.strip() else None
         except ValueError:
@@ -63,6 +69,7 @@ class RestApp:
             project=named.group(1) if named else None,
             query=query,
             body=body,
+            service=match.service if match else "",
         )
 
         def serve(project: Project | None) -> Any:
@@ -100,6 +107,9 @@ class RestApp:
                 return 200, {}
             if method == "POST" and name == "patch":
                 return 200, emu.patch(body or {})
+            m = re.match(r"^projects/([^/]+)/settings$", name)
+            if m and method == "POST":
+                return 200, emu.project_settings(m.group(1), body or {})
             m = re.match(r"^projects/([^/]+)/zones/([^/]+)/instances$", name)
             if m and method == "POST":
                 return 200, emu.add_instance(m.group(1), m.group(2), body or {})

@@ -38,6 +38,7 @@ class IamGrpc:
             path=f"/{SERVICE}/{method}",
             project=named.group(1) if named and named.group(1) != "-" else None,
             body=json.loads(type(request).to_json(request, use_integers_for_enums=False, indent=None)),
+            service="iam.googleapis.com",
         )
         outcome = self.emu.gateway.call(call, lambda _project: fn())
         if outcome.error is not None:

@@ -295,11 +295,18 @@ class KmsService:
         return project.key_versions.get(primary, {}).get("state") == "ENABLED"
 
     # ---- IAM --------------------------------------------------------------------------------
-    def get_iam_policy(self, project: Project, location: str, ring: str, key: str) -> dict[str, Any]:
+    def get_iam_policy(
+        self, project: Project, location: str, ring: str, key: str, query: dict[str, str], body: Any
+    ) -> dict[str, Any]:
         name = self._names(project, location, ring, key)["key"]
+        requested = query.get("options.requestedPolicyVersion") or (
+            ((body or {}).get("options") or {}).get("requestedPolicyVersion")
+            if isinstance(body, dict)
+            else None
+        )
         with project.locked():
             self._key(project, name)
-            return project.key_policies[name].to_json()
+            return project.key_policies[name].read(requested)
 
     def set_iam_policy(
         self, project: Project, location: str, ring: str, key: str, body: Any
@@ -333,6 +340,7 @@ class KmsService:
         version = key + "/cryptoKeyVersions/{version}"
         return ServiceRoutes(
             api="cloudkms",
+            service="cloudkms.googleapis.com",
             prefix="/v1/projects/{project}/locations/{location}",
             routes=(
                 Route("POST", "/keyRings", self.create_key_ring),

@@ -10,6 +10,7 @@ from __future__ import annotations
 PROFILE: dict[str, float] = {
     "networks.insert": 12.0,
     "networks.delete": 10.0,
+    "networks.removePeering": 10.0,
     "subnetworks.insert": 10.0,
     "subnetworks.delete": 8.0,
     "firewalls.insert": 6.0,
@@ -33,6 +34,11 @@ PROFILE: dict[str, float] = {
     "endpoints.ready": 2.0,
     # not in the design table: a LoadBalancer Service gets its external IP after about this long
     "loadBalancer.ready": 40.0,
+    # Service Usage services.enable / batchEnable until the operation is done and the API answers
+    "services.enable": 20.0,
+    # after a cluster delete ends, GKE's firewall rules and control-plane peering still refer to the
+    # network for a while (terraform-provider-google issue 5423)
+    "clusters.leftovers": 90.0,
 }
 
 # Share of clusters.create after which node VMs are created (and the boot-disk key is used).

@@ -10,24 +10,23 @@ from emulator.store import Backend, Policy, Project
 
 
 def seed_policy(project: Project) -> None:
-    """A new project's policy: an owner and the Google-managed service agents' roles."""
+    """A new project's policy: an owner and the Google APIs service agent; the service agents' roles are
+    granted when their API is enabled (emulator/serviceusage.py)."""
     now = project.backend.clock.now()
-    project.policy = Policy(
-        f"projects/{project.id}",
-        [
+    cloudservices = f"serviceAccount:{project.number}@cloudservices.gserviceaccount.com"
+    if project.defaults == "legacy":  # an old project: its APIs were enabled long ago
+        bindings = [
             {"role": "roles/compute.serviceAgent", "members": [f"serviceAccount:{project.compute_agent}"]},
             {"role": "roles/container.serviceAgent", "members": [f"serviceAccount:{project.gke_agent}"]},
             {
                 "role": "roles/editor",
-                "members": [
-                    f"serviceAccount:{project.compute_default_sa}",
-                    f"serviceAccount:{project.number}@cloudservices.gserviceaccount.com",
-                ],
+                "members": [f"serviceAccount:{project.compute_default_sa}", cloudservices],
             },
-            {"role": "roles/owner", "members": ["user:owner@example.com"]},
-        ],
-        now=now,
-    )
+        ]
+    else:
+        bindings = [{"role": "roles/editor", "members": [cloudservices]}]
+    bindings.append({"role": "roles/owner", "members": ["user:owner@example.com"]})
+    project.policy = Policy(f"projects/{project.id}", bindings, now=now)
 
 
 class ResourceManagerService:
@@ -47,9 +46,15 @@ class ResourceManagerService:
             "etag": f'W/"{project.number:x}"',
         }
 
-    def get_iam_policy(self, project: Project) -> dict[str, Any]:
+    def get_iam_policy(self, project: Project, body: Any) -> dict[str, Any]:
+        options = ((body or {}).get("options") or {}) if isinstance(body, dict) else {}
         with project.locked():
-            return project.policy.to_json()
+            return project.policy.read(options.get("requestedPolicyVersion"))
+
+    def test_iam_permissions(self, project: Project, body: Any) -> dict[str, Any]:
+        """The emulator's caller owns every project: it holds every permission it asks about."""
+        permissions = (body or {}).get("permissions") or [] if isinstance(body, dict) else []
+        return {"permissions": list(permissions)} if permissions else {}
 
     def set_iam_policy(self, project: Project, body: Any) -> dict[str, Any]:
         policy = (body or {}).get("policy") or {}
@@ -65,9 +70,13 @@ class ResourceManagerService:
     def routes(self) -> ServiceRoutes:
         return ServiceRoutes(
             api="cloudresourcemanager",
+            service="cloudresourcemanager.googleapis.com",
             prefix="/v3/projects/{project}",
             routes=(
-                Route("GET", "", self.get_project),
+                # projects.get and testIamPermissions answer while the API is disabled, so that a caller can
+                # always find its project and what it may do (and then enable services)
+                Route("GET", "", self.get_project, always_on=True),
+                Route("POST", ":testIamPermissions", self.test_iam_permissions, always_on=True),
                 Route("POST", ":getIamPolicy", self.get_iam_policy),
                 Route("POST", ":setIamPolicy", self.set_iam_policy),
             ),

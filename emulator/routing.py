@@ -24,6 +24,8 @@ class Route:
     method: str
     template: str  # after the service's prefix; "{name}" matches one path segment (no "/" or ":")
     handler: Callable[..., Any]
+    # reachable while the service is disabled (a project can always be read and enable its services)
+    always_on: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,14 @@ class ServiceRoutes:
     api: str
     prefix: str
     routes: tuple[Route, ...]
+    # the service name the project must have enabled (Service Usage), "" for none
+    service: str = ""
 
 
 @dataclass(frozen=True)
 class _Compiled:
     api: str
+    service: str  # "" when the route answers whether or not its service is enabled
     method: str
     regex: re.Pattern[str]
     route: Route
@@ -50,6 +55,10 @@ class Match:
     compiled: _Compiled
     params: dict[str, str]
 
+    @property
+    def service(self) -> str:
+        return self.compiled.service
+
     def call(self, project: Project | None, query: dict[str, str], body: Any) -> Any:
         kwargs: dict[str, Any] = {k: v for k, v in self.params.items() if k != "project"}
         given = {"query": query, "body": body}
@@ -57,7 +66,7 @@ class Match:
         return self.compiled.route.handler(project, **kwargs)
 
 
-def _compile(api: str, prefix: str, route: Route) -> _Compiled:
+def _compile(api: str, prefix: str, route: Route, service: str = "") -> _Compiled:
     template = prefix + route.template
     placeholders = _PLACEHOLDER.findall(template)
     signature = inspect.signature(route.handler).parameters
@@ -68,19 +77,20 @@ def _compile(api: str, prefix: str, route: Route) -> _Compiled:
         p for p in parameters[1:] if p not in wanted and signature[p].default is inspect.Parameter.empty
     ]
     missing = [p for p in wanted if p not in signature]
-    if "project" not in placeholders or parameters[:1] != ["project"] or unfilled or missing:
+    # a template without {project} (Service Usage's operations/{id}) still hands the handler project=None
+    if parameters[:1] != ["project"] or unfilled or missing:
         raise TypeError(
             f"route {route.method} {template}: handler {route.handler.__qualname__}{tuple(parameters)} "
             f"does not take (project, {', '.join(wanted)})"
         )
     regex = re.compile("^" + _PLACEHOLDER.sub(r"(?P<\1>[^/:]+)", template) + "$")
     inputs = tuple(p for p in _OPTIONAL_INPUTS if p in signature)
-    return _Compiled(api, route.method, regex, route, inputs)
+    return _Compiled(api, "" if route.always_on else service, route.method, regex, route, inputs)
 
 
 class Router:
     def __init__(self, services: Iterable[ServiceRoutes]) -> None:
-        self._routes = [_compile(s.api, s.prefix, r) for s in services for r in s.routes]
+        self._routes = [_compile(s.api, s.prefix, r, s.service) for s in services for r in s.routes]
 
     def match(self, method: str, path: str) -> Match | None:
         for compiled in self._routes:

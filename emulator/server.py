@@ -14,14 +14,16 @@ from emulator import iam_grpc
 from emulator.clock import Clock
 from emulator.compute import ComputeService
 from emulator.container import ContainerService, server_config_json
+from emulator.container.server_config import offer_for
 from emulator.errors import invalid, not_found
 from emulator.faults import FaultInjector
-from emulator.gateway import Gateway
+from emulator.gateway import SERVICE_TITLES, Gateway
 from emulator.iam import IamService
 from emulator.kms import KmsService
 from emulator.requestlog import RequestLog
 from emulator.resourcemanager import ResourceManagerService, seed_policy
-from emulator.store import Backend, Project, public
+from emulator.serviceusage import ServiceUsageService, enable_now, seed_services
+from emulator.store import PROJECT_DEFAULTS, Backend, Project, public
 
 __all__ = ["Emulator"]
 
@@ -38,7 +40,13 @@ class Emulator:
         quota_per_minute: int | None = None,
         grpc_port: int = 0,
         kube_factory: Any = None,
+        new_projects: str = "today",
+        project_defaults: dict[str, str] | None = None,
     ) -> None:
+        """`new_projects`: how a project the emulator has not seen starts -- "today" (as Google creates one
+        today: APIs disabled, no service agents, a new GKE customer) or "legacy" (APIs enabled, agents
+        present, an existing customer that may create clusters without a release channel);
+        `project_defaults` overrides it per project ID."""
         self.host = host
         self.port = port
         self.grpc_port = grpc_port
@@ -46,12 +54,20 @@ class Emulator:
         self.clock = Clock(latency_scale)
         self.log = RequestLog()
         self.faults = FaultInjector(seed=seed, fault_rate=fault_rate, quota_per_minute=quota_per_minute)
-        self.backend = Backend(self.clock, seed=seed, projects=projects, on_new_project=self._seed_project)
+        self.backend = Backend(
+            self.clock,
+            seed=seed,
+            projects=projects,
+            on_new_project=self._seed_project,
+            new_projects=new_projects,
+            project_defaults=project_defaults,
+        )
         self.gateway = Gateway(self.backend, self.faults, self.log)
         self.iam = IamService(self.backend)
         self.compute = ComputeService(self.backend)
         self.kms = KmsService(self.backend, self.iam)
         self.crm = ResourceManagerService(self.backend, self.iam)
+        self.service_usage = ServiceUsageService(self.backend)
         self.container = ContainerService(
             self.backend, self.compute, self.kms, self.iam, self.log.append, kube_factory=kube_factory
         )
@@ -106,6 +122,7 @@ class Emulator:
 
     def _seed_project(self, project: Project) -> None:
         seed_policy(project)
+        seed_services(project)
         self.compute.seed_project(project)
 
     def _stop_clusters(self) -> None:
@@ -121,7 +138,7 @@ class Emulator:
 
     # ---- admin API --------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        config = server_config_json()
+        config = server_config_json(offer_for(self.backend.new_projects == "legacy"))
         return {
             "grpc_address": self.grpc_address,
             "rest_address": self.address,
@@ -130,6 +147,7 @@ class Emulator:
             "fault_rate": self.faults.fault_rate,
             "quota_per_minute": self.faults.quota_per_minute,
             "projects": {p.id: p.number for p in self.backend.all_projects()},
+            "new_projects": self.backend.new_projects,
             "versions": {
                 "default": config["defaultClusterVersion"],
                 "validMasterVersions": config["validMasterVersions"],
@@ -175,6 +193,31 @@ class Emulator:
         self.backend.reset()
         self.faults.reset()
         self.log.clear()
+
+    def project_settings(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Admin switches for one project: `defaults` ("today" | "legacy") for a project not created yet,
+        `servicesEnabled` (every lab API on, agents created) and `existingCustomer` (may use no channel)."""
+        if not isinstance(body, dict):
+            raise invalid("settings must be an object")
+        defaults = body.get("defaults")
+        if defaults is not None:
+            if defaults not in PROJECT_DEFAULTS:
+                raise invalid(f"defaults must be one of {', '.join(PROJECT_DEFAULTS)}")
+            self.backend.project_defaults[project_id] = defaults
+        project = self.backend.project(project_id)
+        with project.locked():
+            if body.get("servicesEnabled"):
+                enable_now(project, list(SERVICE_TITLES), self.clock.now())
+            if "existingCustomer" in body:
+                project.existing_customer = bool(body["existingCustomer"])
+            return {
+                "project": project.id,
+                "number": project.number,
+                "defaults": project.defaults,
+                "enabledServices": sorted(project.enabled_services),
+                "serviceAgents": sorted(project.agents),
+                "existingCustomer": project.existing_customer,
+            }
 
     def add_instance(self, project_id: str, zone: str, body: dict[str, Any]) -> dict[str, Any]:
         project = self.backend.project(project_id)

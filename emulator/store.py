@@ -22,6 +22,13 @@ from emulator.errors import aborted, invalid, not_found
 
 PROJECT_ID_RE = re.compile(r"^[a-z][-a-z0-9]{2,28}[a-z0-9]$")
 
+# How a project the emulator has not seen starts out:
+# "today": as a project created today (the lab's APIs disabled, service agents missing, a new GKE customer
+#   that must use a release channel);
+# "legacy": as an old project (APIs enabled, agents present, an existing customer that may still create
+#   clusters without a channel).
+PROJECT_DEFAULTS = ("today", "legacy")
+
 
 def public(resource: dict[str, Any]) -> dict[str, Any]:
     """A stored resource without the emulator's private `_` fields."""
@@ -60,6 +67,39 @@ class Policy:
             out["bindings"] = [dict(b) for b in self.bindings]
         return out
 
+    def read(self, requested_version: Any) -> dict[str, Any]:
+        """getIamPolicy as Google answers it for `options.requestedPolicyVersion`.
+
+        google/iam/v1/policy.proto ("version"): valid values are 0, 1 and 3, others are rejected; a policy
+        with conditional bindings read at version < 3 comes back as version 1 with each conditional role
+        renamed `<role>_withcond_<hash>` and its condition left out
+        (https://cloud.google.com/iam/docs/policies#specifying-version-get).
+        """
+        try:
+            requested = int(requested_version or 0)
+        except (TypeError, ValueError):
+            requested = -1
+        if requested not in (0, 1, 3):
+            raise invalid(
+                f"Invalid requested policy version {requested_version}. Valid values are 0, 1 and 3."
+            )
+        out = self.to_json()
+        if requested == 3 or not any("condition" in b for b in self.bindings):
+            return out
+        out["version"] = 1
+        out["bindings"] = [
+            {
+                "role": b["role"]
+                + "_withcond_"
+                + hashlib.sha256(repr(b["condition"]).encode()).hexdigest()[:20],
+                "members": list(b["members"]),
+            }
+            if "condition" in b
+            else dict(b)
+            for b in self.bindings
+        ]
+        return out
+
     def set(
         self,
         policy: dict[str, Any],
@@ -73,6 +113,16 @@ class Policy:
             raise aborted(
                 "There were concurrent policy changes. Please retry the whole read-modify-write with "
                 "exponential backoff."
+            )
+        requested = int(policy.get("version") or 1)
+        # policy.proto: any operation that affects conditional role bindings must specify version 3
+        # (adding one, or writing a policy that has them) -- else INVALID_ARGUMENT
+        conditional = any(b.get("condition") for b in policy.get("bindings") or [])
+        had_conditions = any("condition" in b for b in self.bindings)
+        if requested < 3 and (conditional or had_conditions):
+            raise invalid(
+                "Conditional role bindings require policy version 3; set policy.version to 3 (and read the "
+                "policy with options.requestedPolicyVersion=3) before modifying it."
             )
         bindings: list[dict[str, Any]] = []
         for b in policy.get("bindings") or []:
@@ -93,10 +143,21 @@ class Policy:
                 effective[(b["role"], m)] = self.effective.get((b["role"], m), now + delay)
         self.bindings = bindings
         self.effective = effective
-        requested = int(policy.get("version") or 1)
         self.version = 3 if any("condition" in b for b in bindings) else max(1, min(requested, 3))
         self.revision += 1
         return self.to_json()
+
+    def grant(self, role: str, member: str, now: float) -> None:
+        """Google's own grant (a service agent's role when its API is enabled): effective at once."""
+        if self.has(role, member):
+            return
+        binding = next((b for b in self.bindings if b["role"] == role and "condition" not in b), None)
+        if binding is None:
+            self.bindings.append({"role": role, "members": [member]})
+        else:
+            binding["members"].append(member)
+        self.effective[(role, member)] = now
+        self.revision += 1
 
     def is_effective(self, role: str, member: str, now: float) -> bool:
         t = self.effective.get((role, member))
@@ -107,10 +168,24 @@ class Policy:
 
 
 class Project:
-    def __init__(self, backend: Backend, project_id: str, number: int) -> None:
+    def __init__(self, backend: Backend, project_id: str, number: int, defaults: str = "today") -> None:
         self.backend = backend
         self.id = project_id
         self.number = number
+        legacy = defaults == "legacy"
+        # Service Usage: service name -> enabled; a new project has only Service Usage itself on
+        self.enabled_services: set[str] = set()
+        # Google-managed service agents that exist (created when their API is enabled)
+        self.agents: set[str] = set()
+        # GKE: an "existing customer" may still create clusters with no release channel
+        self.existing_customer = legacy
+        # a legacy project also keeps the emulator's earlier offer of versions, schema 1 image pulls on
+        # every node and GKE leftovers that go at once with their cluster
+        self.legacy = legacy
+        self.defaults = "legacy" if legacy else "today"
+        self.service_operations: dict[str, dict[str, Any]] = {}
+        # subnetwork link -> the deleted cluster whose GKE leftovers (rules, peering) still linger
+        self.lingering: dict[str, str] = {}
         self.lock = threading.RLock()
         self.create_time = backend.clock.now()
         # compute (REST JSON resources, keyed by name / (scope, name))
@@ -171,12 +246,11 @@ class Project:
         return f"{self.number}-compute@developer.gserviceaccount.com"
 
     def google_managed_accounts(self) -> set[str]:
-        return {
-            self.compute_agent,
-            self.gke_agent,
-            self.compute_default_sa,
-            f"{self.number}@cloudservices.gserviceaccount.com",
-        }
+        """Google-managed accounts that exist now: the service agents only once Google created them."""
+        accounts = {f"{self.number}@cloudservices.gserviceaccount.com"} | self.agents
+        if "compute.googleapis.com" in self.enabled_services:
+            accounts.add(self.compute_default_sa)
+        return accounts
 
     def new_id(self) -> str:
         return self.backend.new_id()
@@ -192,7 +266,17 @@ class Backend:
         seed: int = 0,
         projects: dict[str, int] | None = None,
         on_new_project: Callable[[Project], None] | None = None,
+        new_projects: str = "today",
+        project_defaults: dict[str, str] | None = None,
     ) -> None:
+        for mode in [new_projects, *(project_defaults or {}).values()]:
+            if mode not in PROJECT_DEFAULTS:
+                raise ValueError(
+                    f"project defaults must be one of {', '.join(PROJECT_DEFAULTS)}, not {mode!r}"
+                )
+        self.new_projects = new_projects
+        # per-project overrides of `new_projects` (project ID -> "today" | "legacy")
+        self.project_defaults = dict(project_defaults or {})
         self.clock = clock
         self.seed = seed
         self._lock = threading.RLock()
@@ -235,7 +319,7 @@ class Backend:
                     else f"Invalid project ID '{ref}'."
                 )
             number = self._given.get(ref) or project_number_for(ref)
-            project = Project(self, ref, number)
+            project = Project(self, ref, number, self.project_defaults.get(ref, self.new_projects))
             self.projects[ref] = project
             if self.on_new_project:
                 with project.lock:

@@ -51,7 +51,9 @@ class _ClusterApiClient(k8s.ApiClient):
     endpoint: str = ""
     authorized_networks: list[str] = []
 
-    def call_api(self, method, url, header_params=None, body=None, post_params=None, _request_timeout=None):
+    def call_api(  # type: ignore[no-untyped-def]  # the kubernetes client's own signature is untyped
+        self, method, url, header_params=None, body=None, post_params=None, _request_timeout=None
+    ):
         try:
             return super().call_api(
                 method,
@@ -144,7 +146,7 @@ def authorized_cidrs(cluster: Any) -> list[str]:
     return [b.cidr_block for b in config.cidr_blocks] if config.enabled else []
 
 
-def access_from_cluster(cluster: Any) -> dict:
+def access_from_cluster(cluster: Any) -> dict[str, Any]:
     """The plain, token-free values tasks pass around: endpoint, CA and authorized networks."""
     return {
         "endpoint": cluster.endpoint,

@@ -28,7 +28,9 @@ def _project_of(cluster: Any) -> str:
     raise LabError(f"cannot tell the project of cluster {cluster.name!r} (no self_link)")
 
 
-def entries(cluster: Any, project: str | None = None) -> tuple[str, dict, dict, dict]:
+def entries(
+    cluster: Any, project: str | None = None
+) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(name, cluster entry, user entry, context entry) for one cluster."""
     if not cluster.endpoint:
         raise LabError(f"cluster {cluster.name!r} has no endpoint yet (status {cluster.status.name})")
@@ -58,7 +60,7 @@ def entries(cluster: Any, project: str | None = None) -> tuple[str, dict, dict, 
     return name, cluster_entry, user_entry, context_entry
 
 
-def _upsert(items: list[dict], entry: dict) -> list[dict]:
+def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [x for x in items if x.get("name") != entry["name"]] + [entry]
 
 
@@ -66,7 +68,7 @@ class KubeconfigError(LabError):
     """The kubeconfig file cannot be merged into; it was left as it was."""
 
 
-def _read_config(target: Path) -> dict:
+def _read_config(target: Path) -> dict[str, Any]:
     """The existing config at `target` ({} when missing), refusing anything that is not a kubeconfig."""
     try:
         text = target.read_text(encoding="utf-8")

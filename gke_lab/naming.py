@@ -133,8 +133,11 @@ def with_lab_names(data: Any, model: type[BaseModel]) -> Any:
                 child = dict(child)
             else:
                 break  # not a mapping: validation refuses it
+            annotation = field.annotation
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                break  # a section is always a model; anything else is left to validation
             node[part] = child
-            node, node_model = child, field.annotation
+            node, node_model = child, annotation
         else:
             if node.get(leaf, ARTICLE_NAMES[path]) == ARTICLE_NAMES[path]:
                 node[leaf] = name

@@ -89,7 +89,9 @@ class Marker:
         if not isinstance(body, dict) or body.get("managed-by") != MANAGED_BY:
             return None
         lab, expires = body.get("lab"), body.get("expires", 0)
-        if not valid_lab_name(lab) or not isinstance(expires, int) or isinstance(expires, bool):
+        if not isinstance(lab, str) or not valid_lab_name(lab):
+            return None
+        if not isinstance(expires, int) or isinstance(expires, bool):
             return None
         return cls._checked(lab, expires)
 

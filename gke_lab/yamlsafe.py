@@ -92,8 +92,9 @@ class _Constructor(SafeConstructor):
         return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
 
 
-_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
-_Constructor.add_constructor("tag:yaml.org,2002:map", _Constructor.construct_yaml_map)
+# The stubs type add_constructor's receiver too narrowly for a subclass; the call is PyYAML's documented use.
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)  # type: ignore[type-var]
+_Constructor.add_constructor("tag:yaml.org,2002:map", _Constructor.construct_yaml_map)  # type: ignore[type-var]
 
 
 class _DuplicateKey(Exception):
@@ -112,10 +113,11 @@ class _Loader(Reader, Scanner, Parser, Composer, _Constructor, _Resolver):
         _Resolver.__init__(self)
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent) or getattr(event, "anchor", None):
             raise UnsafeYamlError(
-                "", f"anchors and aliases are not accepted (line {self.peek_event().start_mark.line + 1})"
+                "", f"anchors and aliases are not accepted (line {event.start_mark.line + 1})"
             )
         self._depth += 1
         try:

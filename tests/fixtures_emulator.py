@@ -21,6 +21,7 @@ def emulator_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., 
     def make(**kwargs: Any) -> Emulator:
         kwargs.setdefault("latency_scale", DEFAULT_SCALE)
         kwargs.setdefault("port", 0)
+        kwargs.setdefault("new_projects", "legacy")  # until the product enables services
         emu = Emulator(**kwargs).start()
         started.append(emu)
         monkeypatch.setenv("GKE_LAB_EMULATOR_HOST", emu.address)

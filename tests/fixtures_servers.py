@@ -285,12 +285,15 @@ def prefect_stack(
         emulator = stack.start(
             "emulator",
             [
-                str(BIN / "gke-lab"),
+                sys.executable,
+                "-m",
                 "emulator",
                 "--port",
                 "0",
                 "--latency-scale",
                 str(latency_scale),
+                "--project-defaults",
+                "legacy",  # until the product enables services
                 *projects,
             ],
         )

@@ -71,12 +71,14 @@ class ComputeService(
             ]
         return ServiceRoutes(
             api="compute",
+            service="compute.googleapis.com",
             prefix="/compute/v1/projects/{project}",
             routes=(
                 Route("GET", "/global/networks", self.list_networks),
                 Route("POST", "/global/networks", self.insert_network),
                 Route("GET", "/global/networks/{name}", self.get_network),
                 Route("DELETE", "/global/networks/{name}", self.delete_network),
+                Route("POST", "/global/networks/{name}/removePeering", self.remove_peering),
                 Route("GET", "/regions/{region}/subnetworks", self.list_subnets),
                 Route("POST", "/regions/{region}/subnetworks", self.insert_subnet),
                 Route("GET", "/regions/{region}/subnetworks/{name}", self.get_subnet),

@@ -186,6 +186,32 @@ class NetworksMixin(OperationsMixin):
         ]
         return users
 
+    def remove_peering(self, project: Project, name: str, body: Any) -> dict[str, Any]:
+        """networks.removePeering: drop a peering (and the routes it imported) from the network."""
+        peering = (body or {}).get("name", "") if isinstance(body, dict) else ""
+        with project.locked():
+            net = self.network(project, name, ready=True)
+            if not any(p["name"] == peering for p in net.get("peerings", [])):
+                raise invalid(
+                    f"Invalid value for field 'name': '{peering}'. There is no peering named '{peering}' "
+                    f"in network '{name}'."
+                )
+
+            def gone() -> None:
+                net["peerings"] = [p for p in net.get("peerings", []) if p["name"] != peering]
+                if not net["peerings"]:
+                    del net["peerings"]
+                for rname in [n for n, r in project.routes.items() if r.get("_peering_of") == peering]:
+                    del project.routes[rname]
+
+            return self.start_operation(
+                project,
+                op_type="removePeering",
+                target=net,
+                duration=self.backend.clock.duration("networks.removePeering"),
+                effect=gone,
+            )
+
     def delete_network(self, project: Project, name: str) -> dict[str, Any]:
         with project.locked():
             net = self.network(project, name, ready=True)

@@ -58,6 +58,14 @@ class RoutersMixin(OperationsMixin):
             raise invalid("Invalid value for field 'resource.network': ''. The network field is required.")
         self._validate_nats(body.get("nats", []))
         with project.locked():
+            # Router.region is "[Output Only] URI of the region where the router resides. You must specify
+            # this field as part of the HTTP request URL. It is not settable as a field in the request body."
+            # (compute v1 discovery document, Router.region)
+            if body.get("region") and not project.legacy:
+                raise invalid(
+                    f"Invalid value for field 'resource.region': '{body['region']}'. The region is output "
+                    "only; it is set from the request URL and is not settable in the request body."
+                )
             net = self.network(project, body["network"], ready=True)
             if (region, name) in project.routers:
                 raise already_exists(

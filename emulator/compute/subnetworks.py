@@ -172,6 +172,8 @@ class SubnetworksMixin(OperationsMixin):
             for (loc, cn), c in project.clusters.items()
             if c.get("_subnet_link") == link
         ]
+        if link in project.lingering:  # a deleted cluster's leftovers (GKE still releasing it)
+            users.append(project.lingering[link])
         return users
 
     def delete_subnet(self, project: Project, region: str, name: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class ContainerService(ClustersMixin, LoadBalancersMixin, ServerConfigMixin):
     def routes(self) -> ServiceRoutes:
         return ServiceRoutes(
             api="container",
+            service="container.googleapis.com",
             prefix="/v1/projects/{project}/locations/{location}",
             routes=(
                 Route("GET", "/serverConfig", self.server_config),

@@ -97,6 +97,7 @@ class ClustersMixin(OperationsMixin, NodePoolsMixin, VpcMixin, ControlPlaneMixin
                 "currentMasterVersion": plan.version,
                 "currentNodeVersion": plan.version,
                 "releaseChannel": {"channel": plan.channel},
+                **({"maintenancePolicy": spec["maintenancePolicy"]} if spec.get("maintenancePolicy") else {}),
                 "clusterIpv4Cidr": plan.pods_cidr,
                 "servicesIpv4Cidr": plan.services_cidr,
                 "ipAllocationPolicy": {
@@ -200,7 +201,25 @@ class ClustersMixin(OperationsMixin, NodePoolsMixin, VpcMixin, ControlPlaneMixin
         cluster = project.clusters.pop((location, name), None)
         if cluster is None:
             return
-        self.remove_gke_network_resources(project, cluster)
+        if project.legacy:
+            self.remove_gke_network_resources(project, cluster)
+        else:
+            # GKE's firewall rules and the control-plane peering still refer to the network (and the
+            # subnetwork is still in use) for a while after the delete operation ends, so an eager network
+            # delete gets 400 resourceInUseByAnotherResource
+            # (https://github.com/hashicorp/terraform-provider-google/issues/5423).
+            path = f"projects/{project.id}/locations/{location}/clusters/{name}"
+            project.lingering[cluster["_subnet_link"]] = path
+
+            def leftovers_gone() -> None:
+                self.remove_gke_network_resources(project, cluster)
+                if project.lingering.get(cluster["_subnet_link"]) == path:
+                    del project.lingering[cluster["_subnet_link"]]
+
+            due = (project.event_time or self.backend.clock.now()) + self.backend.clock.duration(
+                "clusters.leftovers"
+            )
+            project.schedule(due, leftovers_gone)
         for key in [k for k, i in project.instances.items() if i.get("_cluster") == cluster["selfLink"]]:
             del project.instances[key]
         self.stop_kube(project, location, name)

@@ -9,6 +9,7 @@ from typing import Any
 
 from emulator.container.base import ContainerBase
 from emulator.container.create_plan import CreatePlan
+from emulator.kubernetes.images import runs_containerd2
 from emulator.store import Project
 
 
@@ -44,6 +45,8 @@ class ControlPlaneMixin(ContainerBase):
                 project, location, name, ns, svc
             ),
             version=plan.version,
+            # a legacy project keeps the emulator's earlier leniency: schema 1 images pull on every node
+            refuses_schema1=not project.legacy and runs_containerd2(plan.version),
             master_ipv4_cidr=plan.master_cidr,
             machine_type=plan.node_pools[0].get("config", {}).get("machineType", "e2-medium"),
             node_pool=plan.node_pools[0]["name"],

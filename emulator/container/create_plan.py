@@ -7,6 +7,7 @@ plane, authorized networks, identities, keys, labels), so the first error a requ
 
 from __future__ import annotations
 
+import datetime as _dt
 import ipaddress
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -14,7 +15,14 @@ from typing import Any, Protocol
 from emulator.compute import ComputeService
 from emulator.compute.common import ref_name, zones_of
 from emulator.container.common import ENCRYPTER, KEY_RE, ZONE_RE, check_labels, free_range
-from emulator.container.server_config import CHANNELS, IMAGE_TYPES, VALID_MASTER_VERSIONS, resolve_version
+from emulator.container.server_config import (
+    END_OF_STANDARD_SUPPORT,
+    IMAGE_TYPES,
+    LEGACY,
+    minor_of,
+    offer_for,
+    resolve_version,
+)
 from emulator.errors import failed_precondition, invalid, permission_denied
 from emulator.store import Backend, Project
 
@@ -52,7 +60,8 @@ def plan_create(
     """Run every rule against the request (normalised Cluster JSON); raise the first error GKE would."""
     pools = node_pools(spec)
     zones = node_zones(spec, location, region)
-    version, channel = release(spec, pools)
+    version, channel = release(spec, pools, project)
+    check_maintenance_policy(spec, channel, version, services.backend.clock.now())
     check_image_types(pools, version)
     network, subnetwork = network_and_subnetwork(project, spec, region)
     private = is_private(spec)
@@ -114,22 +123,47 @@ def node_zones(spec: dict[str, Any], location: str, region: str) -> tuple[str, .
     return tuple(sorted(zones))
 
 
-def release(spec: dict[str, Any], pools: tuple[dict[str, Any], ...]) -> tuple[str, str]:
-    """(version, release channel): no channel means REGULAR; a channel needs auto-upgrading node pools."""
+NO_CHANNEL_REFUSED = (
+    'Creating a cluster that is not enrolled in a release channel ("No channel") is only allowed for '
+    "existing customers; this project cannot create or update a cluster to use it. Set "
+    "release_channel.channel to RAPID, REGULAR, STABLE or EXTENDED."
+)
+
+
+def release(
+    spec: dict[str, Any], pools: tuple[dict[str, Any], ...], project: Project | None = None
+) -> tuple[str, str]:
+    """(version, release channel): no releaseChannel field means REGULAR; a channel needs auto-upgrading
+    node pools; the version must be one the channel (or, without a channel, the location) offers."""
+    legacy = project is None or project.legacy
+    offer = offer_for(legacy)
+    # GKE enrolls Standard clusters in a release channel by default
+    # (https://cloud.google.com/kubernetes-engine/docs/how-to/release-channels).
     channel = spec["releaseChannel"].get("channel", "UNSPECIFIED") if "releaseChannel" in spec else "REGULAR"
     requested = spec.get("initialClusterVersion", "")
-    version = resolve_version(requested, VALID_MASTER_VERSIONS)
-    if version is None:
-        raise invalid(f'Master version "{requested}" is unsupported.')
-    if channel not in CHANNELS:
+    if channel not in offer.channels:
+        # "No channel" is deprecated, only allowed for existing customers, removed on 2027-06-14: "New
+        # customers can't create or update their cluster to use this configuration option"
+        # (https://cloud.google.com/kubernetes-engine/docs/release-notes-nochannel).
+        if project is not None and not project.existing_customer:
+            raise invalid(NO_CHANNEL_REFUSED)
+        version = resolve_version(requested, offer.valid_master_versions, offer.default_version)
+        if version is None:
+            raise invalid(f'Master version "{requested}" is unsupported.')
         return version, channel
-    offered = CHANNELS[channel]
-    version = resolve_version(requested, offered)
+    if legacy and resolve_version(requested, LEGACY.valid_master_versions) is None:
+        raise invalid(f'Master version "{requested}" is unsupported.')
+    offered = offer.channels[channel]
+    # a channel's version comes from serverConfig.channels[].validVersions, its default first
+    # (https://cloud.google.com/kubernetes-engine/docs/concepts/release-channels)
+    version = resolve_version(requested, offered, offer.default_version if legacy else offered[0])
     if version is None:
         raise invalid(
             f'Version "{requested}" is not supported in the {channel} release channel; valid '
             f"versions are {', '.join(offered)}."
         )
+    # release channels require node auto-upgrade
+    # (https://cloud.google.com/kubernetes-engine/docs/concepts/node-auto-upgrades)
     for pool in pools:
         management = pool.get("management")
         auto_upgrade = True if management is None else bool(management.get("autoUpgrade", False))
@@ -139,6 +173,64 @@ def release(spec: dict[str, Any], pools: tuple[dict[str, Any], ...]) -> tuple[st
                 f'"{pool["name"]}").'
             )
     return version, channel
+
+
+EXCLUSION_SCOPES = ("NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES")
+NO_UPGRADES_MAX = 30 * 86400
+
+
+def _time(value: Any, field: str) -> float:
+    try:
+        return _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise invalid(f'Invalid value for field "{field}": "{value}" is not an RFC 3339 timestamp.') from None
+
+
+def check_maintenance_policy(spec: dict[str, Any], channel: str, version: str, now: float) -> None:
+    """Maintenance exclusions as GKE limits them
+    (https://cloud.google.com/kubernetes-engine/docs/how-to/maintenance-windows-and-exclusions):
+    scope NO_UPGRADES lasts at most 30 days; NO_MINOR_UPGRADES and NO_MINOR_OR_NODE_UPGRADES end at the
+    latest when the cluster's minor version reaches its end of standard support, and need a release
+    channel; the end comes after the start."""
+    window = ((spec.get("maintenancePolicy") or {}).get("window")) or {}
+    exclusions = window.get("maintenanceExclusions") or {}
+    if not isinstance(exclusions, dict):
+        raise invalid('Invalid value for field "cluster.maintenance_policy.window.maintenance_exclusions".')
+    for name, exclusion in exclusions.items():
+        field = f"cluster.maintenance_policy.window.maintenance_exclusions[{name}]"
+        options = (exclusion or {}).get("maintenanceExclusionOptions") or {}
+        scope = options.get("scope", "NO_UPGRADES")
+        if scope not in EXCLUSION_SCOPES:
+            raise invalid(
+                f'Invalid value for field "{field}.maintenance_exclusion_options.scope": "{scope}".'
+            )
+        start = _time(exclusion.get("startTime") or "", f"{field}.start_time")
+        until_end_of_support = options.get("endTimeBehavior") == "UNTIL_END_OF_SUPPORT"
+        end_of_support = END_OF_STANDARD_SUPPORT.get(minor_of(version))
+        if until_end_of_support and scope != "NO_UPGRADES" and end_of_support is not None:
+            end = end_of_support.timestamp()
+        else:
+            end = _time(exclusion.get("endTime") or "", f"{field}.end_time")
+        if end <= start:
+            raise invalid(f"Maintenance exclusion {name}: end_time must be after start_time.")
+        if end <= now:
+            raise invalid(f"Maintenance exclusion {name}: end_time must be in the future.")
+        if scope == "NO_UPGRADES":
+            if end - start > NO_UPGRADES_MAX:
+                raise invalid(
+                    f"Maintenance exclusion {name} with scope NO_UPGRADES cannot be longer than 30 days."
+                )
+            continue
+        if channel not in ("RAPID", "REGULAR", "STABLE", "EXTENDED"):
+            raise invalid(
+                f"Maintenance exclusion {name}: scope {scope} requires the cluster to be enrolled in a "
+                "release channel."
+            )
+        if end_of_support is not None and end > end_of_support.timestamp():
+            raise invalid(
+                f"Maintenance exclusion {name} with scope {scope} must end by the end of support of version "
+                f"{minor_of(version)} ({end_of_support.strftime('%Y-%m-%dT%H:%M:%SZ')})."
+            )
 
 
 def check_image_types(pools: tuple[dict[str, Any], ...], version: str) -> None:

@@ -13,10 +13,16 @@ from emulator.store import Project
 class LoadBalancersMixin(ContainerBase):
     @staticmethod
     def lb_rule_name(project: Project, location: str, cluster: str, namespace: str, service: str) -> str:
+        """The firewall rule of a LoadBalancer Service: `k8s-fw-a<hash>` from the legacy service controller;
+        on current versions GKE's L4 controller (backend-service based) names it
+        `k8s2-<cluster uid>-<namespace>-<service>-<hash>`
+        (https://cloud.google.com/kubernetes-engine/docs/concepts/firewall-rules#service-fws)."""
         digest = hashlib.sha256(
             f"{project.id}/{location}/{cluster}/{namespace}/{service}".encode()
         ).hexdigest()
-        return f"k8s-fw-a{digest[:31]}"
+        if project.legacy:
+            return f"k8s-fw-a{digest[:31]}"
+        return f"k8s2-{digest[:8]}-{namespace[:12]}-{service[:12]}-{digest[8:16]}"
 
     def load_balancer_created(
         self,

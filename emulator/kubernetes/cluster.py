@@ -77,10 +77,13 @@ class KubeCluster(
         seed: int | None = None,
         latency_scale: float | None = None,
         fault: Callable[[str, str], int | None] | None = None,
+        refuses_schema1: bool = False,
     ) -> None:
         self.project, self.location, self.name = project, location, name
         self.private_nodes = private_nodes
         self.version = version
+        # the nodes' containerd refuses Docker schema 1 images (containerd 2, GKE 1.33+)
+        self.refuses_schema1 = refuses_schema1
         self._host = host
         self._has_egress = has_egress
         self._delay = delay

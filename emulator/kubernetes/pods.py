@@ -7,7 +7,13 @@ import hashlib
 from dataclasses import dataclass, field
 
 from emulator.kube_server import Response, status_error
-from emulator.kubernetes.images import image_reference_parts, image_registry, is_google_registry
+from emulator.kubernetes.images import (
+    SCHEMA1_REFUSED,
+    image_reference_parts,
+    image_registry,
+    is_google_registry,
+    is_schema1,
+)
 from emulator.kubernetes.objects import KINDS
 
 
@@ -144,10 +150,20 @@ class _Pods:
         if pod is not None:
             self._used_ips.discard(pod["status"].get("podIP", ""))
 
-    def _can_pull(self, image: str, egress: bool) -> bool:
+    def _can_reach(self, image: str, egress: bool) -> bool:
         return (not self.private_nodes) or egress or is_google_registry(image)
 
+    def _can_pull(self, image: str, egress: bool) -> bool:
+        return self._can_reach(image, egress) and not (self.refuses_schema1 and is_schema1(image))
+
     def _pull_failure_message(self, pod: dict, image: str) -> str:
+        if self._can_reach(image, self._egress) and self.refuses_schema1 and is_schema1(image):
+            # containerd 2 (GKE 1.33+ nodes) refuses Docker schema 1 images
+            # (https://cloud.google.com/kubernetes-engine/docs/deprecations/migrate-containerd-2)
+            return (
+                f'Failed to pull image "{image}": failed to pull and unpack image "{image}": '
+                + SCHEMA1_REFUSED
+            )
         registry, repo, tag = image_reference_parts(image)
         host = "registry-1.docker.io" if registry == "docker.io" else registry
         ref = image if "/" in image and image_registry(image) != "docker.io" else f"docker.io/{repo}:{tag}"

@@ -7,11 +7,11 @@ import time
 from urllib.parse import quote
 
 from emulator.kube_server import Request, Response, status_error
-from emulator.kubernetes.echo import echo_report
+from emulator.kubernetes.echo import echo_report, server_header
 from emulator.kubernetes.errors import not_found
 from emulator.kubernetes.images import image_reference_parts
 
-ECHO_PORT = 8080  # echoserver 1.4 (nginx) listens here
+ECHO_PORT = 8080  # echoserver 1.4 and 1.10 (nginx) listen here
 
 
 class _Proxy:
@@ -68,7 +68,22 @@ class _Proxy:
             )
         # The apiserver forwards the decoded path re-escaped the way Go's URL.EscapedPath does.
         backend_path = "/" + quote(path.lstrip("/"), safe="/$&+,:;=@") if path else "/"
-        body = echo_report(req, pod_ip, target, backend_path, ns, ref, self._proxy_source_ip(), self.endpoint)
+        tag = next(
+            (image_reference_parts(i)[2] for i in images if "echoserver" in image_reference_parts(i)[1]),
+            "1.4",
+        )
+        body = echo_report(
+            req,
+            pod_ip,
+            target,
+            backend_path,
+            ns,
+            ref,
+            self._proxy_source_ip(),
+            self.endpoint,
+            tag=tag,
+            hostname=pod["metadata"]["name"],
+        )
         rt = self._pods_rt.get((ns, pod["metadata"]["name"]))
         if rt is not None:
             stamp = datetime.datetime.fromtimestamp(time.time(), datetime.UTC).strftime(
@@ -80,7 +95,7 @@ class _Proxy:
                 f'{self._proxy_source_ip()} - - [{stamp}] "{req.method} {uri} HTTP/1.1" 200 {len(body)} "-" '
                 f'"{agent}"\n'
             )
-        return Response(200, body, "text/plain", [("Server", "nginx/1.10.0")])
+        return Response(200, body, "text/plain", [("Server", server_header(tag))])
 
     def _proxy_source_ip(self) -> str:
         control_plane = self._control_plane_ip()

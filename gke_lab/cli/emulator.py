@@ -58,6 +58,14 @@ def _parse_projects(values: tuple[str, ...]) -> dict[str, int]:
     type=click.IntRange(min=1),
     help="Per-project request quota; requests over it get 429 RESOURCE_EXHAUSTED.",
 )
+@click.option(
+    "--project-defaults",
+    type=click.Choice(["today", "legacy"]),
+    default="today",
+    show_default=True,
+    help="How a new project starts: 'today' as Google creates one now (APIs disabled, no-channel clusters "
+    "refused, containerd 2 nodes); 'legacy' with APIs enabled and the older GKE behaviour.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -66,6 +74,7 @@ def emulator_command(
     projects: tuple[str, ...],
     fault_rate: float,
     quota_per_minute: int | None,
+    project_defaults: str,
 ) -> None:
     """Serve the Google Cloud and GKE APIs that labs use, locally, until SIGINT/SIGTERM."""
     from emulator.server import Emulator, serve_until_signalled
@@ -77,6 +86,7 @@ def emulator_command(
         seed=seed,
         projects=_parse_projects(projects),
         fault_rate=fault_rate,
+        new_projects=project_defaults,
         quota_per_minute=quota_per_minute,
     )
     try:

@@ -97,7 +97,7 @@ def _say(text: str) -> None:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def port_in_use(port: int) -> bool:
@@ -132,7 +132,9 @@ def _default_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_process(name: str, args: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen:
+def start_process(
+    name: str, args: list[str], env: dict[str, str], log: Path, cwd: Path
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as handle:
         return subprocess.Popen(
             args,

@@ -254,9 +254,10 @@ def test_router_without_the_nat_differs_and_up_stops(emu, c):
 
 
 def test_same_named_network_of_another_lab_or_unmarked_is_blocked(emu, c):
-    other = lab("lab=other")
+    # Labs get names of their own unless a name is chosen explicitly: both choose the same network name.
+    other = lab("lab=other", "network.name=shared-net")
     network.ensure(c, other, marker(other))
-    spec = lab()
+    spec = lab("network.name=shared-net")
     decision = planned(c, spec, network.KIND, spec.network.name)
     assert decision.action is Action.BLOCKED and "owned by lab 'other'" in decision.message
     assert_up_stops_as_planned(emu, decision, lambda: network.ensure(c, spec, marker(spec)))

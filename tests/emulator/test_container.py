@@ -31,7 +31,7 @@ CLUSTER = f"{PARENT}/clusters/cluster"
 @pytest.fixture(scope="module")
 def ready():
     """One project with every prerequisite in place (refusals below never mutate it)."""
-    emu = Emulator(latency_scale=0.01).start()
+    emu = Emulator(latency_scale=0.01, new_projects="legacy").start()
     c = make_clients(emu)
     setup_prerequisites(c)
     wait_propagation(emu)
