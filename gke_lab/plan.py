@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gke_lab import ipplan
 from gke_lab.clients import Clients
 from gke_lab.ownership import Marker, marker_for
-from gke_lab.requests import build_cluster, compute_agent, gke_agent, project_bindings, upgrade_hold
+from gke_lab.requests import (
+    build_cluster,
+    compute_agent,
+    gke_agent,
+    project_bindings,
+    upgrade_hold,
+)
+from gke_lab.requests import key_bindings as requested_key_bindings
 from gke_lab.resources import (
     cluster,
     crypto_key,
@@ -277,20 +285,44 @@ def _workload_decision(c: Clients, spec: LabSpec, decided: Decision, live: Any) 
 
 
 def live_decisions(c: Clients, spec: LabSpec) -> list[Decision]:
-    """What a provisioning run would do now, resource by resource. Read-only: only get/list calls."""
+    """What a provisioning run would do now, resource by resource. Read-only: only get/list calls.
+
+    Behind an API that is not enabled yet (a new project) nothing of the lab can exist, and a read would
+    be refused: those resources are assessed as missing, which is what the run finds after enabling.
+    """
+    states = services.read(c, spec)
+    off = set(states.disabled) if states.served else set()
+
+    def live(api: str, read: Callable[[], Any]) -> Any:
+        return None if f"{api}.googleapis.com" in off else read()
+
+    number = project.project_number(c, spec.project_id)
+    if "cloudkms.googleapis.com" in off:
+        bindings = [
+            key_bindings.assess(spec, key, member, None)
+            for key, member in requested_key_bindings(spec, number).items()
+        ]
+    else:
+        bindings = key_bindings.decisions(c, spec, number)
+    wants_default = spec.delete_default_network
     decisions = [
-        *services.assess(spec, services.read(c, spec)),
-        default_network.assess(spec, default_network.read(c, spec) if spec.delete_default_network else None),
-        network.assess(spec, network.read(c, spec)),
-        subnetwork.assess(spec, subnetwork.read(c, spec)),
-        router.assess(spec, router.read(c, spec)),
-        key_ring.assess(spec, key_ring.read(c, spec)),
-        *(crypto_key.assess(spec, which, crypto_key.read(c, spec, which)) for which in crypto_key.WHICH),
-        *key_bindings.decisions(c, spec, project.project_number(c, spec.project_id)),
-        service_account.assess(spec, service_account.read(c, spec)),
-        *project_roles.assess(spec, project_roles.read(c, spec)),
+        *services.assess(spec, states),
+        default_network.assess(
+            spec, live("compute", lambda: default_network.read(c, spec)) if wants_default else None
+        ),
+        network.assess(spec, live("compute", lambda: network.read(c, spec))),
+        subnetwork.assess(spec, live("compute", lambda: subnetwork.read(c, spec))),
+        router.assess(spec, live("compute", lambda: router.read(c, spec))),
+        key_ring.assess(spec, live("cloudkms", lambda: key_ring.read(c, spec))),
+        *(
+            crypto_key.assess(spec, which, live("cloudkms", lambda w=which: crypto_key.read(c, spec, w)))
+            for which in crypto_key.WHICH
+        ),
+        *bindings,
+        service_account.assess(spec, live("iam", lambda: service_account.read(c, spec))),
+        *project_roles.assess(spec, live("cloudresourcemanager", lambda: project_roles.read(c, spec))),
     ]
-    live_cluster = cluster.read(c, spec)
+    live_cluster = live("container", lambda: cluster.read(c, spec))
     decided = cluster.assess(spec, live_cluster)
     decisions += [decided, _workload_decision(c, spec, decided, live_cluster)]
     return decisions

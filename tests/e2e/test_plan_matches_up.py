@@ -150,8 +150,8 @@ def test_fresh_lab_creates_what_plan_lists_and_a_second_run_changes_nothing(emu,
     spec = lab()
     before = live_decisions(c, spec)
     assert {d.action for d in before if d.kind != services.KIND} == {Action.CREATE, Action.DELETE}
-    # Services: disabled in a new project (create = enable); skipped where Service Usage is not served.
-    assert {d.action for d in before if d.kind == services.KIND} <= {Action.CREATE, Action.SKIP}
+    # Services: enabled already in this project (a fresh one is covered by test_provision).
+    assert {d.action for d in before if d.kind == services.KIND} == {Action.EXISTS}
     outcome = up(c, spec)
     assert outcome == {(d.kind, d.name): OUTCOME[d.action] for d in before}
 

@@ -35,3 +35,23 @@ def test_up_on_a_project_the_caller_cannot_see_stops_at_preflight(emulator_facto
     assert "roles/browser" in lines[0]
     assert "Traceback" not in result.output
     assert [e for e in admin(emu, "GET", "requests") if e["mutating"]] == []
+
+
+def test_plan_live_on_a_new_project_says_enable_then_create_without_a_change(emulator_factory):
+    from gke_lab.clients import Clients
+    from gke_lab.overrides import apply_overrides
+    from gke_lab.plan import live_decisions
+    from gke_lab.preflight import run
+    from gke_lab.resources import services
+    from gke_lab.resources.decision import Action
+
+    emu = emulator_factory(projects={PROJECT: 415104041262}, services_enabled=False)
+    spec = apply_overrides(None, [])
+    checked = run(spec, "up")
+    assert checked.passed and checked.checks[-1].detail.startswith("will enable compute.googleapis.com")
+    decisions = live_decisions(Clients.from_env(), spec)
+    assert {d.name for d in decisions if d.kind == services.KIND and d.action is Action.CREATE} == set(
+        services.REQUIRED
+    )
+    assert {d.action for d in decisions if d.kind != services.KIND} <= {Action.CREATE, Action.SKIP}
+    assert [e for e in admin(emu, "GET", "requests") if e["mutating"]] == []

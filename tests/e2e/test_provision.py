@@ -74,8 +74,14 @@ def lab_emulator(emulator_factory):
     return emulator_factory(projects={PROJECT: NUMBER})
 
 
-def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_harness, lab_emulator):
-    emu = lab_emulator
+@pytest.fixture
+def new_project(emulator_factory):
+    """A project as Google creates one today: APIs disabled, service agents missing, no-channel refused."""
+    return emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
+
+
+def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_harness, new_project):
+    emu = new_project
     result = provision(spec=spec())
     assert result["verification"]["passed"] is True
     assert result["cluster"]["endpoint"].startswith("127.0.0.1:")
@@ -128,8 +134,8 @@ def check_new_project_requests(emu, entries: list[dict], cluster: dict) -> None:
     first_compute = next(e["seq"] for e in entries if e["api"] == "compute")
     usage = [e for e in entries if "/services" in e["path"] and e["api"] != "kubernetes"]
     assert usage and usage[0]["seq"] < first_compute
-    enables = [e for e in usage if e["path"].endswith(":batchEnable")]
-    assert all(e["seq"] < first_compute for e in enables)
+    enables = [e for e in usage if e["path"].endswith(":batchEnable") and int(e["status"]) < 300]
+    assert enables and all(e["seq"] < first_compute for e in enables)  # a project created today
     # The version is the REGULAR channel's, from serverConfig.channels.
     from gke_lab.clients import Clients
 
@@ -286,7 +292,7 @@ def test_cluster_create_waits_out_key_grant_propagation(prefect_harness, emulato
 
     # Make the grant take 3 s (at scale 0.01) to become effective: the create sees 403 naming the key.
     monkeypatch.setitem(clock.PROFILE, "iam.propagation", 300.0)
-    emu = emulator_factory(projects={PROJECT: NUMBER})
+    emu = emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
     result = provision(spec=spec())
     assert result["verification"]["passed"] is True
     posts = [
@@ -315,7 +321,7 @@ def test_create_ending_in_error_on_a_propagating_key_is_recreated_once(
         return effective(self, project, key_name, member)
 
     monkeypatch.setattr(KmsService, "grant_effective", late_for_the_first_nodes)
-    emu = emulator_factory(projects={PROJECT: NUMBER})
+    emu = emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
     result = provision(spec=spec())
     assert refused == [f"{KEYS}/key-gke-node"]
     assert result["cluster"]["recreated"] is True
@@ -328,6 +334,17 @@ def test_create_ending_in_error_on_a_propagating_key_is_recreated_once(
         if e["api"] == "container" and e["mutating"] and "/clusters" in e["path"] and int(e["status"]) < 300
     ]
     assert accepted == ["POST", "DELETE", "POST"]
+
+
+def test_schema_1_echo_image_fails_naming_the_image_and_containerd_s_reason(prefect_harness, new_project):
+    # echoserver:1.4 is a Docker schema 1 image: containerd 2 on 1.33+ nodes refuses to pull it.
+    with pytest.raises(LabError) as info:
+        provision(spec=spec("echo.image=registry.k8s.io/echoserver:1.4"))
+    message = str(info.value)
+    assert "registry.k8s.io/echoserver:1.4" in message
+    assert "ErrImagePull" in message or "ImagePullBackOff" in message
+    assert "schema 1" in message.lower() and "containerd" in message.lower()
+    assert "echoserver:1.10" in message
 
 
 def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emulator):
