@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inventory, reqlog
+from bench import inventory, reqlog, startup
 from bench.measure import FlowTiming, PeakRss, in_threads, run_flow
 from bench.profile import provision_critical_path, teardown_critical_path
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 EMULATOR_ENV = "GKE_LAB_EMULATOR_HOST"
 LOCAL_NETWORK = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-PHASES = ("provision", "replay", "rerun", "teardown", "fleet", "demo")
+PHASES = ("provision", "replay", "rerun", "teardown", "fleet", "demo", "startup", "estimate")
 
 
 def lab_spec(project: str, lab: str = "cluster") -> Any:
@@ -296,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             single = bench_single(args.latency_scale, skip, figures)
         if "fleet" not in skip:
             bench_fleet(args.latency_scale, args.labs, single, figures)
+        if "startup" not in skip:
+            startup.bench_startup(args.latency_scale, figures, _figure)
+        if "estimate" not in skip:
+            startup.bench_estimate(args.latency_scale, figures, _figure)
     if "demo" not in skip:
         bench_demo(figures)
     if args.deep:

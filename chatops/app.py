@@ -46,6 +46,7 @@ from chatops.live import live_lab
 from chatops.policy import Refused
 from chatops.prefect_api import TERMINAL_STATES, PrefectApi, PrefectApiError
 from chatops.settings import Settings
+from gke_lab.progress import duration
 from gke_lab.spec import SpecError
 
 log = logging.getLogger("gke_lab.chatops")
@@ -318,7 +319,21 @@ class ChatOps:
         if not runs:
             return f"no runs for lab `{lab}`" if lab else "you have no labs started through chat"
         lines = [self._run_line(r) for r in runs]
+        if lab:
+            # The newest run: where it is now (phase, elapsed, estimate), from its progress artifact.
+            lines[0] += await self._progress(runs[0])
         return ("*Lab* `" + lab + "`\n" if lab else "*Your recent lab runs*\n") + "\n".join(lines)
+
+    async def _progress(self, run: dict[str, Any]) -> str:
+        artifact = await self.api.progress_artifact(run["id"])
+        if not artifact:
+            return ""
+        try:
+            percent = f"{float(artifact.get('data')):.0f} %"
+        except (TypeError, ValueError):
+            percent = "?"
+        description = str(artifact.get("description") or "").replace("`", "'")[:300]
+        return f"\n    {percent}: {description}" if description else f"\n    {percent}"
 
     async def list_labs(self) -> str:
         runs = await self.api.flow_runs(tags_all=["gke-lab"], limit=HISTORY_LIMIT)
@@ -382,7 +397,10 @@ class ChatOps:
             )
         artifacts = await self.api.markdown_artifacts(run["id"])
         card = next((a for a in artifacts if "card" in (a.get("key") or "")), None)
-        text = f":white_check_mark: {link} completed"
+        took = run.get("total_run_time")
+        text = f":white_check_mark: {link} completed" + (
+            f" in {duration(float(took))}" if isinstance(took, int | float) and took > 0 else ""
+        )
         return text + ("\n" + str(card["data"]) if card else "")
 
     async def aclose(self) -> None:

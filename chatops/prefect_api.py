@@ -122,3 +122,16 @@ class PrefectApi:
         if response.status_code != 200:
             return []
         return list(response.json())
+
+    async def progress_artifact(self, run_id: str) -> dict[str, Any] | None:
+        """The run's progress artifact (`data` is the percentage, `description` the phase), or None."""
+        body = {
+            "artifacts": {"flow_run_id": {"any_": [run_id]}, "type": {"any_": ["progress"]}},
+            "sort": "UPDATED_DESC",
+            "limit": 1,
+        }
+        response = await self._call("POST", "artifacts/filter", json=body)
+        if response.status_code != 200:
+            return None
+        found = response.json()
+        return dict(found[0]) if found else None

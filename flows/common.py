@@ -6,7 +6,6 @@ Flow modules import these and only order tasks and publish.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
@@ -14,17 +13,11 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.lab_lock import NamedLab, lab_lock, lock_name  # noqa: F401 - the flows' lock
+from flows.lab_lock import lab_lock, lock_name  # noqa: F401 - the flows' lock
 from flows.params import resolve_spec
 from gke_lab.clients import set_default_credentials
-
-
-@dataclass(frozen=True)
-class LabRef:
-    """A lab named by its identity alone (teardown by identity, extend), where there is no spec."""
-
-    project_id: str
-    lab: str
+from gke_lab.identity import LabIdentity, identity_of
+from gke_lab.spec import LabSpec
 
 
 def spec_run_name(verb: str, params: dict[str, Any]) -> str:
@@ -36,11 +29,12 @@ def spec_run_name(verb: str, params: dict[str, Any]) -> str:
         return f"{verb} (invalid spec)"
 
 
-def tag_run(spec: NamedLab) -> None:
+def tag_run(lab: LabSpec | LabIdentity) -> None:
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return
-    tags = sorted(set(ctx.flow_run.tags or []) | {f"lab:{spec.lab}", f"project:{spec.project_id}"})
+    ident = identity_of(lab)
+    tags = sorted(set(ctx.flow_run.tags or []) | {f"lab:{ident.lab}", f"project:{ident.project_id}"})
     with get_client(sync_client=True) as client:
         client.update_flow_run(ctx.flow_run.id, tags=tags)
 
@@ -64,9 +58,10 @@ def use_credentials(credentials_block: str | None) -> None:
     set_default_credentials(GcpCredentials.load(credentials_block).get_credentials_from_service_account())
 
 
-def artifact_key(spec: NamedLab, what: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", f"{spec.lab}-{spec.project_id}-{what}".lower()).strip("-")
+def artifact_key(lab: LabSpec | LabIdentity, what: str) -> str:
+    ident = identity_of(lab)
+    return re.sub(r"[^a-z0-9-]+", "-", f"{ident.lab}-{ident.project_id}-{what}".lower()).strip("-")
 
 
-def publish(spec: NamedLab, what: str, markdown: str, description: str) -> None:
-    create_markdown_artifact(markdown=markdown, key=artifact_key(spec, what), description=description)
+def publish(lab: LabSpec | LabIdentity, what: str, markdown: str, description: str) -> None:
+    create_markdown_artifact(markdown=markdown, key=artifact_key(lab, what), description=description)

@@ -8,10 +8,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import LabRef, lab_lock, use_credentials
+from flows.common import lab_lock, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from gke_lab import reaping
 from gke_lab.clients import Clients
+from gke_lab.identity import LabIdentity
 
 
 def run_name() -> str:
@@ -48,7 +49,8 @@ def extend_lab(
         raise ValueError(f"hours: must be a positive number of hours, got {hours}")
     log = get_run_logger()
     use_credentials(credentials_block)
-    with lab_lock(LabRef(project_id, lab)):  # the same one-slot limit provision and teardown hold
+    identity = LabIdentity(project_id=project_id, lab=lab)  # refuses a malformed name before any call
+    with lab_lock(identity):  # the same one-slot limit provision and teardown hold
         done = reaping.extend_lab(
             Clients.from_env(), project_id, lab, hours, locations=list(locations or ["-"])
         )

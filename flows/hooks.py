@@ -42,10 +42,22 @@ def _ui_link(flow_run: Any) -> str:
     return f"{base}/runs/flow-run/{flow_run.id}" if base else str(flow_run.id)
 
 
+def total_time(flow_run: Any, state: Any) -> str:
+    """How long the run took, from its start to the state it ended in (`7m12s`), or "" when unknown."""
+    from gke_lab.progress import duration
+
+    started, ended = getattr(flow_run, "start_time", None), getattr(state, "timestamp", None)
+    if started is None or ended is None:
+        return ""
+    return duration((ended - started).total_seconds())
+
+
 def message(flow: Any, flow_run: Any, state: Any) -> str:
     labs = ", ".join(t.split(":", 1)[1] for t in (flow_run.tags or []) if t.startswith("lab:")) or "?"
     icon = ":white_check_mark:" if state.is_completed() else ":x:"
-    text = f"{icon} {flow.name} `{flow_run.name}` (lab {labs}) ended {state.name}: {_ui_link(flow_run)}"
+    took = total_time(flow_run, state)
+    ended = f"ended {state.name}" + (f" after {took}" if took else "")
+    text = f"{icon} {flow.name} `{flow_run.name}` (lab {labs}) {ended}: {_ui_link(flow_run)}"
     if not state.is_completed() and state.message:
         text += f"\n{state.message[:500]}"
     return text

@@ -1,6 +1,6 @@
 """One mutating run per lab at a time, recoverable when a holder dies.
 
-The lock is a one-slot Prefect global concurrency limit named `gke-lab:<project>:<lab>`. A run killed
+The lock is a one-slot Prefect global concurrency limit named by `LabIdentity.lock_name`. A run killed
 with SIGKILL never releases its slot, and the server only revokes an expired lease when its
 repossessor service runs (not in an ephemeral or test server, and only after the lease duration),
 so the holder also keeps a heartbeat record in a Prefect Variable. A waiter reclaims the slot when the
@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
@@ -29,19 +28,15 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from prefect.variables import Variable
 
+from gke_lab.identity import LabIdentity, heartbeat_name_of_lock, identity_of
+from gke_lab.spec import LabSpec
+
 STALE_ENV = "GKE_LAB_LOCK_STALE_SECONDS"
 DEFAULT_STALE_SECONDS = 120.0
 
 
-class NamedLab(Protocol):
-    """What the lock, tags and artifact keys read: the project and the lab name (a LabSpec has both)."""
-
-    project_id: str
-    lab: str
-
-
-def lock_name(spec: NamedLab) -> str:
-    return f"gke-lab:{spec.project_id}:{spec.lab}"
+def lock_name(lab: LabSpec | LabIdentity) -> str:
+    return identity_of(lab).lock_name
 
 
 def stale_seconds() -> float:
@@ -56,8 +51,8 @@ def stale_seconds() -> float:
 
 
 def record_name(name: str) -> str:
-    """The Variable holding the holder's heartbeat (names allow letters, digits, '-' and '_')."""
-    return ("gke-lab-lock-" + re.sub(r"[^a-z0-9_-]+", "-", name.lower()))[:255]
+    """The Variable holding the heartbeat of the holder of lock `name` (one per lab, never shared)."""
+    return heartbeat_name_of_lock(name)
 
 
 def _ensure_limit(name: str) -> None:
@@ -156,9 +151,9 @@ class _Heartbeat:
 
 
 @contextmanager
-def lab_lock(spec: NamedLab) -> Iterator[None]:
+def lab_lock(lab: LabSpec | LabIdentity) -> Iterator[None]:
     """Hold the lab's one slot for the body; wait while a live run holds it, reclaim it from a dead one."""
-    name = lock_name(spec)
+    name = lock_name(lab)
     stale = stale_seconds()
     _ensure_limit(name)
     silent_since = time.monotonic()  # when the holder last showed a live record (or we started waiting)

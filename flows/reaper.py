@@ -9,11 +9,13 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.common import use_credentials
 from flows.hooks import notify_completion, notify_failure
-from flows.teardown import LabIdentity, teardown_lab
+from flows.teardown import teardown_lab
 from gke_lab import reaper_config, reaping
 from gke_lab.errors import LabError
 from gke_lab.expiry import DEFAULT_TTL_HOURS
-from tasks import teardown as teardown_tasks
+from gke_lab.identity import LabIdentity
+from gke_lab.teardown import Report
+from tasks.teardown import find_expired_labs
 
 
 @flow(
@@ -61,31 +63,11 @@ def reap_expired_labs(
         )
         return {"decisions": [], "outcomes": {}, "dry_run": dry_run, "note": reaper_config.NOTHING_CONFIGURED}
     use_credentials(credentials_block)
-    plan = reaping.Plan.from_dict(
-        teardown_tasks.find_expired_labs(
-            list(projects), list(locations or ["-"]), list(exclude or []), default_ttl_hours
-        )
-    )
+    plan = find_expired_labs(list(projects), list(locations or ["-"]), list(exclude or []), default_ttl_hours)
     outcomes: dict[str, str] = {}
     for d in plan.to_reap:
-        identity = LabIdentity(project_id=d.project_id, lab=d.lab, regions=d.regions)
-        log.info("%s lab %s in %s: %s", "would reap" if dry_run else "reaping", d.lab, d.project_id, d.reason)
-        state = teardown_lab(
-            identity=identity,
-            credentials_block=credentials_block,
-            destroy_keys=destroy_keys,
-            dry_run=dry_run,
-            return_state=True,
-        )
-        key = f"{d.project_id}/{d.lab}"
-        if state.is_completed():
-            rows = state.result()["rows"]
-            done = sum(1 for r in rows if r["action"] in ("deleted", "would delete", "destruction scheduled"))
-            outcomes[key] = (
-                f"{'dry run: ' if dry_run else ''}{done} resource(s) {'to delete' if dry_run else 'removed'}"
-            )
-        else:
-            outcomes[key] = f"failed: {state.message or state.name}"
+        # Each lab on its own: one lab's failure is reported and the others are still reaped.
+        outcomes[f"{d.project_id}/{d.lab}"] = _reap_one(d, credentials_block, destroy_keys, dry_run)
     for d in plan.decisions:
         if d.action == reaping.SKIP:
             log.info("skipped %s (%s): %s", d.lab, d.cluster or d.project_id, d.reason)
@@ -98,3 +80,25 @@ def reap_expired_labs(
     if failed:
         raise LabError(f"the teardown of {', '.join(failed)} failed; the next reaper run retries")
     return {**plan.to_dict(), "outcomes": outcomes, "dry_run": dry_run}
+
+
+def _reap_one(d: reaping.Decision, credentials_block: str | None, destroy_keys: bool, dry_run: bool) -> str:
+    """The outcome of one lab's teardown subflow, as a line of the report (never raises)."""
+    log = get_run_logger()
+    try:
+        identity = LabIdentity(project_id=d.project_id, lab=d.lab, regions=tuple(d.regions))
+        log.info("%s lab %s in %s: %s", "would reap" if dry_run else "reaping", d.lab, d.project_id, d.reason)
+        state = teardown_lab(
+            identity=identity,
+            credentials_block=credentials_block,
+            destroy_keys=destroy_keys,
+            dry_run=dry_run,
+            return_state=True,
+        )
+        if not state.is_completed():
+            return f"failed: {state.message or state.name}"
+        done = len(Report.from_dict(state.result()).removed)
+    except Exception as exc:  # noqa: BLE001 - reported in the outcome; the next lab still goes
+        log.exception("reaping lab %s in %s failed", d.lab, d.project_id)
+        return f"failed: {type(exc).__name__}: {exc}"
+    return f"{'dry run: ' if dry_run else ''}{done} resource(s) {'to delete' if dry_run else 'removed'}"

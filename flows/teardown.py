@@ -10,32 +10,20 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
-from pydantic import BaseModel, Field
 
-from flows.common import LabRef, lab_lock, publish, spec_run_name, tag_run, use_credentials
+from flows.common import lab_lock, publish, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
+from flows.progress import tracked
+from gke_lab import progress
 from gke_lab.clients import target_description
 from gke_lab.errors import LabError
+from gke_lab.identity import LabIdentity
 from gke_lab.spec import LabSpec, SpecError
-from gke_lab.teardown import PHASES, Report, Row, blocks_the_rest
-from tasks import teardown as teardown_tasks
+from gke_lab.teardown import PHASES, Report
+from tasks.teardown import teardown_phase
 
-_NAME = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-
-
-class LabIdentity(BaseModel):
-    """A lab found in a project (by the reaper or `gke-lab list`): enough to find everything it owns."""
-
-    project_id: str = Field(
-        ..., pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", title="Project ID", description="Project of the lab."
-    )
-    lab: str = Field(..., pattern=_NAME, title="Lab name", description="The lab's ownership label value.")
-    regions: list[str] = Field(
-        default_factory=list,
-        title="Regions",
-        description="Regions of the lab's cluster, subnet, router and keys (empty: found from the markers).",
-    )
+__all__ = ["LabIdentity", "teardown_lab"]
 
 
 def run_name() -> str:
@@ -51,18 +39,18 @@ def resolve_target(
     spec: LabSpec | None,
     blueprint: str | None,
     overrides: list[str] | None,
-    identity: LabIdentity | dict | None,
-) -> tuple[dict[str, Any], LabSpec | None]:
-    """(identity dict, spec or None). Validated before any cloud call."""
+    identity: LabIdentity | dict[str, Any] | None,
+) -> tuple[LabIdentity, LabSpec | None]:
+    """(the lab's identity, its spec or None). Validated before any cloud call."""
     if identity is not None:
         if spec is not None or blueprint or overrides:
             raise SpecError(
                 [("identity", "give either a lab identity or a spec/blueprint/overrides, not both")]
             )
         ident = identity if isinstance(identity, LabIdentity) else LabIdentity.model_validate(identity)
-        return ident.model_dump(), None
+        return ident, None
     lab = resolve_spec(spec, blueprint, overrides)
-    return {"project_id": lab.project_id, "lab": lab.lab, "regions": [lab.region]}, lab
+    return LabIdentity.from_spec(lab), lab
 
 
 @flow(
@@ -100,27 +88,25 @@ def teardown_lab(
     """
     log = get_run_logger()
     ident, lab_spec = resolve_target(spec, blueprint, overrides, identity)
-    named = LabRef(ident["project_id"], ident["lab"])
     use_credentials(credentials_block)
-    tag_run(named)
+    tag_run(ident)
     mode = "dry run of the teardown of" if dry_run else "tearing down"
-    log.info("%s lab %s in %s (%s)", mode, ident["lab"], ident["project_id"], target_description())
+    log.info("%s lab %s in %s (%s)", mode, ident.lab, ident.project_id, target_description())
 
-    rows: list[dict] = []
-    with lab_lock(named):  # never races a provision (or another teardown) of the same lab
-        for phase, phase_task in zip(PHASES, teardown_tasks.PHASE_TASKS, strict=False):
-            done = phase_task(ident, lab_spec, dry_run=dry_run)
-            rows += done
-            if blocks_the_rest(phase, [Row(**r) for r in done]):
-                break
-        else:
-            rows += teardown_tasks.destroy_keys(ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)
+    with tracked(ident, progress.TEARDOWN, "teardown-lab") as tracker:
+        report = Report(ident.project_id, ident.lab, dry_run)
+        with lab_lock(ident):  # never races a provision (or another teardown) of the same lab
+            for phase in PHASES:
+                tracker.start(phase.name)
+                rows = teardown_phase(phase.name, ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)
+                report.add(rows)
+                if phase.blocks(rows):
+                    break
 
-    report = Report(ident["project_id"], ident["lab"], dry_run, [Row(**r) for r in rows])
-    publish(named, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")
-    for row in report.rows:
-        log.info("%s %s %s: %s %s", row.phase, row.kind, row.name, row.action, row.reason)
-    if report.failed:
-        names = ", ".join(r.name for r in report.failed)
-        raise LabError(f"teardown of lab {ident['lab']} left resources behind: {names}; rerun to finish")
-    return report.to_dict()
+        publish(ident, "teardown", report.markdown(), "Teardown outcome: deleted, kept and why")
+        for row in report.rows:
+            log.info("%s %s %s: %s %s", row.phase, row.kind, row.name, row.action, row.reason)
+        problem = report.problem()
+        if problem:
+            raise LabError(problem)
+        return report.to_dict()

@@ -10,6 +10,7 @@ rules of DESIGN.md hold everywhere:
   through, or a resource someone else made) answers None, and the caller reads the resource back and
   checks its owner with `gke_lab.ownership.require_owner`, so nothing is adopted.
 - `delete_or_gone`: a delete; 404 is success and answers None.
+- `list_or_empty`: every item of a (paged) list; a missing parent (404) is an empty list.
 
 `is_missing` and `is_existing` are the predicates for callers that classify an error themselves (the
 Kubernetes client raises its own exception type, which is recognised here too).
@@ -17,7 +18,7 @@ Kubernetes client raises its own exception type, which is recognised here too).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from gke_lab import retry
@@ -108,3 +109,21 @@ def delete_or_gone(
         retryable=retryable,
         backoff=backoff,
     )
+
+
+def list_or_empty(
+    fn: Callable[[], Iterable[T]],
+    *,
+    resource: str,
+    retryable: Callable[[BaseException], bool] = is_transient,
+    backoff: retry.Backoff = retry.DEFAULT,
+) -> list[T]:
+    """All items of a list call (pages included); [] when the parent does not exist (404)."""
+    items = retry.call(
+        _answer_none_on(lambda: list(fn()), is_missing),
+        resource=resource,
+        action="list",
+        retryable=retryable,
+        backoff=backoff,
+    )
+    return items or []

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from kubernetes import client as k8s
 
-from gke_lab import calls, kube
+from gke_lab import calls, kube, progress
 from gke_lab.errors import DiagnosticError, LabError
 from gke_lab.retry import Backoff
 
@@ -271,6 +271,7 @@ def wait_rollout(
         state = _rollout_state(dep, echo.replicas)
         if _done(state):
             return state
+        progress.note(f"rolling out, {state['available']}/{echo.replicas} replicas available")
         failures = _pull_failures(_pods(core, echo.namespace))
         seen_pull_errors = seen_pull_errors + 1 if failures else 0
         backoff = [f for f in failures if f[1] != "ErrImagePull"]

@@ -12,16 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.api_core import exceptions as gexc
 from google.cloud import kms_v1
+from pydantic import ValidationError
 
-from gke_lab import retry
+from gke_lab import calls, retry
 from gke_lab.clients import Clients
-from gke_lab.ownership import LABEL_LAB, LABEL_MANAGED_BY, MANAGED_BY, Marker
-
-OURS = "ours"
-OTHER_LAB = "other-lab"
-UNMARKED = "unmarked"
+from gke_lab.identity import LabIdentity
+from gke_lab.ownership import LABEL_LAB, LABEL_MANAGED_BY, MANAGED_BY, Marker, owner_reason
 
 GLOBAL = "global"
 
@@ -37,18 +34,9 @@ class Resource:
     labels: dict[str, str] = field(default_factory=dict)
     raw: Any = field(default=None, repr=False, compare=False)
 
-    def owner(self, lab: str) -> str:
-        if self.marker is None:
-            return UNMARKED
-        return OURS if self.marker.lab == lab else OTHER_LAB
-
-    def keep_reason(self, lab: str) -> str:
-        owner = self.owner(lab)
-        if owner == UNMARKED:
-            return "no gke-lab ownership marker: not created by a lab"
-        if owner == OTHER_LAB:
-            return f"owned by lab {self.marker.lab!r}"  # type: ignore[union-attr]
-        return ""
+    def owned_by(self, lab: str) -> bool:
+        """Carries `lab`'s marker (else `ownership.owner_reason` says why it is not the lab's)."""
+        return owner_reason(self.marker, lab) is None
 
     @property
     def ref(self) -> str:
@@ -66,18 +54,6 @@ def region_of(location: str) -> str:
     """us-west1-a -> us-west1; a region stays itself."""
     parts = location.split("-")
     return "-".join(parts[:2]) if len(parts) >= 3 else location
-
-
-def _list(fn, resource: str) -> list:
-    """All items of a paged list call; a missing parent (404) is an empty list."""
-
-    def run() -> list:
-        try:
-            return list(fn())
-        except gexc.NotFound:
-            return []
-
-    return retry.call(run, resource=resource, action="list")
 
 
 def label_marker(labels: dict[str, str]) -> Marker | None:
@@ -100,8 +76,8 @@ def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) 
     found: dict[tuple[str, str], Resource] = {}
     for location in locations:
         parent = f"projects/{project}/locations/{location}"
-        response = retry.call(
-            lambda parent=parent: _list_clusters(clients, parent), resource=parent, action="list clusters in"
+        response = calls.list_or_empty(
+            lambda parent=parent: clients.container.list_clusters(parent=parent).clusters, resource=parent
         )
         for c in response:
             labels = dict(c.resource_labels)
@@ -118,13 +94,6 @@ def clusters(clients: Clients, project: str, locations: Iterable[str] = ("-",)) 
     return list(found.values())
 
 
-def _list_clusters(clients: Clients, parent: str) -> list:
-    try:
-        return list(clients.container.list_clusters(parent=parent).clusters)
-    except gexc.NotFound:
-        return []
-
-
 def _described(kind: str, item: Any, location: str, network: str | None = None) -> Resource:
     """A Compute Engine resource: its ownership marker is in its description."""
     return Resource(
@@ -139,41 +108,45 @@ def _described(kind: str, item: Any, location: str, network: str | None = None) 
 
 
 def networks(clients: Clients, project: str) -> list[Resource]:
-    items = _list(lambda: clients.networks.list(project=project), f"projects/{project}/global/networks")
+    items = calls.list_or_empty(
+        lambda: clients.networks.list(project=project), resource=f"projects/{project}/global/networks"
+    )
     return [_described("network", n, GLOBAL) for n in items]
 
 
 def subnetworks(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
     out = []
     for region in sorted(set(regions)):
-        items = _list(
+        items = calls.list_or_empty(
             lambda region=region: clients.subnetworks.list(project=project, region=region),
-            f"projects/{project}/regions/{region}/subnetworks",
+            resource=f"projects/{project}/regions/{region}/subnetworks",
         )
         out += [_described("subnetwork", item, region, short(item.network)) for item in items]
     return out
 
 
 def firewalls(clients: Clients, project: str) -> list[Resource]:
-    items = _list(lambda: clients.firewalls.list(project=project), f"projects/{project}/global/firewalls")
+    items = calls.list_or_empty(
+        lambda: clients.firewalls.list(project=project), resource=f"projects/{project}/global/firewalls"
+    )
     return [_described("firewall", f, GLOBAL, short(f.network)) for f in items]
 
 
 def routers(clients: Clients, project: str, regions: Iterable[str]) -> list[Resource]:
     out = []
     for region in sorted(set(regions)):
-        items = _list(
+        items = calls.list_or_empty(
             lambda region=region: clients.routers.list(project=project, region=region),
-            f"projects/{project}/regions/{region}/routers",
+            resource=f"projects/{project}/regions/{region}/routers",
         )
         out += [_described("router", item, region, short(item.network)) for item in items]
     return out
 
 
 def service_accounts(clients: Clients, project: str) -> list[Resource]:
-    items = _list(
+    items = calls.list_or_empty(
         lambda: clients.iam.list_service_accounts(name=f"projects/{project}"),
-        f"projects/{project}/serviceAccounts",
+        resource=f"projects/{project}/serviceAccounts",
     )
     return [
         Resource(
@@ -191,9 +164,13 @@ def crypto_keys(clients: Clients, project: str, regions: Iterable[str]) -> list[
     out = []
     for region in sorted(set(regions)):
         parent = f"projects/{project}/locations/{region}"
-        rings = _list(lambda parent=parent: clients.kms.list_key_rings(parent=parent), f"{parent}/keyRings")
+        rings = calls.list_or_empty(
+            lambda parent=parent: clients.kms.list_key_rings(parent=parent), resource=f"{parent}/keyRings"
+        )
         for ring in rings:
-            keys = _list(lambda ring=ring: clients.kms.list_crypto_keys(parent=ring.name), ring.name)
+            keys = calls.list_or_empty(
+                lambda ring=ring: clients.kms.list_crypto_keys(parent=ring.name), resource=ring.name
+            )
             for k in keys:
                 labels = dict(k.labels)
                 out.append(
@@ -216,8 +193,9 @@ def key_versions_to_destroy(clients: Clients, key_name: str) -> list[kms_v1.Cryp
         kms_v1.CryptoKeyVersion.CryptoKeyVersionState.ENABLED,
         kms_v1.CryptoKeyVersion.CryptoKeyVersionState.DISABLED,
     }
-    versions = _list(
-        lambda: clients.kms.list_crypto_key_versions(parent=key_name), f"{key_name}/cryptoKeyVersions"
+    versions = calls.list_or_empty(
+        lambda: clients.kms.list_crypto_key_versions(parent=key_name),
+        resource=f"{key_name}/cryptoKeyVersions",
     )
     return [v for v in versions if v.state in live]
 
@@ -244,7 +222,7 @@ class Inventory:
         return [r for r in self.resources if r.kind == kind]
 
     def owned_by(self, lab: str) -> list[Resource]:
-        return [r for r in self.resources if r.owner(lab) == OURS]
+        return [r for r in self.resources if r.owned_by(lab)]
 
     def labs(self) -> set[str]:
         return {r.marker.lab for r in self.resources if r.marker is not None}
@@ -305,16 +283,28 @@ def _region_of_url(url: str) -> str:
 class Lab:
     """One lab found in a project: its cluster(s) and its other marked resources."""
 
-    project: str
-    lab: str
+    identity: LabIdentity  # the regions its resources live in are `regions`, found from them
     clusters: list[Resource] = field(default_factory=list)
     others: list[Resource] = field(default_factory=list)  # marked networks, subnets, routers, SAs, rules
+
+    @property
+    def project(self) -> str:
+        return self.identity.project_id
+
+    @property
+    def lab(self) -> str:
+        return self.identity.lab
 
     @property
     def regions(self) -> list[str]:
         found = {region_of(c.location) for c in self.clusters}
         found |= {r.location for r in self.others if r.location != GLOBAL}
         return sorted(found)
+
+    @property
+    def target(self) -> LabIdentity:
+        """The identity with the regions its resources were found in (what a teardown acts on)."""
+        return self.identity.model_copy(update={"regions": tuple(self.regions)})
 
     @property
     def marker_expires(self) -> int | None:
@@ -325,16 +315,41 @@ class Lab:
         return 0 if 0 in values else max(values)
 
 
-def find_labs(
+@dataclass
+class LabScan:
+    """The labs of a project, and the marked resources whose marker names no valid lab."""
+
+    labs: list[Lab]
+    # Anyone who can write a description can plant a marker: one that names no valid lab (say
+    # "Not A Lab") belongs to no lab, is reported as foreign and never acted on.
+    foreign: list[Resource] = field(default_factory=list)
+
+
+def scan_labs(
     clients: Clients, project: str, locations: Iterable[str] = ("-",), regions: Iterable[str] = ()
-) -> list[Lab]:
+) -> LabScan:
     """Every lab with a marked resource in `project`, grouped by lab name (keys excluded: they are reused)."""
     kinds = ("cluster", "network", "subnetwork", "firewall", "router", "service_account")
     found = scan(clients, project, regions=regions, locations=locations, kinds=kinds)
     labs: dict[str, Lab] = {}
+    foreign: list[Resource] = []
     for r in found.resources:
         if r.marker is None:
             continue
-        lab = labs.setdefault(r.marker.lab, Lab(project, r.marker.lab))
+        if r.marker.lab not in labs:
+            try:
+                identity = LabIdentity(project_id=project, lab=r.marker.lab)
+            except ValidationError:
+                foreign.append(r)
+                continue
+            labs[r.marker.lab] = Lab(identity)
+        lab = labs[r.marker.lab]
         (lab.clusters if r.kind == "cluster" else lab.others).append(r)
-    return [labs[name] for name in sorted(labs)]
+    return LabScan([labs[name] for name in sorted(labs)], foreign)
+
+
+def find_labs(
+    clients: Clients, project: str, locations: Iterable[str] = ("-",), regions: Iterable[str] = ()
+) -> list[Lab]:
+    """Every valid lab with a marked resource in `project` (see `scan_labs`)."""
+    return scan_labs(clients, project, locations, regions).labs

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from google.cloud import compute_v1, container_v1
 
-from gke_lab import retry
+from gke_lab import progress, retry
 from gke_lab.clients import Clients
 from gke_lab.errors import OperationError
 
@@ -24,6 +24,15 @@ INTERVAL_FRACTION = 0.02
 
 def poll_interval(elapsed: float) -> float:
     return min(MAX_INTERVAL, max(MIN_INTERVAL, INTERVAL_FRACTION * elapsed))
+
+
+def _verb(operation_type: str) -> str:
+    """`insert` / `CREATE_CLUSTER` -> `creating`: what a progress line says a wait is for."""
+    kind = operation_type.lower()
+    for word, verb in (("insert", "creating"), ("create", "creating"), ("delete", "deleting")):
+        if word in kind:
+            return verb
+    return "updating"
 
 
 def _compute_error(op: compute_v1.Operation) -> str | None:
@@ -45,6 +54,8 @@ def wait_compute(
 ) -> compute_v1.Operation:
     """Wait until a global or regional compute operation is DONE; raise OperationError if it failed."""
     deadline = time.monotonic() + timeout
+    if op.status != compute_v1.Operation.Status.DONE:
+        progress.note(f"{_verb(op.operation_type)} {resource.rsplit('/', 1)[-1]}")
     while op.status != compute_v1.Operation.Status.DONE:
         if time.monotonic() > deadline:
             raise OperationError(f"timed out waiting for {op.operation_type} on {resource} ({op.name})")
@@ -76,6 +87,8 @@ def wait_container(
     """Poll a container operation until DONE. `location_path` is `projects/P/locations/L`."""
     name = f"{location_path}/operations/{op.name.rsplit('/', 1)[-1]}"
     start = time.monotonic()
+    if op.status != container_v1.Operation.Status.DONE:
+        progress.note(_verb(op.operation_type.name))
     while op.status != container_v1.Operation.Status.DONE:
         elapsed = time.monotonic() - start
         if elapsed > timeout:

@@ -131,6 +131,16 @@ def _unmarked(c: inv.Resource) -> str:
     return "not managed by gke-lab (no managed-by=gke-lab label)"
 
 
+def _foreign(project: str, found: list[inv.Resource]) -> list[Decision]:
+    """Markers that name no valid lab: anyone can plant one, so they are reported and never acted on."""
+    out = []
+    for r in found:
+        lab = r.marker.lab if r.marker is not None else "-"
+        reason = f"marker names {lab!r}, which is not a valid lab name: belongs to no lab, never acted on"
+        out.append(Decision(project, lab, SKIP, f"{r.kind} {r.ref}: {reason}"))
+    return out
+
+
 def find(
     clients: Clients,
     projects: Iterable[str],
@@ -148,7 +158,9 @@ def find(
     decisions: list[Decision] = []
     for project in projects:
         regions = [inv.region_of(loc) for loc in locations if loc != "-"]
-        labs = inv.find_labs(clients, project, ("-",), regions)
+        scan = inv.scan_labs(clients, project, ("-",), regions)
+        labs = scan.labs
+        decisions += _foreign(project, scan.foreign)
         unmarked = [c for c in inv.clusters(clients, project, ("-",)) if c.marker is None]
         in_scope = [lab for lab in labs if not lab.clusters or _in_locations(lab, locations)]
         out_of_scope = [lab for lab in labs if lab not in in_scope]
@@ -171,6 +183,14 @@ def _refs(resources: list[inv.Resource]) -> str:
     return ", ".join(r.ref for r in resources)
 
 
+def escape_cell(text: str) -> str:
+    """Text safe inside one markdown table cell: names and reasons come from markers anyone can write."""
+    text = " ".join(str(text).split())  # no line breaks: a newline would end the row
+    for char in "\\`*_[]<>|#":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def markdown(plan: Plan, outcomes: dict[str, str] | None = None, *, dry_run: bool = False) -> str:
     """The reaper's report: one row per lab or cluster; `outcomes` maps project/lab to the teardown result."""
     outcomes = outcomes or {}
@@ -186,9 +206,8 @@ def markdown(plan: Plan, outcomes: dict[str, str] | None = None, *, dry_run: boo
         decision = (
             "would reap" if dry_run and d.action == REAP else ("reaped" if d.action == REAP else "skipped")
         )
-        lines.append(
-            f"| {d.project_id} | {d.lab} | {d.cluster or '-'} | {decision} | {d.reason} | {result} |"
-        )
+        cells = (d.project_id, d.lab, d.cluster or "-", decision, d.reason, result)
+        lines.append("| " + " | ".join(escape_cell(c) for c in cells) + " |")
     if not plan.decisions:
         lines.append("| - | - | - | nothing found | no cluster or lab marker in scope | - |")
     return "\n".join(lines) + "\n"
@@ -234,7 +253,7 @@ def extend_lab(
     from gke_lab.errors import LabError
 
     now = time.time() if now is None else now
-    clusters = [c for c in inv.clusters(clients, project, locations) if c.owner(lab) == inv.OURS]
+    clusters = [c for c in inv.clusters(clients, project, locations) if c.owned_by(lab)]
     if not clusters:
         raise LabError(f"no cluster of lab {lab!r} in project {project}", resource=f"projects/{project}")
     current = max(
@@ -265,7 +284,7 @@ def extend_lab(
         done.append(Extension(name, old, str(new_value)))
     regions = {inv.region_of(c.location) for c in clusters}
     for key in inv.crypto_keys(clients, project, regions):
-        if key.owner(lab) != inv.OURS:
+        if not key.owned_by(lab):
             continue
         labels = dict(key.labels)
         old = labels.get(exp.EXPIRES_LABEL, "")

@@ -702,7 +702,9 @@ class LabSpec(BaseModel):
 
     @property
     def concurrency_key(self) -> str:
-        return f"gke-lab:{self.project_id}:{self.lab}"
+        from gke_lab.identity import LabIdentity  # the identity module reads specs: import here
+
+        return LabIdentity.from_spec(self).lock_name
 
     @property
     def kube_context(self) -> str:

@@ -15,14 +15,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.iam.v1 import policy_pb2
 
-from gke_lab import echo, kube, ops, retry
+from gke_lab import calls, echo, kube, ops, retry
 from gke_lab import inventory as inv
 from gke_lab.clients import Clients
 from gke_lab.errors import LabError
+from gke_lab.identity import LabIdentity
+from gke_lab.ownership import REASON_OURS, owner_reason
 from gke_lab.spec import LabSpec
 
 DELETED = "deleted"
@@ -32,41 +35,32 @@ KEPT = "kept"
 FAILED = "failed"
 SCHEDULED = "destruction scheduled"
 WOULD_SCHEDULE = "would schedule destruction"
-
-PHASES = (
-    "workload",
-    "cluster",
-    "firewalls",
-    "router",
-    "subnetwork",
-    "network",
-    "bindings",
-    "service_account",
-    "keys",
-)
+BLOCKED = "blocked"  # a cluster this run does not delete uses the lab's resources: nothing is deleted
 
 
 @dataclass(frozen=True)
 class LabTarget:
     """Which lab to tear down: its identity, and (when known) the spec that names its resources."""
 
-    project_id: str
-    lab: str
-    regions: tuple[str, ...] = ()
+    identity: LabIdentity
     spec: LabSpec | None = None
 
     @classmethod
     def from_spec(cls, spec: LabSpec) -> LabTarget:
-        return cls(spec.project_id, spec.lab, (spec.region,), spec)
+        return cls(LabIdentity.from_spec(spec), spec)
 
     @property
-    def concurrency_key(self) -> str:
-        return f"gke-lab:{self.project_id}:{self.lab}"
+    def project_id(self) -> str:
+        return self.identity.project_id
+
+    @property
+    def lab(self) -> str:
+        return self.identity.lab
 
     @property
     def all_regions(self) -> tuple[str, ...]:
         extra = (self.spec.region, self.spec.kms_location) if self.spec else ()
-        return tuple(sorted(set(self.regions) | set(extra)))
+        return tuple(sorted(set(self.identity.regions) | set(extra)))
 
 
 @dataclass
@@ -90,9 +84,25 @@ class Report:
 
     @property
     def failed(self) -> list[Row]:
-        return [r for r in self.rows if r.action == FAILED]
+        return [r for r in self.rows if r.action in (FAILED, BLOCKED)]
 
-    def to_dict(self) -> dict:
+    def problem(self) -> str | None:
+        """Why the teardown did not finish (None when it did), for the run's failure message."""
+        blocked = [r.reason for r in self.rows if r.action == BLOCKED]
+        if blocked:
+            return f"teardown of lab {self.lab} stopped before deleting anything: " + "; ".join(blocked)
+        if self.failed:
+            names = ", ".join(r.name for r in self.failed)
+            return f"teardown of lab {self.lab} left resources behind: {names}; rerun to finish"
+        return None
+
+    @property
+    def removed(self) -> list[Row]:
+        """Rows that deleted, would delete (dry run) or scheduled the destruction of something."""
+        return [r for r in self.rows if r.action in (DELETED, WOULD_DELETE, SCHEDULED)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the teardown flow returns (REST API, chat, the CLI)."""
         return {
             "project_id": self.project_id,
             "lab": self.lab,
@@ -101,7 +111,7 @@ class Report:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Report:
+    def from_dict(cls, data: dict[str, Any]) -> Report:
         return cls(data["project_id"], data["lab"], data["dry_run"], [Row(**r) for r in data["rows"]])
 
     def markdown(self) -> str:
@@ -123,21 +133,13 @@ class Report:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _delete(fn: Callable[[], object], *, resource: str) -> bool:
-    """Run a delete call with transient retries; False when the resource was already gone (404)."""
-
-    def run() -> bool:
-        try:
-            fn()
-        except gexc.NotFound:
-            return False
-        return True
-
-    return retry.call(run, resource=resource, action="delete")
-
-
 def _kept(phase: str, r: inv.Resource, lab: str) -> Row:
-    return Row(phase, r.kind, r.ref, KEPT, r.keep_reason(lab))
+    return Row(phase, r.kind, r.ref, KEPT, owner_reason(r.marker, lab) or "")
+
+
+def _outcome(answer: object) -> str:
+    """The row action for the answer of `calls.delete_or_gone` (None: it was already gone)."""
+    return ALREADY_GONE if answer is None else DELETED
 
 
 def _select(
@@ -147,7 +149,7 @@ def _select(
     named = named or set()
     ours, rows = [], []
     for r in found:
-        if r.owner(lab) == inv.OURS:
+        if r.owned_by(lab):
             ours.append(r)
         elif r.name in named:
             rows.append(_kept(phase, r, lab))
@@ -161,15 +163,83 @@ def _guard(phase: str, r: inv.Resource, fn: Callable[[], Row]) -> Row:
         return Row(phase, r.kind, r.ref, FAILED, str(exc))
 
 
-def _cluster_locations(target: LabTarget) -> tuple[str, ...]:
-    return target.all_regions or ("-",)
+# Clusters are always looked for in every location of the project: a spec naming the wrong region must
+# not hide a running cluster from the teardown of the network, NAT and node account it uses.
+ALL_LOCATIONS = ("-",)
+
+
+def _key_of(name: str) -> str:
+    """The CryptoKey of a key or key-version resource name."""
+    return name.split("/cryptoKeyVersions/", 1)[0]
+
+
+def _node_configs(cluster: Any) -> list[Any]:
+    return [cluster.node_config, *(pool.config for pool in cluster.node_pools)]
+
+
+def keys_used_by(cluster: Any) -> set[str]:
+    """The CryptoKeys a cluster encrypts with: Secrets (application-layer) and node boot disks."""
+    keys = {cluster.database_encryption.key_name} | {c.boot_disk_kms_key for c in _node_configs(cluster)}
+    return {_key_of(k) for k in keys if k}
+
+
+def _uses(
+    cluster: Any, networks: set[str], subnets: set[tuple[str, str]], accounts: set[str], keys: set[str]
+) -> list[str]:
+    """What of the lab's resources a cluster uses, in words."""
+    uses = []
+    if inv.short(cluster.network) in networks:
+        uses.append(f"network {inv.short(cluster.network)}")
+    if (inv.region_of(cluster.location), inv.short(cluster.subnetwork)) in subnets:
+        uses.append(f"subnet {inv.short(cluster.subnetwork)}")
+    uses += [
+        f"node service account {a}"
+        for a in sorted({c.service_account for c in _node_configs(cluster)} & accounts)
+    ]
+    uses += [f"key {k}" for k in sorted(keys_used_by(cluster) & keys)]
+    return uses
 
 
 # ------------------------------------------------------------------------------------------------ phases
 
 
+def check_not_in_use(clients: Clients, target: LabTarget, *, dry_run: bool = False) -> list[Row]:
+    """Stop before deleting anything when a cluster this run does not delete (another lab's, unmarked,
+    or the lab's own with edited labels) uses the lab's network, subnet, node service account or keys."""
+    others = [
+        c for c in inv.clusters(clients, target.project_id, ALL_LOCATIONS) if not c.owned_by(target.lab)
+    ]
+    if not others:
+        return []
+    nets, _ = owned_networks(clients, target)
+    regions = _regions(clients, target, nets)
+    subnets = {
+        (s.location, s.name)
+        for s in inv.subnetworks(clients, target.project_id, regions)
+        if s.owned_by(target.lab)
+    }
+    accounts = {a.name for a in owned_service_accounts(clients, target)[0]}
+    keys = {k.name for k in inv.crypto_keys(clients, target.project_id, regions) if k.owned_by(target.lab)}
+    rows = []
+    for c in others:
+        uses = _uses(c.raw, {n.name for n in nets}, subnets, accounts, keys)
+        if uses:
+            why = owner_reason(c.marker, target.lab)
+            rows.append(
+                Row(
+                    "in_use",
+                    "cluster",
+                    c.ref,
+                    BLOCKED,
+                    f"cluster {c.ref} ({why}) uses this lab's {', '.join(uses)}: nothing was deleted; "
+                    "delete that cluster or give it its own resources, then rerun",
+                )
+            )
+    return rows
+
+
 def owned_clusters(clients: Clients, target: LabTarget) -> tuple[list[inv.Resource], list[Row]]:
-    found = inv.clusters(clients, target.project_id, _cluster_locations(target))
+    found = inv.clusters(clients, target.project_id, ALL_LOCATIONS)
     named = {target.spec.cluster.name} if target.spec else set()
     return _select("cluster", found, target.lab, named)
 
@@ -245,26 +315,13 @@ def _remove_workload_of(clients: Clients, target: LabTarget, c: inv.Resource, dr
         if dry_run:
             rows.append(Row("workload", kind, ref, WOULD_DELETE, why))
             continue
-        existed = _kube_delete(fn, ref)
-        rows.append(Row("workload", kind, ref, DELETED if existed else ALREADY_GONE, why))
+        answer = calls.delete_or_gone(fn, resource=ref, retryable=kube.is_transient)
+        rows.append(Row("workload", kind, ref, _outcome(answer), why))
     return rows
 
 
 _OWNED_KEY, _OWNED_VALUE = next(iter(echo.OWNER_LABEL.items()))
 _OWNED_SELECTOR = f"{_OWNED_KEY}={_OWNED_VALUE}"
-
-
-def _kube_delete(fn: Callable[[], object], ref: str) -> bool:
-    def run() -> bool:
-        try:
-            fn()
-        except Exception as exc:
-            if kube.is_not_found(exc):
-                return False
-            raise
-        return True
-
-    return kube.call(run, resource=ref, action="delete")
 
 
 def delete_clusters(
@@ -273,7 +330,7 @@ def delete_clusters(
     clusters, rows = owned_clusters(clients, target)
     for c in clusters:
         if dry_run:
-            rows.append(Row("cluster", "cluster", c.ref, WOULD_DELETE, "carries this lab's marker"))
+            rows.append(Row("cluster", "cluster", c.ref, WOULD_DELETE, REASON_OURS))
             continue
         rows.append(_guard("cluster", c, lambda c=c: _delete_cluster(clients, target, c, timeout)))
     return rows
@@ -284,40 +341,28 @@ def _delete_cluster(clients: Clients, target: LabTarget, c: inv.Resource, timeou
     name = f"{parent}/clusters/{c.name}"
     deadline = time.monotonic() + timeout
     delay = 0.2
+    deleted = Row("cluster", "cluster", c.ref, DELETED, REASON_OURS)
     while True:
         try:
-            op = retry.call(
-                lambda: clients.container.delete_cluster(name=name), resource=name, action="delete"
-            )
+            op = calls.delete_or_gone(lambda: clients.container.delete_cluster(name=name), resource=name)
         except LabError as exc:
-            if isinstance(exc.__cause__, gexc.NotFound):
-                return Row("cluster", "cluster", c.ref, DELETED, "carries this lab's marker")
             if not isinstance(exc.__cause__, gexc.FailedPrecondition | gexc.BadRequest):
                 raise
             # Another operation (a create cut short, or an earlier run's delete) may still be running.
-            status = _cluster_status(clients, name)
-            if status is None:
-                return Row("cluster", "cluster", c.ref, DELETED, "carries this lab's marker")
-            if status not in _BUSY or time.monotonic() > deadline:
+            live = calls.get_or_none(lambda: clients.container.get_cluster(name=name), resource=name)
+            if live is None:
+                return deleted
+            if live.status.name not in _BUSY or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(5.0, delay * 1.5)
             continue
-        ops.wait_container(clients, op, location_path=parent, resource=name, timeout=timeout)
-        return Row("cluster", "cluster", c.ref, DELETED, "carries this lab's marker")
+        if op is not None:
+            ops.wait_container(clients, op, location_path=parent, resource=name, timeout=timeout)
+        return deleted
 
 
 _BUSY = ("PROVISIONING", "STOPPING", "RECONCILING")
-
-
-def _cluster_status(clients: Clients, name: str) -> str | None:
-    def run() -> str | None:
-        try:
-            return clients.container.get_cluster(name=name).status.name
-        except gexc.NotFound:
-            return None
-
-    return retry.call(run, resource=name, action="get")
 
 
 def owned_networks(clients: Clients, target: LabTarget) -> tuple[list[inv.Resource], list[Row]]:
@@ -340,8 +385,8 @@ def delete_firewalls(clients: Clients, target: LabTarget, *, dry_run: bool = Fal
     our_nets = {n.name for n in nets}
     rows: list[Row] = []
     for f in inv.firewalls(clients, target.project_id):
-        if f.owner(target.lab) == inv.OURS:
-            reason = "carries this lab's marker"
+        if f.owned_by(target.lab):
+            reason = REASON_OURS
         elif f.network in our_nets and f.marker is None and f.name.startswith(("k8s-", "gke-")):
             reason = f"created by GKE in this lab's network {f.network}"
         elif f.network in our_nets:
@@ -361,14 +406,12 @@ def delete_firewalls(clients: Clients, target: LabTarget, *, dry_run: bool = Fal
 def _delete_firewall(clients: Clients, target: LabTarget, f: inv.Resource, reason: str) -> Row:
     project = target.project_id
     resource = f"projects/{project}/global/firewalls/{f.name}"
-    ops_ = []
-    existed = _delete(
-        lambda: ops_.append(clients.firewalls.delete_unary(project=project, firewall=f.name)),
-        resource=resource,
+    op = calls.delete_or_gone(
+        lambda: clients.firewalls.delete_unary(project=project, firewall=f.name), resource=resource
     )
-    if existed and ops_:
-        ops.wait_compute(clients, ops_[-1], project=project, resource=resource)
-    return Row("firewalls", "firewall", f.ref, DELETED if existed else ALREADY_GONE, reason)
+    if op is not None:
+        ops.wait_compute(clients, op, project=project, resource=resource)
+    return Row("firewalls", "firewall", f.ref, _outcome(op), reason)
 
 
 def _regional_phase(
@@ -387,19 +430,16 @@ def _regional_phase(
     ours, rows = _select(phase, found, target.lab, named)
     for r in ours:
         if dry_run:
-            rows.append(Row(phase, r.kind, r.ref, WOULD_DELETE, "carries this lab's marker"))
+            rows.append(Row(phase, r.kind, r.ref, WOULD_DELETE, REASON_OURS))
             continue
 
-        def one(r=r) -> Row:
+        def one(r: inv.Resource = r) -> Row:
             project = target.project_id
             resource = f"projects/{project}/regions/{r.location}/{path}/{r.name}"
-            ops_ = []
-            existed = _delete(lambda: ops_.append(deleter(project, r.location, r.name)), resource=resource)
-            if existed and ops_:
-                ops.wait_compute(clients, ops_[-1], project=project, region=r.location, resource=resource)
-            return Row(
-                phase, r.kind, r.ref, DELETED if existed else ALREADY_GONE, "carries this lab's marker"
-            )
+            op = calls.delete_or_gone(lambda: deleter(project, r.location, r.name), resource=resource)
+            if op is not None:
+                ops.wait_compute(clients, op, project=project, region=r.location, resource=resource)
+            return Row(phase, r.kind, r.ref, _outcome(op), REASON_OURS)
 
         rows.append(_guard(phase, r, one))
     return rows
@@ -438,21 +478,17 @@ def delete_networks(clients: Clients, target: LabTarget, *, dry_run: bool = Fals
     project = target.project_id
     for n in nets:
         if dry_run:
-            rows.append(Row("network", "network", n.ref, WOULD_DELETE, "carries this lab's marker"))
+            rows.append(Row("network", "network", n.ref, WOULD_DELETE, REASON_OURS))
             continue
 
-        def one(n=n) -> Row:
+        def one(n: inv.Resource = n) -> Row:
             resource = f"projects/{project}/global/networks/{n.name}"
-            ops_ = []
-            existed = _delete(
-                lambda: ops_.append(clients.networks.delete_unary(project=project, network=n.name)),
-                resource=resource,
+            op = calls.delete_or_gone(
+                lambda: clients.networks.delete_unary(project=project, network=n.name), resource=resource
             )
-            if existed and ops_:
-                ops.wait_compute(clients, ops_[-1], project=project, resource=resource)
-            return Row(
-                "network", "network", n.ref, DELETED if existed else ALREADY_GONE, "carries this lab's marker"
-            )
+            if op is not None:
+                ops.wait_compute(clients, op, project=project, resource=resource)
+            return Row("network", "network", n.ref, _outcome(op), REASON_OURS)
 
         rows.append(_guard("network", n, one))
     return rows
@@ -513,35 +549,43 @@ def delete_service_accounts(clients: Clients, target: LabTarget, *, dry_run: boo
     accounts, rows = owned_service_accounts(clients, target)
     for a in accounts:
         if dry_run:
-            rows.append(
-                Row("service_account", "service_account", a.ref, WOULD_DELETE, "carries this lab's marker")
-            )
+            rows.append(Row("service_account", "service_account", a.ref, WOULD_DELETE, REASON_OURS))
             continue
 
-        def one(a=a) -> Row:
+        def one(a: inv.Resource = a) -> Row:
             name = f"projects/{target.project_id}/serviceAccounts/{a.name}"
-            existed = _delete(lambda: clients.iam.delete_service_account(name=name), resource=name)
-            return Row(
-                "service_account",
-                "service_account",
-                a.ref,
-                DELETED if existed else ALREADY_GONE,
-                "carries this lab's marker",
+            # The IAM delete answers nothing: answer DELETED so "gone already" (None) stays distinct.
+            answer = calls.delete_or_gone(
+                lambda: clients.iam.delete_service_account(name=name) or DELETED, resource=name
             )
+            return Row("service_account", "service_account", a.ref, _outcome(answer), REASON_OURS)
 
         rows.append(_guard("service_account", a, one))
     return rows
 
 
-def destroy_keys(clients: Clients, target: LabTarget, *, enabled: bool, dry_run: bool = False) -> list[Row]:
+def destroy_keys(
+    clients: Clients, target: LabTarget, *, destroy_keys: bool = False, dry_run: bool = False
+) -> list[Row]:
     """Schedule destruction of live versions of our keys (when asked); key rings and keys stay for reuse."""
     named = (
         {target.spec.key_name("node"), target.spec.key_name("secrets")} if target.spec is not None else set()
     )
     found = inv.crypto_keys(clients, target.project_id, target.all_regions or _regions(clients, target, []))
     ours, rows = _select("keys", found, target.lab, named)
+    in_use: dict[str, str] = {}
+    if destroy_keys and ours:
+        for c in inv.clusters(clients, target.project_id, ALL_LOCATIONS):
+            if dry_run and c.owned_by(target.lab):
+                continue  # the cluster phase would have deleted it by now
+            for key in keys_used_by(c.raw):
+                in_use.setdefault(key, c.ref)
     for k in ours:
-        if not enabled:
+        if k.name in in_use:
+            # Destroying it would make that cluster's disks and Secrets unreadable.
+            rows.append(Row("keys", "crypto_key", k.name, KEPT, f"used by cluster {in_use[k.name]}"))
+            continue
+        if not destroy_keys:
             rows.append(
                 Row(
                     "keys", "crypto_key", k.name, KEPT, "key rings and keys are reused (destroy_keys not set)"
@@ -553,7 +597,7 @@ def destroy_keys(clients: Clients, target: LabTarget, *, enabled: bool, dry_run:
                 rows.append(Row("keys", "key_version", v.name, WOULD_SCHEDULE, "destroy_keys"))
                 continue
 
-            def one(v=v) -> Row:
+            def one(v: Any = v) -> Row:
                 def run() -> None:
                     try:
                         clients.kms.destroy_crypto_key_version(name=v.name)
@@ -570,43 +614,61 @@ def destroy_keys(clients: Clients, target: LabTarget, *, enabled: bool, dry_run:
 # ------------------------------------------------------------------------------------------------ the whole
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One step of a teardown: the flow runs one task per phase, the CLI and tests call `teardown`."""
+
+    name: str
+    run: Callable[..., list[Row]]  # (clients, target, *, dry_run[, destroy_keys]) -> rows
+    # A failure here stops the later phases: a cluster that could not be deleted still uses the
+    # network, NAT, node account and keys, so they are not pulled from under it (a rerun continues).
+    blocks_the_rest: bool = False
+    needs_destroy_keys: bool = False  # takes the opt-in `destroy_keys` flag
+
+    def blocks(self, rows: list[Row]) -> bool:
+        return self.blocks_the_rest and any(r.action in (FAILED, BLOCKED) for r in rows)
+
+
+PHASES: tuple[Phase, ...] = (
+    Phase("in_use", check_not_in_use, blocks_the_rest=True),
+    Phase("workload", remove_workload),
+    Phase("cluster", delete_clusters, blocks_the_rest=True),
+    Phase("firewalls", delete_firewalls),
+    Phase("router", delete_routers),
+    Phase("subnetwork", delete_subnetworks),
+    Phase("network", delete_networks),
+    Phase("bindings", remove_bindings),
+    Phase("service_account", delete_service_accounts),
+    Phase("keys", destroy_keys, needs_destroy_keys=True),
+)
+PHASE_NAMES: tuple[str, ...] = tuple(p.name for p in PHASES)
+
+
+def phase_named(name: str) -> Phase:
+    for phase in PHASES:
+        if phase.name == name:
+            return phase
+    raise ValueError(f"unknown teardown phase {name!r}; accepted: {', '.join(PHASE_NAMES)}")
+
+
 def run_phase(
-    clients: Clients, target: LabTarget, phase: str, *, destroy_keys_: bool, dry_run: bool
+    clients: Clients, target: LabTarget, name: str, *, destroy_keys: bool = False, dry_run: bool = False
 ) -> list[Row]:
-    if phase == "keys":  # the one phase that is opt-in
-        return destroy_keys(clients, target, enabled=destroy_keys_, dry_run=dry_run)
-    step = _PHASE_STEPS.get(phase)
-    if step is None:
-        raise ValueError(f"unknown teardown phase {phase!r}; accepted: {', '.join(PHASES)}")
-    return step(clients, target, dry_run=dry_run)
-
-
-_PHASE_STEPS: dict[str, Callable[..., list[Row]]] = {
-    "workload": remove_workload,
-    "cluster": delete_clusters,
-    "firewalls": delete_firewalls,
-    "router": delete_routers,
-    "subnetwork": delete_subnetworks,
-    "network": delete_networks,
-    "bindings": remove_bindings,
-    "service_account": delete_service_accounts,
-}
+    phase = phase_named(name)
+    options: dict[str, bool] = {"dry_run": dry_run}
+    if phase.needs_destroy_keys:
+        options["destroy_keys"] = destroy_keys
+    return phase.run(clients, target, **options)
 
 
 def teardown(
     clients: Clients, target: LabTarget, *, destroy_keys: bool = False, dry_run: bool = False
 ) -> Report:
-    """All phases in order (the Prefect flow runs the same phases as tasks)."""
+    """All phases in order (the Prefect flow runs the same phases, one task run each)."""
     report = Report(target.project_id, target.lab, dry_run)
     for phase in PHASES:
-        rows = run_phase(clients, target, phase, destroy_keys_=destroy_keys, dry_run=dry_run)
+        rows = run_phase(clients, target, phase.name, destroy_keys=destroy_keys, dry_run=dry_run)
         report.add(rows)
-        if blocks_the_rest(phase, rows):
+        if phase.blocks(rows):
             break
     return report
-
-
-def blocks_the_rest(phase: str, rows: list[Row]) -> bool:
-    """A cluster that could not be deleted still uses the network, NAT, node account and keys: stop there
-    (a rerun continues) rather than pull them from under a live cluster."""
-    return phase == "cluster" and any(r.action == FAILED for r in rows)

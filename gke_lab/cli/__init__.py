@@ -11,20 +11,41 @@ import os
 
 import click
 
-# command name -> the modules that define it.
-_COMMANDS: dict[str, tuple[str, ...]] = {
-    "plan": ("plan",),
-    "up": ("lab",),
-    "kubeconfig": ("lab",),
-    "down": ("teardown",),
-    "list": ("teardown",),
-    "extend": ("teardown",),
-    "reap": ("teardown",),
-    "demo": ("demo",),
-    "emulator": ("emulator",),
-    "blocks": ("blocks",),
-    "chatops": ("chatops",),
-    "stack": ("stack",),
+# command name -> the module that defines it, and its one-line help (so `--help` imports none of them).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("plan", "Validate the spec; print the IP plan and what a run would create."),
+    "up": ("lab", "Provision the lab (idempotent), verify the echo service, print the lab card."),
+    "kubeconfig": (
+        "lab",
+        "Write a kubeconfig entry for the lab's cluster (like gcloud container clusters get-credentials).",
+    ),
+    "down": ("teardown", "Tear a lab down: only what carries its ownership marker, in dependency order."),
+    "list": ("teardown", "Labs found in the project: owner lab, cluster, age and expiry."),
+    "extend": ("teardown", "Move a lab's expiry (gke-lab-expires) N hours later."),
+    "reap": (
+        "teardown",
+        "Tear down every lab whose expiry has passed (and orphans of labs whose cluster is gone).",
+    ),
+    "demo": (
+        "demo",
+        "Provision, verify and audit the default lab against a local emulator (about a minute).",
+    ),
+    "emulator": (
+        "emulator",
+        "Serve the Google Cloud and GKE APIs that labs use, locally, until SIGINT/SIGTERM.",
+    ),
+    "blocks": (
+        "blocks",
+        "Prefect blocks: saved lab blueprints (LabBlueprint), GCP credentials, chat webhooks.",
+    ),
+    "chatops": (
+        "chatops",
+        "Receive Slack `/lab` commands and trigger the lab deployments through the Prefect API.",
+    ),
+    "stack": (
+        "stack",
+        "A local team stack: PostgreSQL, a Prefect server, deployments and workers on this machine.",
+    ),
 }
 
 
@@ -33,9 +54,15 @@ class _LazyGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(_COMMANDS))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        for module in _COMMANDS.get(cmd_name, ()):
-            importlib.import_module(f"gke_lab.cli.{module}")
+        if cmd_name in _COMMANDS:
+            importlib.import_module(f"gke_lab.cli.{_COMMANDS[cmd_name][0]}")
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The group's help lists the commands from the table above instead of importing each module.
+        rows = [(name, _COMMANDS[name][1]) for name in sorted(_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -72,7 +72,10 @@ def demo_command(latency_scale: float, overrides: tuple[str, ...]) -> None:
         from gke_lab.teardown import Report
 
         _say(f"tearing lab {spec.lab!r} down (workload, cluster, rules, NAT, subnet, network, IAM, keys) ...")
-        torn = teardown_lab(spec=spec, destroy_keys=True)
+        from gke_lab.cli.lab import flow_run_output
+
+        with flow_run_output(quiet=False):
+            torn = teardown_lab(spec=spec, destroy_keys=True)
         _section("Teardown", Report.from_dict(torn).markdown())
 
     except Exception as exc:  # noqa: BLE001 - the demo reports any failure and still stops the emulator

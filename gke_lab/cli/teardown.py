@@ -32,6 +32,9 @@ def _print_report(markdown: str) -> None:
 @click.option("--destroy-keys", is_flag=True, help="Also schedule destruction of the lab's key versions.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.option("--credentials-block", metavar="NAME", help="prefect-gcp GcpCredentials block (default: ADC).")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print only the report (or the error): no progress, no run logs."
+)
 @DEBUG_OPTION
 def down_command(
     spec_path: str | None,
@@ -39,6 +42,7 @@ def down_command(
     destroy_keys: bool,
     dry_run: bool,
     credentials_block: str | None,
+    quiet: bool,
     debug: bool = False,
 ) -> None:
     """Tear a lab down: only what carries its ownership marker, in dependency order."""
@@ -49,16 +53,19 @@ def down_command(
         return
     quiet_prefect()
     preflight_or_exit(spec, "down", credentials_block, debug)
-    from flows.teardown import teardown_lab
-    from gke_lab.teardown import Report
+    from gke_lab.cli.lab import flow_run_output
 
-    state = teardown_lab(
-        spec=spec,
-        destroy_keys=destroy_keys,
-        dry_run=dry_run,
-        credentials_block=credentials_block,
-        return_state=True,
-    )
+    with flow_run_output(quiet):
+        from flows.teardown import teardown_lab
+        from gke_lab.teardown import Report
+
+        state = teardown_lab(
+            spec=spec,
+            destroy_keys=destroy_keys,
+            dry_run=dry_run,
+            credentials_block=credentials_block,
+            return_state=True,
+        )
     if not state.is_completed():
         click.echo(f"teardown of lab {spec.lab} failed: {state.message}", err=True)
         sys.exit(1)

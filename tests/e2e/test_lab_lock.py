@@ -146,3 +146,14 @@ def test_stale_setting_is_validated(monkeypatch):
     monkeypatch.setenv(STALE_ENV, "0")
     with pytest.raises(ValueError, match="> 0"):
         stale_seconds()
+
+
+def test_labs_whose_names_once_collided_keep_separate_heartbeats(prefect_harness, monkeypatch):
+    """team-a-x/demo and team-a/x-demo: releasing one lock must not remove the other holder's record."""
+    monkeypatch.setenv(STALE_ENV, "30")
+    first = LabSpec(lab="demo", project_id="team-a-x")
+    second = LabSpec(lab="x-demo", project_id="team-a")
+    with lab_lock(first):
+        with lab_lock(second):
+            pass
+        assert Variable.get(record_name(lock_name(first)), default=None) is not None

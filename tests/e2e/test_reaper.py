@@ -185,3 +185,34 @@ def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
     assert not [r for r in st["routers"] if r["name"] == "orphan-router"]
     members = {m for b in st["iamPolicy"].get("bindings", []) for m in b["members"]}
     assert spec.node_sa_member not in members
+
+
+def plant_rule(name: str, description: str) -> None:
+    from google.cloud import compute_v1
+
+    from gke_lab import ops
+
+    clients = Clients.from_env()
+    rule = compute_v1.Firewall(
+        name=name,
+        network=f"projects/{PROJECT}/global/networks/default",
+        description=description,
+        source_ranges=["10.0.0.0/8"],
+        allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=["22"])],
+    )
+    op = clients.firewalls.insert(project=PROJECT, firewall_resource=rule)
+    ops.wait_compute(clients, op, project=PROJECT, resource=f"projects/{PROJECT}/global/firewalls/{name}")
+
+
+def test_planted_markers_cannot_stop_the_reaper(prefect_harness, emu):
+    """A marker naming no valid lab, or an expiry past year 9999, is reported; the reaper never raises."""
+    plant_rule("planted", 'gke-lab:{"managed-by":"gke-lab","lab":"Not A Lab","expires":1}')
+    plant_rule("far-future", 'gke-lab:{"managed-by":"gke-lab","lab":"far-future","expires":1000000000000}')
+    seq = last_seq(emu)
+    result = reap()
+    assert mutations_since(emu, seq) == []
+    decisions = {d["lab"]: d for d in result["decisions"]}
+    assert decisions["Not A Lab"]["action"] == "skip"
+    assert "not a valid lab name" in decisions["Not A Lab"]["reason"]
+    assert decisions["far-future"]["action"] == "skip"
+    assert "planted" in {f["name"] for f in project_state(emu)["firewalls"]}

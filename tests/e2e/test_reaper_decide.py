@@ -6,9 +6,11 @@ import pytest
 
 from gke_lab import expiry as exp
 from gke_lab import reaping
+from gke_lab.identity import LabIdentity
 from gke_lab.inventory import Lab, Resource, label_marker
 from gke_lab.ownership import Marker
 
+PROJECT = "reaper-tests"
 NOW = 1_800_000_000
 CREATED = "2027-01-15T08:00:00Z"  # 1_800_000_000 is 2027-01-15T08:00:00Z
 
@@ -68,13 +70,25 @@ def decide(labs, unmarked=(), exclude=(), ttl=8.0):
 
 def test_decisions_among_expired_unexpired_excluded_unlabelled_and_orphans():
     labs = [
-        Lab("p", "expired", clusters=[cluster("expired", Marker("expired", NOW - 1).labels())]),
-        Lab("p", "fresh", clusters=[cluster("fresh", Marker("fresh", NOW + 3600).labels())]),
-        Lab("p", "forever", clusters=[cluster("forever", Marker("forever", 0).labels())]),
-        Lab("p", "kept", clusters=[cluster("kept", Marker("kept", NOW - 1).labels())]),
-        Lab("p", "orphan", others=[network("orphan", NOW - 1)]),
-        Lab("p", "provisioning", others=[network("provisioning", NOW + 600)]),
-        Lab("p", "orphan-forever", others=[network("orphan-forever", 0)]),
+        Lab(
+            LabIdentity(project_id=PROJECT, lab="expired"),
+            clusters=[cluster("expired", Marker("expired", NOW - 1).labels())],
+        ),
+        Lab(
+            LabIdentity(project_id=PROJECT, lab="fresh"),
+            clusters=[cluster("fresh", Marker("fresh", NOW + 3600).labels())],
+        ),
+        Lab(
+            LabIdentity(project_id=PROJECT, lab="forever"),
+            clusters=[cluster("forever", Marker("forever", 0).labels())],
+        ),
+        Lab(
+            LabIdentity(project_id=PROJECT, lab="kept"),
+            clusters=[cluster("kept", Marker("kept", NOW - 1).labels())],
+        ),
+        Lab(LabIdentity(project_id=PROJECT, lab="orphan"), others=[network("orphan", NOW - 1)]),
+        Lab(LabIdentity(project_id=PROJECT, lab="provisioning"), others=[network("provisioning", NOW + 600)]),
+        Lab(LabIdentity(project_id=PROJECT, lab="orphan-forever"), others=[network("orphan-forever", 0)]),
     ]
     unlabelled = Resource("cluster", "theirs", "us-west1", None, labels={"team": "x"})
     got = decide(labs, [unlabelled], exclude=["kept"])
@@ -88,9 +102,15 @@ def test_decisions_among_expired_unexpired_excluded_unlabelled_and_orphans():
 
 def test_corrupt_label_uses_create_time_never_now():
     labels = {"managed-by": "gke-lab", "gke-lab": "a", "gke-lab-expires": "garbage"}
-    young = Lab("p", "a", clusters=[cluster("a", labels, created="2027-01-15T07:00:00Z")])  # 1 h old
+    young = Lab(
+        LabIdentity(project_id=PROJECT, lab="a"),
+        clusters=[cluster("a", labels, created="2027-01-15T07:00:00Z")],
+    )  # 1 h old
     assert decide([young], ttl=8)["a"].action == reaping.SKIP
-    old = Lab("p", "a", clusters=[cluster("a", labels, created="2027-01-14T07:00:00Z")])  # 25 h old
+    old = Lab(
+        LabIdentity(project_id=PROJECT, lab="a"),
+        clusters=[cluster("a", labels, created="2027-01-14T07:00:00Z")],
+    )  # 25 h old
     d = decide([old], ttl=8)["a"]
     assert d.action == reaping.REAP and "createTime+ttl" in d.reason
 
@@ -100,3 +120,22 @@ def test_report_markdown_says_what_and_why():
     d = reaping.Decision("p", "a", reaping.REAP, "expired at X", "us-west1/c-a")
     text = reaping.markdown(reaping.Plan([d]), {"p/a": "3 resource(s) removed"}, dry_run=True)
     assert "would reap" in text and "3 resource(s) removed" in text and "dry run" in text
+
+
+def test_expiry_past_year_9999_is_described_without_raising():
+    far = 10**12  # what an unbounded `extend` can stamp
+    assert "unix" in exp.Expiry(far, "label").describe()
+    lab = Lab(
+        LabIdentity(project_id=PROJECT, lab="far"), clusters=[cluster("far", Marker("far", far).labels())]
+    )
+    assert decide([lab])["far"].action == reaping.SKIP
+
+
+def test_report_escapes_names_and_reasons():
+    d = reaping.Decision(
+        "p", "a|b`c\n# x", reaping.SKIP, "marker | with <b>pipes</b>\nand lines", "us-west1/c"
+    )
+    text = reaping.markdown(reaping.Plan([d]))
+    rows = [line for line in text.splitlines() if line.startswith("| p ")]
+    assert len(rows) == 1 and rows[0].count(" | ") == 5
+    assert "\n# x" not in text and "<b>" not in text

@@ -125,7 +125,9 @@ def add_bystanders(clients: Clients) -> dict:
     return {"members": extra}
 
 
-def add_unmarked_cluster(clients: Clients) -> None:
+def add_unmarked_cluster(
+    clients: Clients, keys: tuple[str, str] = ("other-node-key", "other-secret-key")
+) -> None:
     """A cluster nobody labelled, in the bystander network (made like a lab's, then stripped of labels)."""
     from gke_lab import ops
     from gke_lab.requests import build_cluster
@@ -137,8 +139,8 @@ def add_unmarked_cluster(clients: Clients) -> None:
         "node_service_account.name=bystander",
         "cluster.name=bystander-cluster",
         "cluster.master_ipv4_cidr=172.16.0.32/28",
-        "kms.node_key=other-node-key",  # the other lab's keys (and their agent bindings) exist already
-        "kms.secrets_key=other-secret-key",
+        f"kms.node_key={keys[0]}",  # the other lab's keys (and their agent bindings) exist already
+        f"kms.secrets_key={keys[1]}",
     )
     config = clients.container.get_server_config(name=base.cluster_parent)
     cluster = build_cluster(base, config.default_cluster_version, Marker("bystander", 0))
@@ -452,3 +454,59 @@ def test_teardown_waits_for_the_labs_concurrency_slot(prefect_harness, emu):
         assert worker.is_alive()
     worker.join(timeout=600)
     assert outcome and "cluster" not in names(project_state(emu), "clusters")
+
+
+def test_down_with_the_wrong_region_never_strips_a_running_cluster(prefect_harness, emu):
+    """The lab's cluster is found in every location: it is torn down with the rest, never left running
+    without its NAT, node service account or bindings."""
+    lab = spec()
+    provision(spec=lab)
+    wrong = spec("region=us-east1", "cluster.node_locations=[us-east1-b, us-east1-c]")
+    teardown(spec=wrong)
+    state = project_state(emu)
+    running = [c for c in state.get("clusters", []) if c["name"] == "cluster"]
+    routers = names(state, "routers")
+    accounts = names(state, "serviceAccounts")
+    assert not running or ("gke-router" in routers and lab.node_sa_email in accounts)
+    assert not running and lab.node_sa_email not in accounts
+
+
+def test_a_cluster_with_edited_labels_stops_the_teardown_and_keeps_its_keys(prefect_harness, emu):
+    lab = spec()
+    provision(spec=lab)
+    admin(
+        emu,
+        "POST",
+        "patch",
+        json={
+            "project": PROJECT,
+            "kind": "cluster",
+            "name": "cluster",
+            "fields": {"resourceLabels": {"team": "kept-by-hand"}},
+        },
+    )
+    seq = last_seq(emu)
+    state = teardown_lab_state(spec=lab, destroy_keys=True)
+    assert state.is_failed() and "cluster" in (state.message or "")
+    assert mutations_since(emu, seq) == []
+    versions = [v for v in project_state(emu)["cryptoKeyVersions"] if "/keyRings/keyring-gke/" in v["name"]]
+    assert versions and "DESTROY_SCHEDULED" not in {v["state"] for v in versions}
+
+
+def test_key_versions_used_by_any_cluster_are_never_scheduled_for_destruction(prefect_harness, emu):
+    """An unmarked cluster in its own network that encrypts with the lab's keys: teardown stops, naming it."""
+    lab = spec()
+    provision(spec=lab)
+    clients = Clients.from_env()
+    add_bystanders(clients)
+    add_unmarked_cluster(clients, keys=("key-gke-node", "key-gke-secret"))
+    seq = last_seq(emu)
+    state = teardown_lab_state(spec=lab, destroy_keys=True)
+    assert state.is_failed() and "bystander-cluster" in (state.message or "")
+    assert mutations_since(emu, seq) == []
+
+
+def teardown_lab_state(**kw):
+    from flows.teardown import teardown_lab
+
+    return teardown_lab(return_state=True, **kw)
