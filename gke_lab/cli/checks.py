@@ -42,10 +42,22 @@ def fail(message: str, exc: BaseException | None = None, debug: bool = False, co
     sys.exit(code)
 
 
+def settings_or_exit() -> None:
+    """Refuse bad settings from the environment (exit 2) before the preflight calls anything."""
+    from flows.progress import cadence_from_env
+
+    try:
+        cadence_from_env()
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
 def preflight_or_exit(spec: LabSpec, run: str, credentials_block: str | None, debug: bool) -> Any:
     """Run the preflight; on the first problem print its one line and exit. Returns the result."""
     from gke_lab import preflight
 
+    settings_or_exit()
     try:
         credentials = block_credentials(credentials_block)
     except Exception as exc:  # noqa: BLE001 - a missing or broken block is the user's to fix
