@@ -387,7 +387,7 @@ def delete_firewalls(clients: Clients, target: LabTarget, *, dry_run: bool = Fal
     for f in inv.firewalls(clients, target.project_id):
         if f.owned_by(target.lab):
             reason = REASON_OURS
-        elif f.network in our_nets and f.marker is None and f.name.startswith(("k8s-", "gke-")):
+        elif f.network in our_nets and f.marker is None and f.name.startswith(GKE_RULE_PREFIXES):
             reason = f"created by GKE in this lab's network {f.network}"
         elif f.network in our_nets:
             rows.append(_kept("firewalls", f, target.lab))
@@ -414,6 +414,47 @@ def _delete_firewall(clients: Clients, target: LabTarget, f: inv.Resource, reaso
     return Row("firewalls", "firewall", f.ref, _outcome(op), reason)
 
 
+# GKE's own firewall rules: k8s-fw-* and k8s-*-hc (load balancers), k8s2-* (newer versions), gke-*.
+GKE_RULE_PREFIXES = ("k8s-fw-", "k8s-", "k8s2-", "gke-")
+# After a cluster delete GKE's peering and rules can hold the network for a while (400
+# resourceInUseByAnotherResource): network and subnetwork deletes are retried this long.
+IN_USE_WINDOW = 900.0
+
+
+def in_use(exc: BaseException) -> bool:
+    text = f"{exc} {exc.__cause__ or ''}"
+    return any(
+        mark in text
+        for mark in ("resourceInUseByAnotherResource", "RESOURCE_IN_USE", "already being used by")
+    )
+
+
+def until_free(
+    action: Callable[[], Row],
+    resource: str,
+    *,
+    window: float = IN_USE_WINDOW,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Row:
+    """Run a delete; while the resource is still used by another, retry for `window` seconds, then fail
+    naming what still uses it (Google's message says)."""
+    start, delay = clock(), 2.0
+    while True:
+        try:
+            return action()
+        except Exception as exc:
+            if not in_use(exc):
+                raise
+            if clock() - start >= window:
+                raise LabError(
+                    f"{resource} is still in use {window:.0f} s after the cluster is gone: {exc}",
+                    resource=resource,
+                ) from exc
+            sleep(delay)
+            delay = min(delay * 1.5, 15.0)
+
+
 def _regional_phase(
     clients: Clients,
     target: LabTarget,
@@ -436,10 +477,14 @@ def _regional_phase(
         def one(r: inv.Resource = r) -> Row:
             project = target.project_id
             resource = f"projects/{project}/regions/{r.location}/{path}/{r.name}"
-            op = calls.delete_or_gone(lambda: deleter(project, r.location, r.name), resource=resource)
-            if op is not None:
-                ops.wait_compute(clients, op, project=project, region=r.location, resource=resource)
-            return Row(phase, r.kind, r.ref, _outcome(op), REASON_OURS)
+
+            def attempt() -> Row:
+                op = calls.delete_or_gone(lambda: deleter(project, r.location, r.name), resource=resource)
+                if op is not None:
+                    ops.wait_compute(clients, op, project=project, region=r.location, resource=resource)
+                return Row(phase, r.kind, r.ref, _outcome(op), REASON_OURS)
+
+            return until_free(attempt, resource)
 
         rows.append(_guard(phase, r, one))
     return rows
@@ -483,12 +528,16 @@ def delete_networks(clients: Clients, target: LabTarget, *, dry_run: bool = Fals
 
         def one(n: inv.Resource = n) -> Row:
             resource = f"projects/{project}/global/networks/{n.name}"
-            op = calls.delete_or_gone(
-                lambda: clients.networks.delete_unary(project=project, network=n.name), resource=resource
-            )
-            if op is not None:
-                ops.wait_compute(clients, op, project=project, resource=resource)
-            return Row("network", "network", n.ref, _outcome(op), REASON_OURS)
+
+            def attempt() -> Row:
+                op = calls.delete_or_gone(
+                    lambda: clients.networks.delete_unary(project=project, network=n.name), resource=resource
+                )
+                if op is not None:
+                    ops.wait_compute(clients, op, project=project, resource=resource)
+                return Row("network", "network", n.ref, _outcome(op), REASON_OURS)
+
+            return until_free(attempt, resource)
 
         rows.append(_guard("network", n, one))
     return rows
