@@ -12,12 +12,14 @@ subnet -> network -> the node service account's project bindings -> the service 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.cloud import compute_v1
 from google.iam.v1 import policy_pb2
 
 from gke_lab import calls, echo, kube, ops, retry
@@ -455,6 +457,41 @@ def until_free(
             delay = min(delay * 1.5, 15.0)
 
 
+# The control-plane peering GKE creates for a private cluster: gke-<id>-peer.
+GKE_PEERING = re.compile(r"^gke-[a-z0-9-]+-peer$")
+
+
+def remove_leftover_peerings(clients: Clients, project: str, network: inv.Resource) -> list[str]:
+    """GKE's control-plane peerings left on the lab's network once no cluster uses it: removed.
+
+    Only when no cluster of the project is on the network any more: the peering can then only belong to
+    a deleted cluster (normally GKE removes it itself a while after the delete).
+    """
+    if any(c.network == network.name for c in inv.clusters(clients, project)):
+        return []
+    raw = network.raw
+    names = [p.name for p in getattr(raw, "peerings", []) if GKE_PEERING.match(p.name)]
+    resource = f"projects/{project}/global/networks/{network.name}"
+    for name in names:
+        request = compute_v1.NetworksRemovePeeringRequest(name=name)
+        op = calls.delete_or_gone(
+            lambda request=request: clients.networks.remove_peering_unary(
+                project=project, network=network.name, networks_remove_peering_request_resource=request
+            ),
+            resource=f"{resource}/peerings/{name}",
+        )
+        if op is not None:
+            ops.wait_compute(clients, op, project=project, resource=resource)
+    return names
+
+
+def _remove_peerings_or_wait(clients: Clients, project: str, network: inv.Resource) -> list[str]:
+    try:
+        return remove_leftover_peerings(clients, project, network)
+    except LabError:  # GKE may be removing it at the same moment: the bounded in-use retry waits it out
+        return []
+
+
 def _regional_phase(
     clients: Clients,
     target: LabTarget,
@@ -529,13 +566,16 @@ def delete_networks(clients: Clients, target: LabTarget, *, dry_run: bool = Fals
         def one(n: inv.Resource = n) -> Row:
             resource = f"projects/{project}/global/networks/{n.name}"
 
+            removed = _remove_peerings_or_wait(clients, project, n)
+
             def attempt() -> Row:
                 op = calls.delete_or_gone(
                     lambda: clients.networks.delete_unary(project=project, network=n.name), resource=resource
                 )
                 if op is not None:
                     ops.wait_compute(clients, op, project=project, resource=resource)
-                return Row("network", "network", n.ref, _outcome(op), REASON_OURS)
+                why = REASON_OURS + (f"; leftover peering {', '.join(removed)} removed" if removed else "")
+                return Row("network", "network", n.ref, _outcome(op), why)
 
             return until_free(attempt, resource)
 

@@ -51,3 +51,46 @@ def test_other_errors_are_not_retried():
 
     with pytest.raises(gexc.Forbidden):
         until_free(delete, "networks/gke-network", clock=lambda: 0.0, sleep=lambda s: None)
+
+
+class _Networks:
+    def __init__(self):
+        self.removed: list[str] = []
+
+    def remove_peering_unary(self, project, network, networks_remove_peering_request_resource):
+        self.removed.append(networks_remove_peering_request_resource.name)
+        return None  # an already finished operation is not waited for in this fake
+
+
+def _network(*peerings: str):
+    from types import SimpleNamespace
+
+    from gke_lab import inventory as inv
+
+    raw = SimpleNamespace(peerings=[SimpleNamespace(name=p) for p in peerings])
+    return inv.Resource(kind="network", name="gke-network", location="global", marker=None, raw=raw)
+
+
+def test_leftover_gke_peering_removed_once_no_cluster_uses_the_network(monkeypatch):
+    from types import SimpleNamespace
+
+    from gke_lab import teardown
+
+    clients = SimpleNamespace(networks=_Networks())
+    monkeypatch.setattr(teardown.inv, "clusters", lambda c, project: [])
+    names = teardown.remove_leftover_peerings(
+        clients, "p", _network("gke-n1a2b3c4d5-1234-peer", "office-vpn-peering")
+    )
+    assert names == ["gke-n1a2b3c4d5-1234-peer"] and clients.networks.removed == names
+
+
+def test_peering_kept_while_a_cluster_is_on_the_network(monkeypatch):
+    from types import SimpleNamespace
+
+    from gke_lab import teardown
+
+    clients = SimpleNamespace(networks=_Networks())
+    live = SimpleNamespace(network="gke-network")
+    monkeypatch.setattr(teardown.inv, "clusters", lambda c, project: [live])
+    assert teardown.remove_leftover_peerings(clients, "p", _network("gke-n1a2b3c4d5-1234-peer")) == []
+    assert clients.networks.removed == []
