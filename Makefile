@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench lint venv
+.PHONY: demo test bench lint venv live-test
 
 venv: $(STAMP)
 
@@ -29,3 +29,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The default lab on a real project (GKE_LAB_LIVE_PROJECT, Application Default Credentials): plan, up,
+# verify, down; always torn down. Costs about one hour of a small regional cluster. Not part of `test`.
+live-test: $(STAMP)
+	$(BIN)/python -m gke_lab.cli.live_test

@@ -69,7 +69,15 @@ def provision_lab(
     with tracked(lab, progress.PROVISION, "provision-lab") as tracker:
         with lab_lock(lab):
             tracker.start("preparing")
+            # Read-only, but inside the lock: a run waiting for the lab's slot calls nothing.
+            project_tasks.check(lab, "up")
             stamp = run_stamp()
+            # First: a new project has its APIs disabled and its service agents missing.
+            enabled = project_tasks.enable_services(lab)
+            if enabled.enabled:
+                log.info(
+                    "enabled %s; service agents %s", ", ".join(enabled.enabled), ", ".join(enabled.agents)
+                )
             number = project_tasks.project_number(lab.project_id, target)
             version = project_tasks.server_config(lab, target)
             if lab.delete_default_network:
@@ -95,6 +103,8 @@ def provision_lab(
             nat_done, bindings_done, roles_done = nat.result(), bindings.result(), roles.result()
             tracker.start("cluster")
             access = cluster_tasks.cluster(lab, stamp, version.version, nat_done, bindings_done, roles_done)
+            if access.recreated:
+                log.warning("%s ended in ERROR on a key grant still propagating; recreated once", access.name)
 
             tracker.start("workload")
             workload = workload_tasks.deploy_echo(lab, access)
@@ -118,6 +128,7 @@ def provision_lab(
             verification_passed=bool(verification.get("passed")),
             audit_summary={"passed": sum(1 for c in checks if c["passed"]), "total": len(checks)},
             target=target,
+            version=access.version,
         )
         # How long each phase took against its estimate (the last one until now).
         card = card.rstrip() + "\n\n" + progress.timings_markdown(tracker.timings(include_current=True))

@@ -295,6 +295,7 @@ def audit(cluster: container_v1.Cluster) -> list[dict]:
             f"{_CIS} 5.2.1",
         ),
         _auto_repair(cluster),
+        _release_channel(cluster),
         _per_pool(
             cluster,
             "image_type",
@@ -310,6 +311,34 @@ def audit(cluster: container_v1.Cluster) -> list[dict]:
         _telemetry(cluster, "monitoring"),
     ]
     return [c.to_dict() for c in checks]
+
+
+def _exclusions(c: container_v1.Cluster) -> list[str]:
+    out = []
+    for name, window in c.maintenance_policy.window.maintenance_exclusions.items():
+        options = window.maintenance_exclusion_options
+        end = window.end_time.isoformat() if window.end_time else "end of support"
+        out.append(f"{name}: {options.scope.name} until {end}")
+    return out
+
+
+def _release_channel(c: container_v1.Cluster) -> Check:
+    """Enrolled in a release channel (no channel is deprecated); shows version and upgrade holds too."""
+    channel = c.release_channel.channel
+    value = {
+        "channel": channel.name,
+        "version": c.current_master_version or c.initial_cluster_version,
+        "exclusions": _exclusions(c),
+    }
+    unspecified = container_v1.ReleaseChannel.Channel.UNSPECIFIED
+    return Check(
+        "release-channel",
+        "The cluster is enrolled in a release channel",
+        f"{_CIS} 5.5.4",
+        channel != unspecified,
+        "release_channel.channel",
+        value,
+    )
 
 
 def _auto_repair(c: container_v1.Cluster) -> Check:

@@ -212,13 +212,25 @@ def _pod_event(core: k8s.CoreV1Api, namespace: str, pod: str) -> str:
     return f"{chosen.reason}: {chosen.message}"
 
 
-def _image_pull_error(image: str, pod: str, reason: str, event: str) -> ImagePullError:
+SCHEMA_1_FIX = (
+    "It is a Docker schema 1 image, which containerd 2.0 (GKE 1.33+ nodes) refuses to pull: set "
+    "echo.image to a schema 2 / OCI image such as registry.k8s.io/echoserver:1.10."
+)
+EGRESS_FIX = (
+    "Private nodes have no public IP addresses, so images outside Google's registries (gcr.io, "
+    "*-docker.pkg.dev) need Cloud NAT for egress: set network.cloud_nat: true (a Cloud Router with NAT "
+    "in the cluster's region), or mirror the image into Artifact Registry and set echo.image."
+)
+
+
+def _image_pull_error(image: str, pod: str, reason: str, event: str, status: str = "") -> ImagePullError:
     quoted = event or reason
+    # containerd's own words from the pod status, when the event does not already carry them.
+    said = f' Container status: "{status}".' if status and status not in quoted else ""
+    schema_1 = "schema 1" in f"{quoted} {status}".lower()
     return ImagePullError(
-        f'Pods of {DEPLOYMENT} cannot pull {image} (pod {pod}: {reason}). Event: "{quoted}". '
-        "Private nodes have no public IP addresses, so images outside Google's registries (gcr.io, "
-        "*-docker.pkg.dev) need Cloud NAT for egress: set network.cloud_nat: true (a Cloud Router with NAT "
-        "in the cluster's region), or mirror the image into Artifact Registry and set echo.image.",
+        f'Pods of {DEPLOYMENT} cannot pull {image} (pod {pod}: {reason}). Event: "{quoted}".{said} '
+        + (SCHEMA_1_FIX if schema_1 else EGRESS_FIX),
         resource=f"Deployment {DEPLOYMENT}",
     )
 
@@ -291,7 +303,7 @@ def wait_rollout(
         if backoff or (failures and seen_pull_errors >= pull_failure_polls):
             pod, reason, message = (backoff or failures)[0]
             event = _pod_event(core, echo.namespace, pod) or message
-            raise _image_pull_error(echo.image, pod, reason, event)
+            raise _image_pull_error(echo.image, pod, reason, event, message)
         if clock() >= deadline:
             raise RolloutTimeout(
                 f"{resource} not ready after {timeout:.0f}s: {state.available}/{echo.replicas} available, "
@@ -302,23 +314,39 @@ def wait_rollout(
 
 
 # --- the echoserver report ---------------------------------------------------------------------------------
+# Section headers of echoserver 1.4 (upper case) and 1.10 (title case; 1.4 is schema 1, see EchoSpec.image).
 _SECTIONS = {
     "CLIENT VALUES:": "client",
     "SERVER VALUES:": "server",
     "HEADERS RECEIVED:": "headers",
     "BODY:": "body",
+    "Request Information:": "client",
+    "Server values:": "server",
+    "Request Headers:": "headers",
+    "Request Body:": "body",
+    "Pod Information:": "pod",
 }
 _KV = re.compile(r"^([^=]+)=(.*)$")
+_HOSTNAME = "Hostname:"
 
 
 def parse_echo_report(text: str) -> dict[str, Any]:
-    """Parse echoserver 1.4's plain-text report into {"client", "server", "headers": {..}, "body": str}.
+    """Parse echoserver's plain-text report (1.4 or 1.10) into {"client", "server", "headers", "body", ..}.
 
-    Header names are lower-cased (as echoserver prints them). Raises ValueError when `text` is not a report.
+    Header names are lower-cased (as echoserver prints them); 1.10 adds "hostname" (the answering pod) and
+    "pod" (free text). Raises ValueError when `text` is not a report.
     """
-    result: dict[str, Any] = {"client": {}, "server": {}, "headers": {}, "body": ""}
+    result: dict[str, Any] = {
+        "client": {},
+        "server": {},
+        "headers": {},
+        "body": "",
+        "hostname": "",
+        "pod": "",
+    }
     section: str | None = None
     body: list[str] = []
+    pod: list[str] = []
     seen: set[str] = set()
     for raw in text.splitlines():
         line = raw.rstrip("\r")
@@ -332,6 +360,12 @@ def parse_echo_report(text: str) -> dict[str, Any]:
             continue
         if not header:
             continue
+        if section is None and header.startswith(_HOSTNAME):
+            result["hostname"] = header.removeprefix(_HOSTNAME).strip()
+            continue
+        if section == "pod":
+            pod.append(header)
+            continue
         match = _KV.match(header)
         if section is None or match is None:
             raise ValueError(f"not an echoserver report: unexpected line {line!r}")
@@ -340,6 +374,10 @@ def parse_echo_report(text: str) -> dict[str, Any]:
             key = key.lower()
         result[section][key] = value
     if "client" not in seen or "headers" not in seen:
-        raise ValueError("not an echoserver report: missing CLIENT VALUES or HEADERS RECEIVED section")
+        raise ValueError(
+            "not an echoserver report: missing CLIENT VALUES / Request Information "
+            "or HEADERS RECEIVED / Request Headers section"
+        )
     result["body"] = "\n".join(body).strip()
+    result["pod"] = "\n".join(pod)
     return result

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gke_lab import ipplan
 from gke_lab.clients import Clients
-from gke_lab.ownership import marker_for
-from gke_lab.requests import build_cluster, compute_agent, gke_agent, project_bindings
+from gke_lab.ownership import Marker, marker_for
+from gke_lab.requests import (
+    build_cluster,
+    compute_agent,
+    gke_agent,
+    project_bindings,
+    upgrade_hold,
+)
+from gke_lab.requests import key_bindings as requested_key_bindings
 from gke_lab.resources import (
     cluster,
     crypto_key,
@@ -26,6 +34,7 @@ from gke_lab.resources import (
     project,
     router,
     service_account,
+    services,
     subnetwork,
     workload,
 )
@@ -117,7 +126,10 @@ def resources(spec: LabSpec) -> list[PlanRow]:
     c = spec.cluster
     zones = len(c.node_locations)
     net = spec.network
-    rows: list[PlanRow] = []
+    rows: list[PlanRow] = [
+        PlanRow(services.KIND, name, f"projects/{p}", "ensure", "enabled when disabled")
+        for name in services.REQUIRED
+    ]
     if spec.delete_default_network:
         rows.append(
             PlanRow(
@@ -174,7 +186,7 @@ def resources(spec: LabSpec) -> list[PlanRow]:
             r,
             detail=f"private, {zones} zones ({', '.join(c.node_locations)}), {c.num_nodes * zones} nodes "
             f"({c.autoscaling.min * zones}-{c.autoscaling.max * zones}), {c.machine_type}, "
-            f"version {c.version or 'default'}",
+            f"{channel_summary(spec)}",
         )
     )
     where = f"{c.name}/{spec.echo.namespace}"
@@ -190,6 +202,25 @@ def resources(spec: LabSpec) -> list[PlanRow]:
     return rows
 
 
+NO_CHANNEL_REMOVAL = "2027-06-14"
+
+
+def version_source(spec: LabSpec) -> str:
+    """Where the cluster version comes from (resolved from serverConfig at run time)."""
+    c = spec.cluster
+    lists = f"serverConfig.channels[{c.release_channel}]" if c.release_channel else "validMasterVersions"
+    return f"{c.version} from {lists}" if c.version else f"the default of {lists}"
+
+
+def channel_summary(spec: LabSpec, marker: Marker | None = None) -> str:
+    """Channel, version source and upgrade hold, as the plan, the audit and the lab card show them."""
+    c = spec.cluster
+    hold = upgrade_hold(spec, marker or marker_for(spec, time.time()))
+    channel = f"channel {c.release_channel}" if c.release_channel else "no channel (legacy opt-in)"
+    held = f"exclusion {hold.describe()}" if hold else "no upgrade hold"
+    return f"{channel}, version: {version_source(spec)}, {held}"
+
+
 def _google_registry(image: str) -> bool:
     host = image.split("/", 1)[0]
     return host == "gcr.io" or host.endswith((".gcr.io", "-docker.pkg.dev", ".pkg.dev"))
@@ -201,6 +232,11 @@ def build_plan(spec: LabSpec, now: float | None = None) -> Plan:
     marker = marker_for(spec, time.time() if now is None else now)
     body = build_cluster(spec, None, marker)
     warnings = list(ip.warnings)
+    if spec.cluster.release_channel is None:
+        warnings.append(
+            f"no release channel (cluster.legacy_no_channel) is deprecated and removed by GKE on "
+            f"{NO_CHANNEL_REMOVAL}; new projects cannot use it: set cluster.release_channel"
+        )
     if not spec.network.cloud_nat and not _google_registry(spec.echo.image):
         warnings.append(
             f"private nodes without Cloud NAT cannot pull {spec.echo.image}; set network.cloud_nat: true "
@@ -249,19 +285,44 @@ def _workload_decision(c: Clients, spec: LabSpec, decided: Decision, live: Any) 
 
 
 def live_decisions(c: Clients, spec: LabSpec) -> list[Decision]:
-    """What a provisioning run would do now, resource by resource. Read-only: only get/list calls."""
+    """What a provisioning run would do now, resource by resource. Read-only: only get/list calls.
+
+    Behind an API that is not enabled yet (a new project) nothing of the lab can exist, and a read would
+    be refused: those resources are assessed as missing, which is what the run finds after enabling.
+    """
+    states = services.read(c, spec)
+    off = set(states.disabled) if states.served else set()
+
+    def live(api: str, read: Callable[[], Any]) -> Any:
+        return None if f"{api}.googleapis.com" in off else read()
+
+    number = project.project_number(c, spec.project_id)
+    if "cloudkms.googleapis.com" in off:
+        bindings = [
+            key_bindings.assess(spec, key, member, None)
+            for key, member in requested_key_bindings(spec, number).items()
+        ]
+    else:
+        bindings = key_bindings.decisions(c, spec, number)
+    wants_default = spec.delete_default_network
     decisions = [
-        default_network.assess(spec, default_network.read(c, spec) if spec.delete_default_network else None),
-        network.assess(spec, network.read(c, spec)),
-        subnetwork.assess(spec, subnetwork.read(c, spec)),
-        router.assess(spec, router.read(c, spec)),
-        key_ring.assess(spec, key_ring.read(c, spec)),
-        *(crypto_key.assess(spec, which, crypto_key.read(c, spec, which)) for which in crypto_key.WHICH),
-        *key_bindings.decisions(c, spec, project.project_number(c, spec.project_id)),
-        service_account.assess(spec, service_account.read(c, spec)),
-        *project_roles.assess(spec, project_roles.read(c, spec)),
+        *services.assess(spec, states),
+        default_network.assess(
+            spec, live("compute", lambda: default_network.read(c, spec)) if wants_default else None
+        ),
+        network.assess(spec, live("compute", lambda: network.read(c, spec))),
+        subnetwork.assess(spec, live("compute", lambda: subnetwork.read(c, spec))),
+        router.assess(spec, live("compute", lambda: router.read(c, spec))),
+        key_ring.assess(spec, live("cloudkms", lambda: key_ring.read(c, spec))),
+        *(
+            crypto_key.assess(spec, which, live("cloudkms", lambda w=which: crypto_key.read(c, spec, w)))
+            for which in crypto_key.WHICH
+        ),
+        *bindings,
+        service_account.assess(spec, live("iam", lambda: service_account.read(c, spec))),
+        *project_roles.assess(spec, live("cloudresourcemanager", lambda: project_roles.read(c, spec))),
     ]
-    live_cluster = cluster.read(c, spec)
+    live_cluster = live("container", lambda: cluster.read(c, spec))
     decided = cluster.assess(spec, live_cluster)
     decisions += [decided, _workload_decision(c, spec, decided, live_cluster)]
     return decisions

@@ -213,6 +213,7 @@ def lab_card_markdown(
     audit_summary: Mapping[str, Any] | None = None,
     target: str | None = None,
     now: float | None = None,
+    version: str | None = None,
 ) -> str:
     project, region, name = spec.project_id, spec.region, spec.cluster.name
     context = f"gke_{project}_{region}_{name}"
@@ -225,7 +226,13 @@ def lab_card_markdown(
         ["endpoint", f"https://{endpoint}" if endpoint else "-"],
         ["authorized networks", [n.cidr for n in spec.cluster.master_authorized_networks]],
         ["expires", expiry_text(expires, now)],
+        ["release channel", spec.cluster.release_channel or "none (legacy, removed 2027-06-14)"],
     ]
+    if version:
+        rows.append(["version", version])
+    if spec.cluster.release_channel and spec.cluster.upgrade_hold:
+        until = expiry_text(expires, now).split(" (")[0] if expires else "the minor version's end of support"
+        rows.append(["upgrades held", f"{spec.cluster.upgrade_hold} until {until}"])
     if target:
         rows.append(["target", target])
     if verification_passed is not None:

@@ -3,13 +3,15 @@
 Tasks never build bodies by hand; they pass these to the clients. The cluster body follows the article's
 `gcloud beta container clusters create` flag by flag, modernised: COS_CONTAINERD, no basic auth, secure
 boot together with integrity monitoring, logging/monitoring component configs, private nodes through
-network_config, the public endpoint's authorized networks through control_plane_endpoints_config, and an
-explicit "no release channel" while auto-upgrade is off.
+network_config, the public endpoint's authorized networks through control_plane_endpoints_config, and a
+release channel (new projects cannot create no-channel clusters) whose upgrades a maintenance exclusion holds
+until the lab expires.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from google.cloud import compute_v1, container_v1, kms_v1
 from google.cloud.iam_admin_v1 import types as iam_types
@@ -25,6 +27,9 @@ NODE_OAUTH_SCOPES = (
     "https://www.googleapis.com/auth/userinfo.email",
 )
 NODE_METADATA = {"disable-legacy-endpoints": "true"}
+HOLD_NAME = "gke-lab-hold"
+# GKE's longest NO_UPGRADES exclusion; the NO_MINOR scopes may last until the minor version's end of support.
+NO_UPGRADES_LIMIT = timedelta(days=30)
 
 _C = container_v1
 
@@ -99,11 +104,13 @@ def build_subnetwork(spec: LabSpec, marker: Marker) -> compute_v1.Subnetwork:
 
 
 def build_router(spec: LabSpec, marker: Marker) -> compute_v1.Router:
-    """A Cloud Router with Cloud NAT, so private nodes can pull images from public registries."""
+    """A Cloud Router with Cloud NAT, so private nodes can pull images from public registries.
+
+    No `region`: it is output only in a Router body (the region is in the URL).
+    """
     return compute_v1.Router(
         name=spec.network.router,
         network=spec.network_self_link,
-        region=spec.region,
         description=marker.description(),
         nats=[
             compute_v1.RouterNat(
@@ -238,7 +245,45 @@ def _node_pool(spec: LabSpec) -> container_v1.NodePool:
     )
 
 
-def build_cluster(spec: LabSpec, version: str | None, marker: Marker) -> container_v1.Cluster:
+@dataclass(frozen=True)
+class UpgradeHold:
+    """The maintenance exclusion that holds a channel cluster's upgrades for the lab's life."""
+
+    scope: str
+    start: datetime
+    end: datetime | None  # None: until the minor version's end of support
+
+    def describe(self) -> str:
+        until = self.end.strftime("%Y-%m-%d %H:%M UTC") if self.end else "the minor version's end of support"
+        return f"{self.scope} until {until}"
+
+
+def upgrade_hold(spec: LabSpec, marker: Marker, now: datetime | None = None) -> UpgradeHold | None:
+    """From now until the lab expires, within GKE's limits; a lab that never expires: end of support."""
+    c = spec.cluster
+    if c.upgrade_hold is None or c.release_channel is None:
+        return None
+    start = (now or datetime.now(UTC)).replace(microsecond=0)
+    end = marker.expires_at
+    if c.upgrade_hold == "NO_UPGRADES":
+        end = min(end or start + NO_UPGRADES_LIMIT, start + NO_UPGRADES_LIMIT)
+    return UpgradeHold(c.upgrade_hold, start, end)
+
+
+def _exclusions(hold: UpgradeHold | None) -> dict[str, container_v1.TimeWindow]:
+    if hold is None:
+        return {}
+    options = _C.MaintenanceExclusionOptions(scope=_C.MaintenanceExclusionOptions.Scope[hold.scope])
+    if hold.end is None:
+        options.end_time_behavior = _C.MaintenanceExclusionOptions.EndTimeBehavior.UNTIL_END_OF_SUPPORT
+        return {HOLD_NAME: _C.TimeWindow(start_time=hold.start, maintenance_exclusion_options=options)}
+    window = _C.TimeWindow(start_time=hold.start, end_time=hold.end, maintenance_exclusion_options=options)
+    return {HOLD_NAME: window}
+
+
+def build_cluster(
+    spec: LabSpec, version: str | None, marker: Marker, now: datetime | None = None
+) -> container_v1.Cluster:
     """The Cluster of `clusters.create`; `version`: the resolved one (None: the spec's or the default)."""
     c = spec.cluster
     window = c.maintenance_window
@@ -294,7 +339,8 @@ def build_cluster(spec: LabSpec, version: str | None, marker: Marker) -> contain
                         start_time=_timestamp(window.start), end_time=_timestamp(window.end)
                     ),
                     recurrence=window.recurrence,
-                )
+                ),
+                maintenance_exclusions=_exclusions(upgrade_hold(spec, marker, now)),
             )
         ),
         database_encryption=_C.DatabaseEncryption(

@@ -302,6 +302,8 @@ RoutingMode = Literal["GLOBAL", "REGIONAL"]
 ImageType = Literal["COS_CONTAINERD", "UBUNTU_CONTAINERD"]
 DiskType = Literal["pd-standard", "pd-balanced", "pd-ssd"]
 ReleaseChannel = Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"]
+# Maintenance exclusion scopes GKE accepts on a channel cluster (maintenance-windows-and-exclusions).
+UpgradeHold = Literal["NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES"]
 Addon = Literal[
     "HorizontalPodAutoscaling",
     "HttpLoadBalancing",
@@ -452,7 +454,19 @@ class ClusterSpec(BaseModel):
         description="Initial GKE version; null = the location's default; a pinned one must be offered.",
     )
     release_channel: ReleaseChannel | None = Field(
-        None, title="Release channel", description="null = no channel (required while auto_upgrade is false)."
+        "REGULAR",
+        title="Release channel",
+        description="GKE release channel; null (no channel) only with legacy_no_channel (gone 2027-06-14).",
+    )
+    legacy_no_channel: StrictBool = Field(
+        False,
+        title="Legacy no channel",
+        description="Opt-in for release_channel null: existing customers only; GKE removes it on 2027-06-14.",
+    )
+    upgrade_hold: UpgradeHold | None = Field(
+        "NO_MINOR_OR_NODE_UPGRADES",
+        title="Upgrade hold",
+        description="Maintenance exclusion scope held from creation until the lab expires; null = none.",
     )
     node_locations: list[str] = Field(
         default=["us-west1-a", "us-west1-b"],
@@ -518,7 +532,9 @@ class ClusterSpec(BaseModel):
         description="Addons to enable; all others are disabled (the Kubernetes dashboard always is).",
     )
     auto_upgrade: StrictBool = Field(
-        False, title="Auto-upgrade", description="Node auto-upgrade; false requires no release channel."
+        True,
+        title="Auto-upgrade",
+        description="Node auto-upgrade; channels require it (held by upgrade_hold).",
     )
     auto_repair: StrictBool = Field(True, title="Auto-repair", description="Node auto-repair.")
     max_surge: StrictInt = Field(
@@ -542,7 +558,8 @@ class EchoSpec(BaseModel):
 
     namespace: Name63 = Field("default", title="Namespace", description="Namespace of the echo application.")
     image: Annotated[str, AfterValidator(_check_image)] = Field(
-        "registry.k8s.io/echoserver:1.4",
+        # 1.4 is a Docker schema 1 image that containerd 2 (GKE 1.33+ nodes) refuses to pull.
+        "registry.k8s.io/echoserver:1.10",
         title="Image",
         description="Echo server image (private nodes need Cloud NAT for non-Google registries).",
     )

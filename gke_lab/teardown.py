@@ -12,6 +12,7 @@ subnet -> network -> the node service account's project bindings -> the service 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
+from google.cloud import compute_v1
 from google.iam.v1 import policy_pb2
 
 from gke_lab import calls, echo, kube, ops, retry
@@ -391,7 +393,7 @@ def delete_firewalls(clients: Clients, target: LabTarget, *, dry_run: bool = Fal
     for f in inv.firewalls(clients, target.project_id):
         if f.owned_by(target.lab):
             reason = REASON_OURS
-        elif f.network in our_nets and f.marker is None and f.name.startswith(("k8s-", "gke-")):
+        elif f.network in our_nets and f.marker is None and f.name.startswith(GKE_RULE_PREFIXES):
             reason = f"created by GKE in this lab's network {f.network}"
         elif f.network in our_nets:
             rows.append(_kept("firewalls", f, target.lab))
@@ -416,6 +418,82 @@ def _delete_firewall(clients: Clients, target: LabTarget, f: inv.Resource, reaso
     return Row("firewalls", "firewall", f.ref, _outcome(op), reason)
 
 
+# GKE's own firewall rules: k8s-fw-* and k8s-*-hc (load balancers), k8s2-* (newer versions), gke-*.
+GKE_RULE_PREFIXES = ("k8s-fw-", "k8s-", "k8s2-", "gke-")
+# After a cluster delete GKE's peering and rules can hold the network for a while (400
+# resourceInUseByAnotherResource): network and subnetwork deletes are retried this long.
+IN_USE_WINDOW = 900.0
+
+
+def in_use(exc: BaseException) -> bool:
+    text = f"{exc} {exc.__cause__ or ''}"
+    return any(
+        mark in text
+        for mark in ("resourceInUseByAnotherResource", "RESOURCE_IN_USE", "already being used by")
+    )
+
+
+def until_free(
+    action: Callable[[], Row],
+    resource: str,
+    *,
+    window: float = IN_USE_WINDOW,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Row:
+    """Run a delete; while the resource is still used by another, retry for `window` seconds, then fail
+    naming what still uses it (Google's message says)."""
+    start, delay = clock(), 2.0
+    while True:
+        try:
+            return action()
+        except Exception as exc:
+            if not in_use(exc):
+                raise
+            if clock() - start >= window:
+                raise LabError(
+                    f"{resource} is still in use {window:.0f} s after the cluster is gone: {exc}",
+                    resource=resource,
+                ) from exc
+            sleep(delay)
+            delay = min(delay * 1.5, 15.0)
+
+
+# The control-plane peering GKE creates for a private cluster: gke-<id>-peer.
+GKE_PEERING = re.compile(r"^gke-[a-z0-9-]+-peer$")
+
+
+def remove_leftover_peerings(clients: Clients, project: str, network: inv.Resource) -> list[str]:
+    """GKE's control-plane peerings left on the lab's network once no cluster uses it: removed.
+
+    Only when no cluster of the project is on the network any more: the peering can then only belong to
+    a deleted cluster (normally GKE removes it itself a while after the delete).
+    """
+    if any(c.network == network.name for c in inv.clusters(clients, project)):
+        return []
+    raw = network.raw
+    names = [p.name for p in getattr(raw, "peerings", []) if GKE_PEERING.match(p.name)]
+    resource = f"projects/{project}/global/networks/{network.name}"
+    for name in names:
+        request = compute_v1.NetworksRemovePeeringRequest(name=name)
+        op = calls.delete_or_gone(
+            lambda request=request: clients.networks.remove_peering_unary(
+                project=project, network=network.name, networks_remove_peering_request_resource=request
+            ),
+            resource=f"{resource}/peerings/{name}",
+        )
+        if op is not None:
+            ops.wait_compute(clients, op, project=project, resource=resource)
+    return names
+
+
+def _remove_peerings_or_wait(clients: Clients, project: str, network: inv.Resource) -> list[str]:
+    try:
+        return remove_leftover_peerings(clients, project, network)
+    except LabError:  # GKE may be removing it at the same moment: the bounded in-use retry waits it out
+        return []
+
+
 def _regional_phase(
     clients: Clients,
     target: LabTarget,
@@ -438,10 +516,14 @@ def _regional_phase(
         def one(r: inv.Resource = r) -> Row:
             project = target.project_id
             resource = f"projects/{project}/regions/{r.location}/{path}/{r.name}"
-            op = calls.delete_or_gone(lambda: deleter(project, r.location, r.name), resource=resource)
-            if op is not None:
-                ops.wait_compute(clients, op, project=project, region=r.location, resource=resource)
-            return Row(phase, r.kind, r.ref, _outcome(op), REASON_OURS)
+
+            def attempt() -> Row:
+                op = calls.delete_or_gone(lambda: deleter(project, r.location, r.name), resource=resource)
+                if op is not None:
+                    ops.wait_compute(clients, op, project=project, region=r.location, resource=resource)
+                return Row(phase, r.kind, r.ref, _outcome(op), REASON_OURS)
+
+            return until_free(attempt, resource)
 
         rows.append(_guard(phase, r, one))
     return rows
@@ -485,12 +567,19 @@ def delete_networks(clients: Clients, target: LabTarget, *, dry_run: bool = Fals
 
         def one(n: inv.Resource = n) -> Row:
             resource = f"projects/{project}/global/networks/{n.name}"
-            op = calls.delete_or_gone(
-                lambda: clients.networks.delete_unary(project=project, network=n.name), resource=resource
-            )
-            if op is not None:
-                ops.wait_compute(clients, op, project=project, resource=resource)
-            return Row("network", "network", n.ref, _outcome(op), REASON_OURS)
+
+            removed = _remove_peerings_or_wait(clients, project, n)
+
+            def attempt() -> Row:
+                op = calls.delete_or_gone(
+                    lambda: clients.networks.delete_unary(project=project, network=n.name), resource=resource
+                )
+                if op is not None:
+                    ops.wait_compute(clients, op, project=project, resource=resource)
+                why = REASON_OURS + (f"; leftover peering {', '.join(removed)} removed" if removed else "")
+                return Row("network", "network", n.ref, _outcome(op), why)
+
+            return until_free(attempt, resource)
 
         rows.append(_guard("network", n, one))
     return rows

@@ -53,6 +53,14 @@ def _autoscaling(d: dict[str, Any]) -> Iterator[Problem]:
 @rule
 def _release_channel(d: dict[str, Any]) -> Iterator[Problem]:
     c = d["cluster"]
+    if c["release_channel"] is None and c.get("legacy_no_channel") is not True:
+        # New projects cannot create no-channel clusters; existing customers opt in explicitly.
+        yield (
+            ("cluster", "release_channel"),
+            "no release channel is refused for new projects (deprecated, removed on 2027-06-14)",
+            "RAPID, REGULAR, STABLE or EXTENDED; null only with cluster.legacy_no_channel: true",
+            None,
+        )
     if c["release_channel"] is not None and c["auto_upgrade"] is False:
         yield (
             ("cluster", "auto_upgrade"),

@@ -75,15 +75,22 @@ def check_echo_report(body: str, path: str, probe: str) -> tuple[list[dict], dic
     uri = report["client"].get("request_uri", "")
     headers = report["headers"]
     wanted = "/" + path.lstrip("/")
+    # echoserver 1.10 also reports the path nginx served ("real path") and the pod that answered.
+    real_path = report["client"].get("real path")
+    path_seen = uri.endswith(wanted) and (real_path is None or real_path == wanted)
     checks = [
         _check(
             "service-answers",
             "echo-service answers with the echoserver report",
             True,
-            report["server"].get("server_version", ""),
+            report["server"].get("server_version", "")
+            + (f" (pod {report['hostname']})" if report["hostname"] else ""),
         ),
         _check(
-            "request-uri", f"request_uri ends with the requested path {wanted}", uri.endswith(wanted), uri
+            "request-uri",
+            f"request_uri ends with the requested path {wanted}",
+            path_seen,
+            {"request_uri": uri, "real_path": real_path} if real_path is not None else uri,
         ),
         _check(
             "header-host", "the Host header reached the pod", bool(headers.get("host")), headers.get("host")

@@ -18,12 +18,18 @@ def emulator_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., 
     GKE_LAB_EMULATOR_HOST to the last one started; all are stopped after the test."""
     started: list[Emulator] = []
 
-    def make(**kwargs: Any) -> Emulator:
+    def make(*, services_enabled: bool = True, **kwargs: Any) -> Emulator:
+        """`services_enabled=False` with the default new_projects="today": a project exactly as Google
+        creates one (APIs disabled, agents missing), which the product's first step enables."""
         kwargs.setdefault("latency_scale", DEFAULT_SCALE)
         kwargs.setdefault("port", 0)
-        kwargs.setdefault("new_projects", "legacy")  # until the product enables services
+        kwargs.setdefault("new_projects", "today")
         emu = Emulator(**kwargs).start()
         started.append(emu)
+        if services_enabled and kwargs["new_projects"] == "today":
+            # Today's versions and rules, with the lab's APIs already on (an existing project).
+            for project in {*(kwargs.get("projects") or {}), "gke-detail"}:
+                emu.project_settings(project, {"servicesEnabled": True})
         monkeypatch.setenv("GKE_LAB_EMULATOR_HOST", emu.address)
         return emu
 

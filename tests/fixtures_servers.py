@@ -292,13 +292,18 @@ def prefect_stack(
                 "0",
                 "--latency-scale",
                 str(latency_scale),
-                "--project-defaults",
-                "legacy",  # until the product enables services
                 *projects,
             ],
         )
         host = _wait_line(emulator, r"GKE_LAB_EMULATOR_HOST=(\S+)").group(1)
         stack.emulator_url = f"http://{host}"
+        # Today's versions and rules, with the lab's APIs already on (as in emulator_factory).
+        for pid in PROJECTS:
+            httpx.post(
+                f"{stack.emulator_url}/_emulator/projects/{pid}/settings",
+                json={"servicesEnabled": True},
+                timeout=60,
+            ).raise_for_status()
         env["GKE_LAB_EMULATOR_HOST"] = host  # workers (and their flow runs) inherit it
 
         server = stack.start(

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from gke_lab.cli import main
+from gke_lab.cli.checks import DEBUG_OPTION, fail, preflight_or_exit, quiet_prefect
 from gke_lab.cli.plan import fail_spec
 from gke_lab.spec import LabSpec, SpecError
 from gke_lab.spec_file import load_spec
@@ -109,24 +110,29 @@ def run_provision(spec: LabSpec, credentials_block: str | None = None, quiet: bo
 @SPEC_OPTION
 @SET_OPTION
 @click.option("--credentials-block", metavar="NAME", help="prefect-gcp GcpCredentials block (default: ADC).")
+@DEBUG_OPTION
 @QUIET_OPTION
 def up_command(
-    spec_path: str | None, overrides: tuple[str, ...], credentials_block: str | None, quiet: bool
+    spec_path: str | None,
+    overrides: tuple[str, ...],
+    credentials_block: str | None,
+    quiet: bool,
+    debug: bool = False,
 ) -> None:
     """Provision the lab (idempotent), verify the echo service, print the lab card."""
     from gke_lab.errors import LabError
 
     spec = _load(spec_path, overrides)
+    quiet_prefect()
+    preflight_or_exit(spec, "up", credentials_block, debug)
     if not quiet:
         click.echo(f"provisioning lab {spec.lab} in project {spec.project_id} ({spec.region}) ...", err=True)
     try:
         result = run_provision(spec, credentials_block, quiet)
     except LabError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - e.g. the Prefect server did not start: a message, no traceback
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc), exc if debug else None, debug)
+    except Exception as exc:  # noqa: BLE001 - e.g. the Prefect server did not start: one line, --debug more
+        fail(f"{type(exc).__name__}: {exc}", exc, debug)
     click.echo(result["lab_card"])
 
 

@@ -58,8 +58,19 @@ def plan_command(spec_path: str | None, overrides: tuple[str, ...], as_json: boo
         return
     plan = planning.build_plan(spec)
     if live if live is not None else target_reachable():
+        from gke_lab import preflight
         from gke_lab.clients import Clients
 
+        checked = preflight.run(spec, "plan")
+        if not as_json:
+            click.echo("\n".join(preflight.render(checked)) + "\n")
+        if not checked.passed and live:
+            click.echo(f"error: preflight: {checked.problem}", err=True)
+            sys.exit(3)
+        if not checked.passed:  # live only by default: the static plan is still useful
+            plan = plan.with_live(planning.LivePlan(error=f"preflight: {checked.problem}"))
+            click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else planning.render_text(plan))
+            return
         try:
             plan = plan.with_live(planning.read_live(Clients.from_env(), spec))
         except Exception as exc:  # noqa: BLE001 - the static plan is still useful

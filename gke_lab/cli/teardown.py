@@ -9,6 +9,7 @@ import time
 import click
 
 from gke_lab.cli import main
+from gke_lab.cli.checks import DEBUG_OPTION, preflight_or_exit, quiet_prefect
 from gke_lab.spec import LabSpec, SpecError
 from gke_lab.spec_file import load_spec
 
@@ -34,6 +35,7 @@ def _print_report(markdown: str) -> None:
 @click.option(
     "--quiet", "-q", is_flag=True, help="Print only the report (or the error): no progress, no run logs."
 )
+@DEBUG_OPTION
 def down_command(
     spec_path: str | None,
     overrides: tuple[str, ...],
@@ -41,6 +43,7 @@ def down_command(
     dry_run: bool,
     credentials_block: str | None,
     quiet: bool,
+    debug: bool = False,
 ) -> None:
     """Tear a lab down: only what carries its ownership marker, in dependency order."""
     try:
@@ -48,6 +51,8 @@ def down_command(
     except SpecError as exc:
         _fail_spec(exc)
         return
+    quiet_prefect()
+    preflight_or_exit(spec, "down", credentials_block, debug)
     from gke_lab.cli.lab import flow_run_output
 
     with flow_run_output(quiet):

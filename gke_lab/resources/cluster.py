@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
+from google.api_core import exceptions as gexc
 from google.cloud import container_v1
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +25,8 @@ from gke_lab.resources.decision import (
     not_owned,
 )
 from gke_lab.spec import LabSpec
+
+log = logging.getLogger(__name__)
 
 KIND = "container.cluster"
 FIX = "Choose another cluster.name or lab."
@@ -52,6 +56,7 @@ class ClusterAccess(BaseModel):
     lab: str | None = None
     authorized_networks: list[str] = []
     created: bool = False
+    recreated: bool = False  # deleted and created again after a key error during grant propagation
 
 
 def access_of(cluster: container_v1.Cluster, spec: LabSpec, created: bool = False) -> ClusterAccess:
@@ -157,18 +162,23 @@ def assess(spec: LabSpec, live: container_v1.Cluster | None) -> Decision:
 def propagation_retryable(
     spec: LabSpec, grants: list[float | None], now: float | None = None
 ) -> Callable[[BaseException], bool]:
-    """A classifier: transient errors, plus a 403 naming one of the lab's keys shortly after our grant."""
+    """A classifier: transient errors, plus, shortly after our grants, a 403 naming one of the lab's keys
+    or a 400 saying the new node service account does not exist."""
     keys = (spec.key_name("node"), spec.key_name("secrets"))
     recent = [g for g in grants if g is not None]
 
     def retryable(exc: BaseException) -> bool:
         if is_transient(exc):
             return True
-        if not is_permission_denied(exc) or not recent:
+        if not recent or (now or time.time()) - max(recent) >= PROPAGATION_WINDOW:
             return False
         message = str(getattr(exc, "message", "") or exc)
-        names_key = any(k in message or k.rsplit("/", 1)[-1] in message for k in keys)
-        return names_key and (now or time.time()) - max(recent) < PROPAGATION_WINDOW
+        if isinstance(exc, gexc.BadRequest):
+            # The node service account created moments ago, not yet known to GKE (IAM propagation).
+            return spec.node_sa_email in message and "does not exist" in message
+        if not is_permission_denied(exc):
+            return False
+        return any(k in message or k.rsplit("/", 1)[-1] in message for k in keys)
 
     return retryable
 
@@ -189,32 +199,86 @@ def _wait_running(c: Clients, spec: LabSpec, timeout: float = 3600.0) -> contain
         time.sleep(ops.poll_interval(elapsed))
 
 
+KMS_ERROR_CODE = "CLOUD_KMS_KEY_ERROR"
+
+
+def kms_propagation_failure(
+    spec: LabSpec, live: container_v1.Cluster, grants: list[float | None], now: float | None = None
+) -> bool:
+    """An ERROR cluster whose cause is a key of the lab refused inside the window after our grant.
+
+    GKE accepts the create, then a node's boot disk (or etcd) cannot use the key yet: the cluster ends in
+    ERROR with a Cloud KMS key error although the grant is in place. Deleting and creating again works.
+    """
+    recent = [g for g in grants if g is not None]
+    if live.status != Status.ERROR or not recent or (now or time.time()) - max(recent) >= PROPAGATION_WINDOW:
+        return False
+    texts = [live.status_message, *(k.message for k in live.conditions)]
+    coded = any(k.code.name == KMS_ERROR_CODE for k in live.conditions)
+    keys = (spec.key_name("node"), spec.key_name("secrets"))
+    names_key = any(k in t or k.rsplit("/", 1)[-1] in t for t in texts for k in keys)
+    return names_key and (coded or any("Cloud KMS" in t for t in texts))
+
+
+def _create(c: Clients, spec: LabSpec, body: container_v1.Cluster, grants: list[float | None]) -> bool:
+    """Create and wait; True when this call created it. A failed operation is left to the caller."""
+    name = spec.cluster_name
+    op = calls.create_or_existing(
+        lambda: c.container.create_cluster(parent=spec.cluster_parent, cluster=body),
+        resource=name,
+        retryable=propagation_retryable(spec, grants),
+        backoff=PROPAGATION_BACKOFF,
+    )
+    if op is None:
+        return False
+    try:
+        ops.wait_container(c, op, location_path=spec.cluster_parent, resource=name)
+    except LabError:
+        live = read(c, spec)
+        if live is None or not kms_propagation_failure(spec, live, grants):
+            raise
+    return True
+
+
+def _delete_failed(c: Clients, spec: LabSpec) -> None:
+    name = spec.cluster_name
+    op = calls.delete_or_gone(lambda: c.container.delete_cluster(name=name), resource=name)
+    if op is not None:
+        ops.wait_container(c, op, location_path=spec.cluster_parent, resource=name)
+
+
 def ensure(
     c: Clients, spec: LabSpec, marker: Marker, version: str, grants: list[float | None]
 ) -> ClusterAccess:
-    """get -> create if missing (waiting out key-grant propagation) -> wait -> read back -> assess again."""
+    """get -> create if missing (waiting out key-grant propagation) -> wait -> read back -> assess again.
+
+    A create that ends in ERROR with a key error inside the propagation window is deleted and created
+    once more (reported in the log and as `recreated`).
+    """
     name = spec.cluster_name
     live = read(c, spec)
     decision = assess(spec, live)
-    created = False
+    created = recreated = False
     if decision.action is Action.CREATE:
         body = build_cluster(spec, version, marker)
-        op = calls.create_or_existing(
-            lambda: c.container.create_cluster(parent=spec.cluster_parent, cluster=body),
-            resource=name,
-            retryable=propagation_retryable(spec, grants),
-            backoff=PROPAGATION_BACKOFF,
-        )
-        if op is not None:
-            ops.wait_container(c, op, location_path=spec.cluster_parent, resource=name)
-            created = True
+        created = _create(c, spec, body, grants)
         live = read(c, spec)
+        if created and live is not None and kms_propagation_failure(spec, live, grants):
+            log.warning(
+                "%s ended in ERROR on a key still propagating (%s); recreating it once",
+                name,
+                live.status_message,
+            )
+            _delete_failed(c, spec)
+            created = _create(c, spec, body, grants)
+            recreated = True
+            live = read(c, spec)
         if live is None:
             raise LabError(f"{name} was created but cannot be read back", resource=name)
         decision = assess(spec, live)
-    decision.stop()  # not owned: refuse before waiting on someone else's cluster
+    decision.stop()  # not owned, or still ERROR: refuse before waiting on someone else's cluster
     assert live is not None
     if live.status in SETTLING:
         live = _wait_running(c, spec)
         assess(spec, live).stop()
-    return access_of(live, spec, created)
+    return access_of(live, spec, created).model_copy(update={"recreated": recreated})

@@ -12,11 +12,19 @@ from gke_lab.resources.iam_policy import Grants, ensure_members, missing_binding
 from gke_lab.spec import LabSpec
 
 KIND = "kms.iamBinding"
+# Policy version 3 on every read before a write: an older version would drop conditional bindings.
+POLICY_VERSION = 3
+
+
+def _get_policy(c: Clients, key: str) -> Any:
+    return c.kms.get_iam_policy(
+        request={"resource": key, "options": {"requested_policy_version": POLICY_VERSION}}
+    )
 
 
 def read(c: Clients, key: str) -> Any | None:
     """The key's IAM policy; None when the key does not exist yet."""
-    return calls.get_or_none(lambda: c.kms.get_iam_policy(request={"resource": key}), resource=key)
+    return calls.get_or_none(lambda: _get_policy(c, key), resource=key)
 
 
 def assess(spec: LabSpec, key: str, member: str, live: Any | None) -> Decision:
@@ -34,7 +42,7 @@ def decisions(c: Clients, spec: LabSpec, project_number: int) -> list[Decision]:
 
 def _grant(c: Clients, key: str, member: str) -> Grants:
     return ensure_members(
-        lambda: c.kms.get_iam_policy(request={"resource": key}),
+        lambda: _get_policy(c, key),
         lambda policy: c.kms.set_iam_policy(request={"resource": key, "policy": policy}),
         [(KMS_ROLE, member)],
         key,

@@ -33,6 +33,7 @@ from gke_lab.resources import (
     project_bindings,
     router,
     service_account,
+    services,
     subnetwork,
     workload,
 )
@@ -86,6 +87,12 @@ def up(c: Clients, spec: LabSpec) -> dict[tuple[str, str], str]:
     def record(kind: str, name: str, created: bool) -> None:
         out[(kind, name)] = "created" if created else "unchanged"
 
+    enabled = services.ensure(c, spec)
+    served = services.read(c, spec).served
+    for name in services.REQUIRED:
+        out[(services.KIND, name)] = (
+            "created" if name in enabled.enabled else "unchanged" if served else "skipped"
+        )
     removed = default_network.ensure(c, spec)
     out[(default_network.KIND, default_network.NAME)] = "deleted" if removed.deleted else "skipped"
     record(network.KIND, spec.network.name, network.ensure(c, spec, stamp).created)
@@ -142,13 +149,15 @@ def fields(decision: Decision) -> list[str]:
 def test_fresh_lab_creates_what_plan_lists_and_a_second_run_changes_nothing(emu, c):
     spec = lab()
     before = live_decisions(c, spec)
-    assert {d.action for d in before} == {Action.CREATE, Action.DELETE}
+    assert {d.action for d in before if d.kind != services.KIND} == {Action.CREATE, Action.DELETE}
+    # Services: enabled already in this project (a fresh one is covered by test_provision).
+    assert {d.action for d in before if d.kind == services.KIND} == {Action.EXISTS}
     outcome = up(c, spec)
     assert outcome == {(d.kind, d.name): OUTCOME[d.action] for d in before}
 
     after = live_decisions(c, spec)
     assert {(d.kind, d.name): d.action for d in after if d.action is not Action.SKIP} == {
-        (d.kind, d.name): Action.EXISTS for d in before if d.action is not Action.DELETE
+        (d.kind, d.name): Action.EXISTS for d in before if d.action not in (Action.DELETE, Action.SKIP)
     }
     seq = last_seq(emu)
     again = up(c, spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from datetime import datetime
 
 import httpx
 import pytest
@@ -73,8 +74,14 @@ def lab_emulator(emulator_factory):
     return emulator_factory(projects={PROJECT: NUMBER})
 
 
-def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_harness, lab_emulator):
-    emu = lab_emulator
+@pytest.fixture
+def new_project(emulator_factory):
+    """A project as Google creates one today: APIs disabled, service agents missing, no-channel refused."""
+    return emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
+
+
+def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_harness, new_project):
+    emu = new_project
     result = provision(spec=spec())
     assert result["verification"]["passed"] is True
     assert result["cluster"]["endpoint"].startswith("127.0.0.1:")
@@ -93,6 +100,7 @@ def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_har
     ]
     assert len(creates) == 1
     check_cluster_body(creates[0]["body"])
+    check_new_project_requests(emu, entries, creates[0]["body"]["cluster"])
 
     # Key bindings name the service agents by project NUMBER.
     policies = admin(emu, "GET", "state")["projects"][PROJECT]["keyIamPolicies"]
@@ -120,6 +128,30 @@ def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_har
     assert f"unix {live['resourceLabels']['gke-lab-expires']}" in again["lab_card"]
 
 
+def check_new_project_requests(emu, entries: list[dict], cluster: dict) -> None:
+    """What a project created today needs, as the request log shows it."""
+    # Service Usage before any compute call; enable calls only for what was disabled.
+    first_compute = next(e["seq"] for e in entries if e["api"] == "compute")
+    usage = [e for e in entries if "/services" in e["path"] and e["api"] != "kubernetes"]
+    assert usage and usage[0]["seq"] < first_compute
+    enables = [e for e in usage if e["path"].endswith(":batchEnable") and int(e["status"]) < 300]
+    assert enables and all(e["seq"] < first_compute for e in enables)  # a project created today
+    # The version is the REGULAR channel's, from serverConfig.channels.
+    from gke_lab.clients import Clients
+
+    config = Clients.from_env().container.get_server_config(name=f"projects/{PROJECT}/locations/us-west1")
+    (regular,) = [ch for ch in config.channels if ch.channel.name == "REGULAR"]
+    assert cluster["initialClusterVersion"] == regular.default_version
+    # echoserver:1.10 (schema 2) in the Deployment.
+    deployments = [
+        e
+        for e in entries
+        if e["api"] == "kubernetes" and e["mutating"] and e["path"].endswith("/deployments") and e["body"]
+    ]
+    images = {c["image"] for e in deployments for c in e["body"]["spec"]["template"]["spec"]["containers"]}
+    assert images == {"registry.k8s.io/echoserver:1.10"}
+
+
 def check_cluster_body(body: dict) -> None:
     """The create request against gke-api.md §4 (modernised), field by field."""
     c = body["cluster"]
@@ -145,7 +177,7 @@ def check_cluster_body(body: dict) -> None:
     assert int(pool["autoscaling"]["maxNodeCount"]) == 2
     assert int(pool["autoscaling"].get("minNodeCount", 0)) == 0
     assert pool["management"]["autoRepair"] is True
-    assert not pool["management"].get("autoUpgrade", False)
+    assert pool["management"]["autoUpgrade"] is True  # release channels require node auto-upgrade
     assert int(pool["upgradeSettings"]["maxSurge"]) == 1
     ipa = c["ipAllocationPolicy"]
     assert ipa["useIpAliases"] is True
@@ -175,10 +207,15 @@ def check_cluster_body(body: dict) -> None:
     assert c["shieldedNodes"]["enabled"] is True
     assert c["loggingConfig"]["componentConfig"]["enableComponents"]
     assert c["monitoringConfig"]["componentConfig"]["enableComponents"]
-    assert c.get("releaseChannel", {}).get("channel", 0) in (0, "UNSPECIFIED")
+    assert c["releaseChannel"]["channel"] in (2, "REGULAR")
     labels = c["resourceLabels"]
     assert labels["managed-by"] == "gke-lab" and labels["gke-lab"] == "cluster"
     assert int(labels["gke-lab-expires"]) > 0
+    # Upgrades held from creation until the lab expires.
+    hold = c["maintenancePolicy"]["window"]["maintenanceExclusions"]["gke-lab-hold"]
+    assert hold["maintenanceExclusionOptions"]["scope"] in (2, "NO_MINOR_OR_NODE_UPGRADES")
+    end = datetime.fromisoformat(hold["endTime"].replace("Z", "+00:00"))
+    assert int(end.timestamp()) == int(labels["gke-lab-expires"])
 
 
 def test_failed_cluster_create_then_flow_retry_resumes(prefect_harness, lab_emulator):
@@ -255,7 +292,7 @@ def test_cluster_create_waits_out_key_grant_propagation(prefect_harness, emulato
 
     # Make the grant take 3 s (at scale 0.01) to become effective: the create sees 403 naming the key.
     monkeypatch.setitem(clock.PROFILE, "iam.propagation", 300.0)
-    emu = emulator_factory(projects={PROJECT: NUMBER})
+    emu = emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
     result = provision(spec=spec())
     assert result["verification"]["passed"] is True
     posts = [
@@ -265,6 +302,49 @@ def test_cluster_create_waits_out_key_grant_propagation(prefect_harness, emulato
     ]
     statuses = [int(e["status"]) for e in posts]
     assert statuses[-1] == 200 and 403 in statuses, statuses
+
+
+def test_create_ending_in_error_on_a_propagating_key_is_recreated_once(
+    prefect_harness, emulator_factory, monkeypatch
+):
+    from emulator.kms import KmsService
+
+    # The node key's grant is not yet effective when the first cluster's nodes are created: GKE accepts
+    # the create and the cluster ends in ERROR with a Cloud KMS key error (propagation, not a real denial).
+    effective = KmsService.grant_effective
+    refused: list[str] = []
+
+    def late_for_the_first_nodes(self, project, key_name, member):
+        if "compute-system" in member and not refused:
+            refused.append(key_name)
+            return False
+        return effective(self, project, key_name, member)
+
+    monkeypatch.setattr(KmsService, "grant_effective", late_for_the_first_nodes)
+    emu = emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
+    result = provision(spec=spec())
+    assert refused == [f"{KEYS}/key-gke-node"]
+    assert result["cluster"]["recreated"] is True
+    assert result["verification"]["passed"] is True
+    entries = log(emu)
+    # Refused creates (403 while the secrets key's grant propagates) are retried before GKE accepts one.
+    accepted = [
+        e["method"]
+        for e in entries
+        if e["api"] == "container" and e["mutating"] and "/clusters" in e["path"] and int(e["status"]) < 300
+    ]
+    assert accepted == ["POST", "DELETE", "POST"]
+
+
+def test_schema_1_echo_image_fails_naming_the_image_and_containerd_s_reason(prefect_harness, new_project):
+    # echoserver:1.4 is a Docker schema 1 image: containerd 2 on 1.33+ nodes refuses to pull it.
+    with pytest.raises(LabError) as info:
+        provision(spec=spec("echo.image=registry.k8s.io/echoserver:1.4"))
+    message = str(info.value)
+    assert "registry.k8s.io/echoserver:1.4" in message
+    assert "ErrImagePull" in message or "ImagePullBackOff" in message
+    assert "schema 1" in message.lower() and "containerd" in message.lower()
+    assert "echoserver:1.10" in message
 
 
 def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emulator):

@@ -171,6 +171,40 @@ def test_propagation_window_only_for_key_errors_after_our_grant():
     assert propagation_retryable(spec, [now - 3600], now=now)(denied) is False
 
 
+def test_cluster_create_naming_the_new_node_account_as_missing_is_retried_in_the_window():
+    spec = apply_overrides(None, [])
+    missing = gexc.BadRequest(f"Service account {spec.node_sa_email} does not exist.")
+    unrelated = gexc.BadRequest("Invalid value for field 'cluster.locations'")
+    now = time.time()
+    assert propagation_retryable(spec, [now - 5], now=now)(missing) is True
+    assert propagation_retryable(spec, [now - 5], now=now)(unrelated) is False
+    assert propagation_retryable(spec, [None], now=now)(missing) is False
+    assert propagation_retryable(spec, [now - 3600], now=now)(missing) is False
+
+
+def test_error_cluster_with_a_key_error_is_a_propagation_failure_only_in_the_window():
+    from google.cloud import container_v1
+
+    from gke_lab.resources.cluster import kms_propagation_failure
+
+    spec = apply_overrides(None, [])
+    key = spec.key_name("node")
+    message = f"Google Compute Engine: Cloud KMS error when using key {key}: Permission denied"
+    error = container_v1.Cluster(
+        status=container_v1.Cluster.Status.ERROR,
+        status_message=message,
+        conditions=[container_v1.StatusCondition(code="CLOUD_KMS_KEY_ERROR", message=message)],
+    )
+    now = time.time()
+    assert kms_propagation_failure(spec, error, [now - 60], now=now) is True
+    assert kms_propagation_failure(spec, error, [now - 3600], now=now) is False
+    assert kms_propagation_failure(spec, error, [None], now=now) is False
+    other = container_v1.Cluster(status=container_v1.Cluster.Status.ERROR, status_message="quota exceeded")
+    assert kms_propagation_failure(spec, other, [now - 60], now=now) is False
+    running = container_v1.Cluster(status=container_v1.Cluster.Status.RUNNING, status_message=message)
+    assert kms_propagation_failure(spec, running, [now - 60], now=now) is False
+
+
 def test_new_service_account_unknown_to_set_iam_policy_is_retried_only_briefly():
     from gke_lab.resources.project_bindings import new_account_retryable
 

@@ -182,7 +182,7 @@ def k8s_rules(state: dict, network: str) -> set[str]:
     return {
         f["name"]
         for f in state.get("firewalls", [])
-        if f["name"].startswith("k8s-") and f["network"].endswith(f"/networks/{network}")
+        if f["name"].startswith(("k8s-", "k8s2-")) and f["network"].endswith(f"/networks/{network}")
     }
 
 

@@ -49,6 +49,7 @@ def hardened() -> c.Cluster:
         addons_config=c.AddonsConfig(network_policy_config=c.NetworkPolicyConfig(disabled=False)),
         workload_identity_config=c.WorkloadIdentityConfig(workload_pool="p.svc.id.goog"),
         shielded_nodes=c.ShieldedNodes(enabled=True),
+        release_channel=c.ReleaseChannel(channel=c.ReleaseChannel.Channel.REGULAR),
         database_encryption=c.DatabaseEncryption(
             state=c.DatabaseEncryption.State.ENCRYPTED, key_name=KEY + "key-gke-secret"
         ),
@@ -113,6 +114,7 @@ WEAKENINGS = {
         _pool(cl), "service_account", "123-compute@developer.gserviceaccount.com"
     ),
     "auto-repair": lambda cl: setattr(cl.node_pools[0].management, "auto_repair", False),
+    "release-channel": lambda cl: setattr(cl, "release_channel", c.ReleaseChannel()),
     "cos-containerd": lambda cl: setattr(_pool(cl), "image_type", "UBUNTU_CONTAINERD"),
     "legacy-abac-disabled": lambda cl: setattr(cl.legacy_abac, "enabled", True),
     "basic-auth-disabled": lambda cl: setattr(cl.master_auth, "username", "admin"),
@@ -217,3 +219,22 @@ def test_the_cluster_body_of_the_default_spec_passes():
     )
     failed = summary(audit(build_cluster(weak, "1.30.5-gke.1014001", marker_for(weak, 0))))["failed"]
     assert set(failed) == {"network-policy", "workload-identity", "authorized-networks-not-public"}
+
+
+def test_release_channel_check_shows_channel_version_and_exclusion():
+    from datetime import UTC, datetime
+
+    from gke_lab.ownership import marker_for
+    from gke_lab.requests import build_cluster
+    from gke_lab.spec import LabSpec
+
+    spec = LabSpec()
+    marker = marker_for(spec, datetime(2026, 12, 3, 9, 0, tzinfo=UTC).timestamp())
+    body = build_cluster(spec, "1.33.5-gke.1201000", marker, now=datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    check = by_id(audit(body))["release-channel"]
+    assert check["passed"] is True
+    assert check["value"] == {
+        "channel": "REGULAR",
+        "version": "1.33.5-gke.1201000",
+        "exclusions": ["gke-lab-hold: NO_MINOR_OR_NODE_UPGRADES until 2026-12-03T17:00:00+00:00"],
+    }

@@ -1,6 +1,7 @@
 """`gke-lab plan`: exit codes, --json keys, field-named errors on stderr."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -104,3 +105,24 @@ def test_console_script_runs_as_a_process():
     )
     assert proc.returncode == 2
     assert "cluster.master_ipv4_cidr" in proc.stderr
+
+
+def test_plan_shows_channel_version_source_and_exclusion(runner):
+    result = runner.invoke(main, ["plan", "--offline"])
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.stdout.splitlines() if "container.cluster" in line]
+    assert "channel REGULAR" in row
+    assert "version: the default of serverConfig.channels[REGULAR]" in row
+    assert "exclusion NO_MINOR_OR_NODE_UPGRADES until " in row
+    assert "2027-06-14" not in result.stdout
+    for name in ("compute", "container", "cloudkms", "iam", "cloudresourcemanager"):
+        assert re.search(rf"ensure\s+serviceusage\.service\s+{name}\.googleapis\.com", result.stdout)
+
+
+def test_plan_warns_about_the_no_channel_removal(runner):
+    legacy = ["cluster.release_channel=null", "cluster.legacy_no_channel=true", "cluster.auto_upgrade=false"]
+    result = runner.invoke(main, ["plan", "--offline", *(a for s in legacy for a in ("--set", s))])
+    assert result.exit_code == 0, result.output
+    assert "warning: no release channel" in result.stdout and "2027-06-14" in result.stdout
+    refused = runner.invoke(main, ["plan", "--offline", "--set", "cluster.release_channel=null"])
+    assert refused.exit_code == 2 and "cluster.legacy_no_channel" in refused.stderr

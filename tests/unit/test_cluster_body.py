@@ -1,9 +1,11 @@
 """The Cluster body built from the default spec, field by field against the reference request
 (gcloud's 2020 body, modernised: COS_CONTAINERD, no basic auth, both shielded flags, component
 logging/monitoring, network_config private nodes, control-plane endpoint authorized networks,
-release channel UNSPECIFIED). Written by hand from the reference, not generated from the builder."""
+release channel REGULAR with node auto-upgrade and a NO_MINOR_OR_NODE_UPGRADES exclusion until the lab
+expires). Written by hand from the reference, not generated from the builder."""
 
 import json
+from datetime import UTC, datetime
 
 from google.cloud import container_v1
 
@@ -43,7 +45,7 @@ EXPECTED = {
                 "workloadMetadataConfig": {"mode": "GKE_METADATA"},
             },
             "autoscaling": {"enabled": True, "maxNodeCount": 2},
-            "management": {"autoRepair": True},
+            "management": {"autoUpgrade": True, "autoRepair": True},
             "upgradeSettings": {"maxSurge": 1},
         }
     ],
@@ -78,13 +80,21 @@ EXPECTED = {
             "recurringWindow": {
                 "window": {"startTime": "2020-11-29T17:00:00Z", "endTime": "2020-11-29T23:00:00Z"},
                 "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
-            }
+            },
+            # Upgrades held from creation until the lab's expiry (the marker below).
+            "maintenanceExclusions": {
+                "gke-lab-hold": {
+                    "startTime": "2023-11-14T14:13:20Z",
+                    "endTime": "2023-11-14T22:13:20Z",
+                    "maintenanceExclusionOptions": {"scope": "NO_MINOR_OR_NODE_UPGRADES"},
+                }
+            },
         }
     },
     "databaseEncryption": {"keyName": KEYS + "key-gke-secret", "state": "ENCRYPTED"},
     "workloadIdentityConfig": {"workloadPool": "gke-detail.svc.id.goog"},
     "shieldedNodes": {"enabled": True},
-    "releaseChannel": {},  # channel UNSPECIFIED: no auto-enrolment while auto-upgrade is off
+    "releaseChannel": {"channel": "REGULAR"},  # new projects cannot create no-channel clusters
     "resourceLabels": {"managed-by": "gke-lab", "gke-lab": "cluster", "gke-lab-expires": "1700000000"},
 }
 
@@ -98,7 +108,8 @@ def _wire(cluster: container_v1.Cluster) -> dict:
 
 
 def test_cluster_body_matches_reference_field_by_field():
-    body = _wire(build_cluster(LabSpec(), None, Marker("cluster", 1700000000)))
+    created = datetime(2023, 11, 14, 14, 13, 20, tzinfo=UTC)  # 8 hours (the default TTL) before expiry
+    body = _wire(build_cluster(LabSpec(), None, Marker("cluster", 1700000000), now=created))
     assert sorted(body) == sorted(EXPECTED)
     for key, value in EXPECTED.items():
         assert body[key] == value, key
@@ -151,3 +162,35 @@ def test_rest_wire_sends_enums_as_integers():
     wire = json.loads(container_v1.Cluster.to_json(cluster, always_print_fields_with_no_presence=False))
     assert wire["databaseEncryption"]["state"] == 1
     assert wire["networkPolicy"]["provider"] == 1
+
+
+def test_lab_without_expiry_holds_until_end_of_support():
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    body = _wire(build_cluster(LabSpec(), None, Marker("cluster", 0), now=now))
+    hold = body["maintenancePolicy"]["window"]["maintenanceExclusions"]["gke-lab-hold"]
+    assert hold == {
+        "startTime": "2026-12-03T09:00:00Z",
+        "maintenanceExclusionOptions": {
+            "scope": "NO_MINOR_OR_NODE_UPGRADES",
+            "endTimeBehavior": "UNTIL_END_OF_SUPPORT",
+        },
+    }
+
+
+def test_no_upgrades_hold_is_capped_at_thirty_days():
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    spec = LabSpec.from_data({"cluster": {"upgrade_hold": "NO_UPGRADES"}})
+    body = _wire(build_cluster(spec, None, Marker("cluster", 0), now=now))
+    hold = body["maintenancePolicy"]["window"]["maintenanceExclusions"]["gke-lab-hold"]
+    assert hold["endTime"] == "2027-01-02T09:00:00Z"
+    assert hold["maintenanceExclusionOptions"] == {}  # NO_UPGRADES is scope 0, the proto default
+
+
+def test_legacy_no_channel_sends_no_channel_and_no_hold():
+    spec = LabSpec.from_data(
+        {"cluster": {"release_channel": None, "legacy_no_channel": True, "auto_upgrade": False}}
+    )
+    body = _wire(build_cluster(spec, None, Marker("cluster", 0)))
+    assert body["releaseChannel"] == {}
+    assert "maintenanceExclusions" not in body["maintenancePolicy"]["window"]
+    assert body["nodePools"][0]["management"] == {"autoRepair": True}

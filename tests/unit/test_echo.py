@@ -107,3 +107,79 @@ def test_contains_ignores_server_defaults_but_not_changes():
     live["replicas"] = 2
     live["template"]["spec"]["containers"][0]["image"] = "other:1"
     assert not contains(live, want)
+
+
+# echoserver 1.10's report (the default image: schema 2, pullable by containerd 2).
+REPORT_1_10 = """
+
+Hostname: echo-deployment-5d9c7b8b4-x2v9q
+
+Pod Information:
+\t-no pod information available-
+
+Server values:
+\tserver_version=nginx: 1.13.3 - lua: 10008
+
+Request Information:
+\tclient_address=10.4.0.1
+\tmethod=GET
+\treal path=/gke-lab/probe
+\tquery=
+\trequest_version=1.1
+\trequest_scheme=http
+\trequest_uri=http://10.4.1.7:8080/gke-lab/probe
+
+Request Headers:
+\taccept=*/*
+\thost=10.4.1.7:8080
+\tx-gke-lab-probe=abc123
+
+Request Body:
+\t-no body in request-
+"""
+
+
+def test_parses_the_echoserver_1_10_report():
+    report = parse_echo_report(REPORT_1_10)
+    assert report["hostname"] == "echo-deployment-5d9c7b8b4-x2v9q"
+    assert report["client"]["real path"] == "/gke-lab/probe"
+    assert report["client"]["request_uri"] == "http://10.4.1.7:8080/gke-lab/probe"
+    assert report["client"]["method"] == "GET"
+    assert report["server"] == {"server_version": "nginx: 1.13.3 - lua: 10008"}
+    assert report["headers"] == {"accept": "*/*", "host": "10.4.1.7:8080", "x-gke-lab-probe": "abc123"}
+    assert report["pod"] == "-no pod information available-"
+
+
+def test_1_10_report_proves_path_host_and_probe():
+    from gke_lab.verify import check_echo_report
+
+    checks, _ = check_echo_report(REPORT_1_10, "gke-lab/probe", "abc123")
+    assert {c["id"]: c["passed"] for c in checks} == {
+        "service-answers": True,
+        "request-uri": True,
+        "header-host": True,
+        "header-probe": True,
+    }
+    wrong_path = REPORT_1_10.replace("real path=/gke-lab/probe", "real path=/other")
+    checks, _ = check_echo_report(wrong_path, "gke-lab/probe", "abc123")
+    assert not {c["id"]: c["passed"] for c in checks}["request-uri"]
+    checks, _ = check_echo_report(REPORT_1_10, "gke-lab/probe", "different")
+    assert not {c["id"]: c["passed"] for c in checks}["header-probe"]
+
+
+def test_schema_1_pull_failure_names_the_image_and_containerd_s_reason():
+    from gke_lab.echo import _image_pull_error
+
+    containerd = (
+        'failed to pull and unpack image "registry.k8s.io/echoserver:1.4": Pulling Schema 1 images have '
+        "been deprecated and disabled by default since containerd v2.0"
+    )
+    error = _image_pull_error(
+        "registry.k8s.io/echoserver:1.4", "echo-1", "ErrImagePull", "Failed: Failed to pull image", containerd
+    )
+    message = str(error)
+    assert "registry.k8s.io/echoserver:1.4" in message and "ErrImagePull" in message
+    assert "Schema 1 images have been deprecated" in message
+    assert "echoserver:1.10" in message and "Cloud NAT" not in message
+    egress = str(_image_pull_error("docker.io/x:1", "echo-1", "ImagePullBackOff", "Failed: i/o timeout"))
+    assert "Cloud NAT" in egress and "schema 1" not in egress.lower()

@@ -135,3 +135,13 @@ def test_secret_guard_detects_tokens():
     assert reports.contains_secret(f"token {TOKEN}")
     assert reports.contains_secret("Authorization: Bearer abc")
     assert not reports.contains_secret("gke-gcloud-auth-plugin")
+
+
+def test_lab_card_shows_channel_version_and_upgrade_hold():
+    spec = LabSpec()
+    md = reports.lab_card_markdown(spec, endpoint="34.1.2.3", expires=1_800_000_000, version="1.33.5-gke.1")
+    assert "| release channel | REGULAR |" in md
+    assert "| version | 1.33.5-gke.1 |" in md
+    assert "| upgrades held | NO_MINOR_OR_NODE_UPGRADES until 2027-01-15 08:00 UTC |" in md
+    forever = reports.lab_card_markdown(spec, endpoint="", expires=0)
+    assert "NO_MINOR_OR_NODE_UPGRADES until the minor version's end of support" in forever

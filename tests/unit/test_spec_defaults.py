@@ -62,8 +62,10 @@ def test_cluster_command_flags():
     assert c.integrity_monitoring is True  # modernised: gcloud now needs both shielded flags
     assert c.node_local_dns is True
     assert c.addons == ["HorizontalPodAutoscaling", "HttpLoadBalancing"]
-    assert (c.auto_upgrade, c.auto_repair) == (False, True)
-    assert c.release_channel is None  # no channel while auto-upgrade is off
+    assert (c.auto_upgrade, c.auto_repair) == (True, True)  # channels require auto-upgrade
+    assert c.release_channel == "REGULAR"  # new projects cannot create no-channel clusters
+    assert c.legacy_no_channel is False
+    assert c.upgrade_hold == "NO_MINOR_OR_NODE_UPGRADES"
     assert (c.max_surge, c.max_unavailable) == (1, 0)
     mw = c.maintenance_window
     assert (mw.start, mw.end, mw.recurrence) == (
@@ -94,7 +96,7 @@ def test_echo_and_lab_defaults():
     s = LabSpec()
     assert (s.echo.namespace, s.echo.image, s.echo.replicas) == (
         "default",
-        "registry.k8s.io/echoserver:1.4",
+        "registry.k8s.io/echoserver:1.10",
         2,
     )
     assert s.lab == "cluster"

@@ -37,7 +37,12 @@ CASES = [
     (["cluster.name=Cluster"], "cluster.name", "RFC 1035"),
     (["cluster.version=v1.30"], "cluster.version", "MAJOR.MINOR"),
     (["cluster.release_channel=BETA"], "cluster.release_channel", "REGULAR"),
-    (["cluster.release_channel=REGULAR"], "cluster.auto_upgrade", "release channel"),
+    (
+        ["cluster.release_channel=REGULAR", "cluster.auto_upgrade=false"],
+        "cluster.auto_upgrade",
+        "release channel",
+    ),
+    (["cluster.release_channel=null"], "cluster.release_channel", "legacy_no_channel"),
     (["cluster.node_locations=[us-east1-b]"], "cluster.node_locations[0]", "us-west1-a"),
     (["cluster.node_locations=[us-west1-a, us-west1-a]"], "cluster.node_locations[1]", "twice"),
     (["cluster.node_locations=[]"], "cluster.node_locations", "one or more"),
@@ -177,3 +182,11 @@ def test_pydantic_errors_also_say_what_is_accepted():
     assert problems["echo.replicas"].endswith("(accepted: an integer from 1 to 10)")
     assert problems["cluster.preemptible"].endswith("(accepted: true or false)")
     assert "routing_mode" in problems["network"]
+
+
+def test_no_channel_only_behind_the_legacy_opt_in():
+    spec = apply_overrides(
+        None,
+        ["cluster.release_channel=null", "cluster.legacy_no_channel=true", "cluster.auto_upgrade=false"],
+    )
+    assert spec.cluster.release_channel is None and spec.cluster.legacy_no_channel is True
