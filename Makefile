@@ -22,10 +22,13 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
+# Two pytest workers, one test file each at a time: most suites wait on servers and emulated latency, so
+# two processes share the two cores well; module-scoped fixtures stay within one worker (--dist loadfile).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest tests/
+	$(BIN)/pytest -n 2 --dist loadfile tests/
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
