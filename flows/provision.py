@@ -10,8 +10,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 
-from flows.common import lab_lock, publish, run_stamp, spec_run_name, tag_run, use_credentials
+from flows.common import publish, run_stamp, spec_run_name, tag_run, use_credentials
 from flows.hooks import notify_completion, notify_failure
+from flows.lab_lock import lab_lock
 from flows.params import resolve_spec
 from flows.progress import tracked
 from gke_lab import ipplan, progress, reports
@@ -88,13 +89,13 @@ def provision_lab(
             tracker.start("network, keys and service account")
             default_net = network_tasks.delete_default_network.submit(lab)
             vpc = network_tasks.vpc.submit(lab, stamp)
-            subnet = network_tasks.subnet.submit(lab, stamp, vpc)
+            subnet = network_tasks.subnet.submit(lab, stamp, vpc)  # type: ignore[call-overload]  # Prefect resolves the future argument
             nat = network_tasks.router_nat.submit(lab, stamp, subnet)
             ring = kms_tasks.ring.submit(lab)
-            keys = [kms_tasks.key.submit(lab, stamp, which, ring) for which in WHICH]
+            keys = [kms_tasks.key.submit(lab, stamp, which, ring) for which in WHICH]  # type: ignore[call-overload]  # Prefect resolves the future argument
             bindings = kms_tasks.bindings.submit(lab, number, keys)
             account = iam_tasks.account.submit(lab, stamp)
-            roles = iam_tasks.roles.submit(lab, account)
+            roles = iam_tasks.roles.submit(lab, account)  # type: ignore[call-overload]  # Prefect resolves the future argument
 
             # Collect every step upstream first, so a failure surfaces with its own error rather than as
             # a downstream step that never ran.

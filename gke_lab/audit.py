@@ -26,7 +26,7 @@ class Check:
     field: str
     value: Any
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -252,7 +252,7 @@ def _telemetry(c: container_v1.Cluster, kind: str) -> Check:
     return Check(check_id, title, cis, passed, f"{kind}_service", service)
 
 
-def audit(cluster: container_v1.Cluster) -> list[dict]:
+def audit(cluster: container_v1.Cluster) -> list[dict[str, Any]]:
     """All checks as JSON-able dicts: id, title, cis, passed, field, value."""
     checks = [
         _private_nodes(cluster),
@@ -356,6 +356,6 @@ def _auto_repair(c: container_v1.Cluster) -> Check:
     )
 
 
-def summary(checks: list[dict]) -> dict:
+def summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
     failed = [c["id"] for c in checks if not c["passed"]]
     return {"total": len(checks), "passed": len(checks) - len(failed), "failed": failed}

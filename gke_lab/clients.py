@@ -158,7 +158,7 @@ class Clients:
         start = time.monotonic()
         while True:
             if response.status_code >= 400:
-                raise api_exceptions.from_http_response(response)
+                raise api_exceptions.from_http_response(response)  # type: ignore[no-untyped-call]  # google api_core is untyped
             operation = response.json()
             if operation.get("done") or time.monotonic() - start > timeout:
                 # The operation's response is a GenerateServiceIdentityResponse: {identity: {email, ..}}.

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from gke_lab import ipplan
 from gke_lab.clients import Clients
@@ -272,7 +272,7 @@ def _workload_decision(c: Clients, spec: LabSpec, decided: Decision, live: Any) 
         try:
             return workload.assess(spec, workload.read(api, spec))
         finally:
-            api.close()
+            api.close()  # type: ignore[no-untyped-call]  # kubernetes client is untyped
     except Exception as exc:  # noqa: BLE001 - the run would fail here the same way: report it
         return Decision(
             Action.BLOCKED,
@@ -315,7 +315,11 @@ def live_decisions(c: Clients, spec: LabSpec) -> list[Decision]:
         router.assess(spec, live("compute", lambda: router.read(c, spec))),
         key_ring.assess(spec, live("cloudkms", lambda: key_ring.read(c, spec))),
         *(
-            crypto_key.assess(spec, which, live("cloudkms", lambda w=which: crypto_key.read(c, spec, w)))
+            crypto_key.assess(
+                spec,
+                which,
+                live("cloudkms", cast("Callable[[], Any]", lambda w=which: crypto_key.read(c, spec, w))),
+            )
             for which in crypto_key.WHICH
         ),
         *bindings,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 
 def _cell(value: Any) -> str:
@@ -30,20 +30,20 @@ def table(headers: list[str], rows: Iterable[Iterable[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _plain(obj: Any) -> dict:
+def _plain(obj: Any) -> dict[str, Any]:
     """A dict from a proto-plus message (snake_case), a dataclass with to_dict, or REST JSON (camelCase)."""
     if isinstance(obj, Mapping):
         return dict(obj)
     to_dict = getattr(type(obj), "to_dict", None)
     if callable(to_dict):
         try:
-            return to_dict(obj)  # proto-plus: Message.to_dict(instance)
+            return cast(dict[str, Any], to_dict(obj))  # proto-plus: Message.to_dict(instance)
         except TypeError:
-            return obj.to_dict()
+            return cast(dict[str, Any], obj.to_dict())
     return dict(vars(obj))
 
 
-def _get(d: Mapping, *names: str) -> Any:
+def _get(d: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         if d.get(name) not in (None, "", []):
             return d[name]
@@ -81,7 +81,7 @@ def ip_plan_markdown(plan: Any) -> str:
 
 # --- VPC impact --------------------------------------------------------------------------------------------
 def _rules(items: Any) -> str:
-    parts = []
+    parts: list[str] = []
     for item in items or []:
         item = _plain(item)
         proto = _get(item, "I_p_protocol", "IPProtocol", "ip_protocol") or ""
@@ -102,13 +102,13 @@ def firewall_row(fw: Any) -> list[Any]:
     return [d.get("name"), d.get("direction") or "INGRESS", source, action, target]
 
 
-def next_hop(route: Mapping) -> str:
+def next_hop(route: Mapping[str, Any]) -> str:
     if hop := _get(route, "next_hop_peering", "nextHopPeering"):
         return f"peering {hop}"
     if hop := _get(route, "next_hop_gateway", "nextHopGateway"):
         return _basename(hop)
     if hop := _get(route, "next_hop_ip", "nextHopIp"):
-        return hop
+        return cast(str, hop)
     if hop := _get(route, "next_hop_instance", "nextHopInstance"):
         return f"instance {_basename(hop)}"
     if hop := _get(route, "next_hop_ilb", "nextHopIlb"):
@@ -181,7 +181,7 @@ def verification_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def audit_markdown(checks: list[Mapping[str, Any]]) -> str:
+def audit_markdown(checks: Sequence[Mapping[str, Any]]) -> str:
     passed = sum(1 for c in checks if c["passed"])
     rows = (
         [c["id"], c["title"], c["cis"], _mark(c["passed"]), f"`{c['field']}`", c.get("value")] for c in checks

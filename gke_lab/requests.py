@@ -273,9 +273,9 @@ def upgrade_hold(spec: LabSpec, marker: Marker, now: datetime | None = None) -> 
 def _exclusions(hold: UpgradeHold | None) -> dict[str, container_v1.TimeWindow]:
     if hold is None:
         return {}
-    options = _C.MaintenanceExclusionOptions(scope=_C.MaintenanceExclusionOptions.Scope[hold.scope])
+    options = _C.MaintenanceExclusionOptions(scope=_C.MaintenanceExclusionOptions.Scope[hold.scope])  # type: ignore[misc]  # proto-plus enums are indexable by name
     if hold.end is None:
-        options.end_time_behavior = _C.MaintenanceExclusionOptions.EndTimeBehavior.UNTIL_END_OF_SUPPORT
+        options.end_time_behavior = _C.MaintenanceExclusionOptions.EndTimeBehavior.UNTIL_END_OF_SUPPORT  # type: ignore[assignment]  # proto-plus enum members are typed as plain ints
         return {HOLD_NAME: _C.TimeWindow(start_time=hold.start, maintenance_exclusion_options=options)}
     window = _C.TimeWindow(start_time=hold.start, end_time=hold.end, maintenance_exclusion_options=options)
     return {HOLD_NAME: window}
@@ -348,7 +348,7 @@ def build_cluster(
         ),
         shielded_nodes=_C.ShieldedNodes(enabled=c.shielded_nodes),
         release_channel=_C.ReleaseChannel(
-            channel=_C.ReleaseChannel.Channel[c.release_channel] if c.release_channel else 0
+            channel=_C.ReleaseChannel.Channel[c.release_channel] if c.release_channel else 0  # type: ignore[misc]  # proto-plus enums are indexable by name
         ),
         resource_labels=marker.labels(),
     )

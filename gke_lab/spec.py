@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import re
 import typing
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -143,7 +144,7 @@ def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
             return {**a, **{k: merge(a.get(k), v) for k, v in b.items()}}
         return b
 
-    return merge(base, data)
+    return cast(dict[str, Any], merge(base, data))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ MAX_TTL_HOURS = 24 * 365
 _RFC1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
 
 
-def _rfc1035(max_len: int):
+def _rfc1035(max_len: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > max_len or not _RFC1035.fullmatch(value):
             raise _problem(
@@ -609,7 +610,7 @@ class LabSpec(BaseModel):
         # Field checks first (pydantic collects them all); then the cross-field rules over the document,
         # also when some fields failed, so one refusal lists every problem that can be seen.
         try:
-            spec = handler(data)
+            spec: LabSpec = handler(data)
         except ValidationError as exc:
             if not isinstance(data, dict):
                 raise

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import compute_v1
@@ -477,8 +477,11 @@ def remove_leftover_peerings(clients: Clients, project: str, network: inv.Resour
     for name in names:
         request = compute_v1.NetworksRemovePeeringRequest(name=name)
         op = calls.delete_or_gone(
-            lambda request=request: clients.networks.remove_peering_unary(
-                project=project, network=network.name, networks_remove_peering_request_resource=request
+            cast(
+                "Callable[[], compute_v1.Operation]",
+                lambda request=request: clients.networks.remove_peering_unary(
+                    project=project, network=network.name, networks_remove_peering_request_resource=request
+                ),
             ),
             resource=f"{resource}/peerings/{name}",
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client as k8s
 
@@ -23,7 +23,7 @@ PROBE_HEADER = "x-gke-lab-probe"
 PROBE_PATH = "gke-lab/probe"
 
 
-def _check(check_id: str, title: str, passed: bool, detail: Any) -> dict:
+def _check(check_id: str, title: str, passed: bool, detail: Any) -> dict[str, Any]:
     return {"id": check_id, "title": title, "passed": bool(passed), "detail": detail}
 
 
@@ -34,7 +34,8 @@ def probe_service(api: k8s.ApiClient, namespace: str, path: str = PROBE_PATH) ->
     name = f"{SERVICE}:{SERVICE_PORT}"
 
     def get() -> str:
-        response = core.connect_get_namespaced_service_proxy_with_path(
+        # With _preload_content=False the client returns the raw urllib3 response, not the typed str.
+        response: Any = core.connect_get_namespaced_service_proxy_with_path(
             name,
             namespace,
             path,
@@ -42,7 +43,7 @@ def probe_service(api: k8s.ApiClient, namespace: str, path: str = PROBE_PATH) ->
             _headers={PROBE_HEADER: probe, "Accept": "*/*"},
         )
         try:
-            return response.data.decode("utf-8", errors="replace")
+            return cast(str, response.data.decode("utf-8", errors="replace"))
         finally:
             response.release_conn()
 
@@ -51,7 +52,7 @@ def probe_service(api: k8s.ApiClient, namespace: str, path: str = PROBE_PATH) ->
 
 
 def _zone(node: k8s.V1Node) -> str:
-    labels = node.metadata.labels or {}
+    labels = cast("k8s.V1ObjectMeta", node.metadata).labels or {}
     return next((labels[x] for x in ZONE_LABELS if labels.get(x)), "")
 
 
@@ -59,7 +60,7 @@ def _ready(conditions: Iterable[Any] | None) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
 
 
-def check_echo_report(body: str, path: str, probe: str) -> tuple[list[dict], dict | None]:
+def check_echo_report(body: str, path: str, probe: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     try:
         report = parse_echo_report(body)
     except ValueError as exc:
@@ -105,9 +106,13 @@ def check_echo_report(body: str, path: str, probe: str) -> tuple[list[dict], dic
     return checks, report
 
 
-def check_nodes(nodes: list[k8s.V1Node], zones: Iterable[str]) -> tuple[dict, list[dict]]:
+def check_nodes(nodes: list[k8s.V1Node], zones: Iterable[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rows = [
-        {"name": n.metadata.name, "zone": _zone(n), "ready": _ready(n.status and n.status.conditions)}
+        {
+            "name": cast("k8s.V1ObjectMeta", n.metadata).name,
+            "zone": _zone(n),
+            "ready": _ready(n.status and n.status.conditions),
+        }
         for n in nodes
     ]
     missing = [z for z in zones if not any(r["zone"] == z and r["ready"] for r in rows)]
@@ -119,16 +124,16 @@ def check_nodes(nodes: list[k8s.V1Node], zones: Iterable[str]) -> tuple[dict, li
 
 def check_pods(
     pods: list[k8s.V1Pod], node_zone: dict[str, str], replicas: int, zones: int
-) -> tuple[dict, list]:
-    rows = []
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
     for p in pods:
-        if p.metadata.deletion_timestamp:
+        if cast("k8s.V1ObjectMeta", p.metadata).deletion_timestamp:
             continue
         rows.append(
             {
-                "name": p.metadata.name,
-                "node": p.spec.node_name or "",
-                "zone": node_zone.get(p.spec.node_name or "", ""),
+                "name": cast("k8s.V1ObjectMeta", p.metadata).name,
+                "node": cast("k8s.V1PodSpec", p.spec).node_name or "",
+                "zone": node_zone.get(cast("k8s.V1PodSpec", p.spec).node_name or "", ""),
                 "phase": p.status.phase if p.status else "",
                 "ready": _ready(p.status and p.status.conditions),
             }
@@ -162,11 +167,11 @@ def check_pods(
 
 def verify_echo(
     api: k8s.ApiClient, echo: EchoLike, node_locations: Iterable[str], path: str = PROBE_PATH
-) -> dict:
+) -> dict[str, Any]:
     """Run every check; a JSON-able report with pass/fail per check (a failed check does not raise)."""
     core, apps = k8s.CoreV1Api(api), k8s.AppsV1Api(api)
     zones = list(node_locations)
-    checks: list[dict] = []
+    checks: list[dict[str, Any]] = []
 
     title = f"{DEPLOYMENT} has {echo.replicas} available replicas"
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 
 from gke_lab import audit
@@ -12,7 +14,7 @@ from tasks.common import LIVE, clients
 
 
 @task(name="audit-cluster", **LIVE)
-def audit_cluster(spec: LabSpec) -> list[dict]:
+def audit_cluster(spec: LabSpec) -> list[dict[str, Any]]:
     """CIS GKE checks read from the live Cluster: id, title, cis, passed, field, value."""
     return audit.audit(cluster.read_existing(clients(), spec))
 

@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import cast
 
 NOT_RUN = 2
 PROJECT_ENV = "GKE_LAB_LIVE_PROJECT"
@@ -34,7 +35,7 @@ def _public_cidr() -> str:
     if given:
         return given
     with urllib.request.urlopen("https://checkip.amazonaws.com", timeout=20) as resp:
-        return resp.read().decode().strip() + "/32"
+        return cast(str, resp.read().decode().strip() + "/32")
 
 
 def _gke_lab(*args: str) -> int:

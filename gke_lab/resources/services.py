@@ -99,7 +99,7 @@ def ensure(c: Clients, spec: LabSpec) -> Enabled:
         action="enable services of",
     )
     try:
-        operation.result(timeout=ENABLE_TIMEOUT)
+        operation.result(timeout=ENABLE_TIMEOUT)  # type: ignore[no-untyped-call]  # google api_core operation is untyped
     except gexc.GoogleAPICallError as exc:
         raise LabError(
             f"enabling {', '.join(live.disabled)} in {spec.project_id} failed: {exc.message}",

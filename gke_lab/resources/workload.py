@@ -62,8 +62,8 @@ def read(api: k8s.ApiClient, spec: LabSpec) -> EchoLive | None:
         return None
     plain = api.sanitize_for_serialization
     return EchoLive(
-        deployment=None if deployment is None else plain(deployment),
-        service=None if service is None else plain(service),
+        deployment=None if deployment is None else plain(deployment),  # type: ignore[no-untyped-call]  # kubernetes client is untyped
+        service=None if service is None else plain(service),  # type: ignore[no-untyped-call]  # kubernetes client is untyped
     )
 
 
@@ -75,8 +75,8 @@ def assess(spec: LabSpec, live: EchoLive | None) -> Decision:
     changed = [
         label
         for label, have, want in (
-            (echo.DEPLOYMENT, live.deployment, plain(echo.deployment_manifest(spec.echo))),
-            (echo.SERVICE, live.service, plain(echo.service_manifest(spec.echo))),
+            (echo.DEPLOYMENT, live.deployment, plain(echo.deployment_manifest(spec.echo))),  # type: ignore[no-untyped-call]  # kubernetes client is untyped
+            (echo.SERVICE, live.service, plain(echo.service_manifest(spec.echo))),  # type: ignore[no-untyped-call]  # kubernetes client is untyped
         )
         if not echo.matches(have, want)
     ]
@@ -111,7 +111,7 @@ def deploy(c: Clients, spec: LabSpec, access: ClusterAccess) -> WorkloadResult:
     try:
         return ensure(api, spec)
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]  # kubernetes client is untyped
 
 
 def verify(c: Clients, spec: LabSpec, access: ClusterAccess) -> dict[str, Any]:
@@ -120,4 +120,4 @@ def verify(c: Clients, spec: LabSpec, access: ClusterAccess) -> dict[str, Any]:
     try:
         return verify_echo(api, spec.echo, spec.cluster.node_locations)
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]  # kubernetes client is untyped
