@@ -28,6 +28,7 @@ lint: $(STAMP)
 # two processes share the two cores well; module-scoped fixtures stay within one worker (--dist loadfile).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile tests/
 
 bench: $(STAMP)
