@@ -63,7 +63,7 @@ def enable_lab_services(emu, project: str = PROJECT) -> None:
 
 
 def today(emulator_factory, **kwargs):
-    return emulator_factory(new_projects="today", **kwargs)
+    return emulator_factory(new_projects="today", services_enabled=False, **kwargs)  # as Google creates one
 
 
 # ---- Service Usage and SERVICE_DISABLED ---------------------------------------------------------------
