@@ -45,7 +45,8 @@ def state(emulator: Any) -> dict:
 
 def baseline(emulator: Any, project: str) -> dict:
     """The state once `project` exists as a new project (created by the emulator on first use), read
-    again if an injected fault answers the read."""
+    again if an injected fault answers the read. The project's lab APIs are on (an existing project)."""
+    admin(emulator, f"projects/{project}/settings", "POST", json={"servicesEnabled": True})
     for _ in range(20):
         if httpx.get(f"{emulator.url}/compute/v1/projects/{project}/global/networks", timeout=60).is_success:
             return state(emulator)
