@@ -53,7 +53,7 @@ def _conflicts(entries: list[dict]) -> int:
 @pytest.mark.timeout(600)
 def test_concurrent_grants_and_removals_keep_every_other_binding(emulator_factory):
     # IAM calls a little slower than the default test scale, so every writer is mid-flight at once.
-    emu = emulator_factory(latency_scale=0.05)
+    emu = emulator_factory(latency_scale=0.05, projects={PROJECT: 998033507145})
     early = [_spec(f"early-{i}") for i in range(2)]
     labs = [_spec(f"lab-{i:02d}") for i in range(LABS)]
 
