@@ -50,7 +50,7 @@ def plain(body: Any) -> dict[str, Any]:
 
 
 def check_name(name: Any, field: str = "resource.name") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise invalid(
             f"Invalid value for field '{field}': '{name or ''}'. Must be a match of regex "
             "'(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'"

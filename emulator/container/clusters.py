@@ -54,7 +54,7 @@ class ClustersMixin(OperationsMixin, NodePoolsMixin, VpcMixin, ControlPlaneMixin
         spec = normalize(container_v1.Cluster, (body or {}).get("cluster") or {})
         region = region_of_location(location)
         name = spec.get("name", "")
-        if not CLUSTER_NAME_RE.match(name):
+        if not CLUSTER_NAME_RE.fullmatch(name):
             raise invalid(
                 f'Invalid value for field "cluster.name": "{name}". Cluster names must start with a '
                 "lowercase letter, contain only lowercase letters, digits and hyphens, end with a letter "

@@ -40,7 +40,7 @@ def label_fingerprint(labels: dict[str, str]) -> str:
 
 def check_labels(labels: dict[str, str]) -> None:
     for k, v in labels.items():
-        if not LABEL_KEY_RE.match(k) or not LABEL_VALUE_RE.match(v):
+        if not LABEL_KEY_RE.fullmatch(k) or not LABEL_VALUE_RE.fullmatch(v):
             raise invalid(
                 f"Invalid resource label {k}={v!r}: keys start with a lowercase letter; keys and values "
                 "use only lowercase letters, digits, '_' and '-' (at most 63 characters)."
