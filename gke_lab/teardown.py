@@ -718,7 +718,9 @@ class Phase:
     name: str
     run: Callable[..., list[Row]]  # (clients, target, *, dry_run[, destroy_keys]) -> rows
     # A failure here stops the later phases: a cluster that could not be deleted still uses the
-    # network, NAT, node account and keys, so they are not pulled from under it (a rerun continues).
+    # network, NAT, node account and keys, so they are not pulled from under it; a rule, router or
+    # subnetwork left behind keeps the network in use, and the network delete would only wait out its
+    # in-use window for nothing (a rerun continues either way).
     blocks_the_rest: bool = False
     needs_destroy_keys: bool = False  # takes the opt-in `destroy_keys` flag
 
@@ -730,9 +732,9 @@ PHASES: tuple[Phase, ...] = (
     Phase("in_use", check_not_in_use, blocks_the_rest=True),
     Phase("workload", remove_workload),
     Phase("cluster", delete_clusters, blocks_the_rest=True),
-    Phase("firewalls", delete_firewalls),
-    Phase("router", delete_routers),
-    Phase("subnetwork", delete_subnetworks),
+    Phase("firewalls", delete_firewalls, blocks_the_rest=True),
+    Phase("router", delete_routers, blocks_the_rest=True),
+    Phase("subnetwork", delete_subnetworks, blocks_the_rest=True),
     Phase("network", delete_networks),
     Phase("bindings", remove_bindings),
     Phase("service_account", delete_service_accounts),
