@@ -56,7 +56,7 @@ def flow_run_output(quiet: bool) -> Iterator[None]:
     from gke_lab import progress
 
     try:
-        from flows.progress import cadence_from_env
+        from gke_lab.progress import cadence_from_env
 
         cadence = cadence_from_env()
     except ValueError as exc:
