@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print_table(figures)
+    if "up_first_request_seconds" in figures:
+        print()
+        startup.print_startup(figures)
     print(f"\nwritten to {args.out} ({result['seconds']} s)")
     return 0 if all(f["ok"] is not False for f in figures.values()) else 1
 

@@ -9,7 +9,6 @@ report to it. The rules themselves are in gke_lab.progress.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,35 +36,15 @@ from prefect.context import FlowRunContext
 
 from gke_lab import progress
 from gke_lab.identity import LabIdentity
-from gke_lab.progress import Cadence, Event, Phase, PlainSink, Snapshot, Tracker
+from gke_lab.progress import HEARTBEAT_ENV as HEARTBEAT_ENV  # read by the command line before Prefect loads
+from gke_lab.progress import MIN_GAP_ENV as MIN_GAP_ENV
+from gke_lab.progress import Cadence, Event, Phase, PlainSink, Snapshot, Tracker, cadence_from_env
 from gke_lab.spec import LabSpec
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
 
 HISTORY_LIMIT = 200  # task runs read (newest first): the last ten or so runs
-HEARTBEAT_ENV = "GKE_LAB_PROGRESS_HEARTBEAT"
-MIN_GAP_ENV = "GKE_LAB_PROGRESS_MIN_GAP"
-
-
-def cadence_from_env() -> Cadence:
-    """The cadence, with the two rules overridable for tests and chatty CI logs (bad values are refused)."""
-    values: dict[str, float] = {}
-    for env, name in ((HEARTBEAT_ENV, "heartbeat"), (MIN_GAP_ENV, "min_gap")):
-        raw = os.environ.get(env, "").strip()
-        if not raw:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"{env}: {raw!r} is not a number of seconds") from None
-        if not 0.5 <= value <= 3600:
-            raise ValueError(f"{env}: {raw} is out of range (accepted: 0.5 to 3600 seconds)")
-        values[name] = value
-    cadence = Cadence(**values)
-    if cadence.min_gap > cadence.heartbeat:
-        raise ValueError(f"{MIN_GAP_ENV}: {cadence.min_gap} exceeds {HEARTBEAT_ENV} ({cadence.heartbeat})")
-    return cadence
 
 
 def _task_run_times(

@@ -16,23 +16,20 @@ import time
 import urllib.request
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import google.auth
-import grpc
-from google.api_core import exceptions as api_exceptions
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials, Credentials
-from google.auth.transport.requests import AuthorizedSession, Request
-from google.cloud import (
-    compute_v1,
-    container_v1,
-    iam_admin_v1,
-    kms_v1,
-    resourcemanager_v3,
-    service_usage_v1,
-)
-from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+# Each Google client library is imported by the property that builds its client, on first use: together
+# they take seconds to import, and most commands (plan, list, kubeconfig, extend) need one or two of them.
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+    from google.cloud import (
+        compute_v1,
+        container_v1,
+        iam_admin_v1,
+        kms_v1,
+        resourcemanager_v3,
+        service_usage_v1,
+    )
 
 EMULATOR_ENV = "GKE_LAB_EMULATOR_HOST"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -66,10 +63,14 @@ class Clients:
     def __init__(self, credentials: Credentials | None, emulator_host: str | None) -> None:
         self._emulator_host = emulator_host
         if emulator_host:
+            from google.auth.credentials import AnonymousCredentials
+
             self.credentials: Credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         elif credentials is not None:
             self.credentials = credentials
         else:
+            import google.auth
+
             self.credentials, _ = google.auth.default(scopes=list(SCOPES))
         self._token_lock = threading.Lock()
 
@@ -88,6 +89,8 @@ class Clients:
     def _rest(self, client_cls: type[ClientT], **extra: Any) -> ClientT:
         build: Callable[..., ClientT] = client_cls  # GAPIC constructors share these keyword arguments
         if self._emulator_host:
+            from google.api_core.client_options import ClientOptions
+
             options = ClientOptions(api_endpoint=f"http://{self._emulator_host}")
             return build(credentials=self.credentials, client_options=options, transport="rest", **extra)
         return build(credentials=self.credentials, transport="rest", **extra)
@@ -95,55 +98,81 @@ class Clients:
     # --- compute (REST only) ----------------------------------------------------------------------------
     @cached_property
     def networks(self) -> compute_v1.NetworksClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.NetworksClient)
 
     @cached_property
     def subnetworks(self) -> compute_v1.SubnetworksClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.SubnetworksClient)
 
     @cached_property
     def firewalls(self) -> compute_v1.FirewallsClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.FirewallsClient)
 
     @cached_property
     def routes(self) -> compute_v1.RoutesClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.RoutesClient)
 
     @cached_property
     def routers(self) -> compute_v1.RoutersClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.RoutersClient)
 
     @cached_property
     def instances(self) -> compute_v1.InstancesClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.InstancesClient)
 
     @cached_property
     def global_operations(self) -> compute_v1.GlobalOperationsClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.GlobalOperationsClient)
 
     @cached_property
     def region_operations(self) -> compute_v1.RegionOperationsClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.RegionOperationsClient)
 
     @cached_property
     def zone_operations(self) -> compute_v1.ZoneOperationsClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.ZoneOperationsClient)
 
     # --- container, KMS, resource manager (REST) ----------------------------------------------------------
     @cached_property
     def container(self) -> container_v1.ClusterManagerClient:
+        from google.cloud import container_v1
+
         return self._rest(container_v1.ClusterManagerClient)
 
     @cached_property
     def kms(self) -> kms_v1.KeyManagementServiceClient:
+        from google.cloud import kms_v1
+
         return self._rest(kms_v1.KeyManagementServiceClient)
 
     @cached_property
     def projects(self) -> resourcemanager_v3.ProjectsClient:
+        from google.cloud import resourcemanager_v3
+
         return self._rest(resourcemanager_v3.ProjectsClient)
 
     @cached_property
     def service_usage(self) -> service_usage_v1.ServiceUsageClient:
+        from google.cloud import service_usage_v1
+
         return self._rest(service_usage_v1.ServiceUsageClient)
 
     def generate_service_identity(self, parent: str, service: str, timeout: float = 120.0) -> str:
@@ -152,6 +181,9 @@ class Clients:
         The official client only has v1, which lacks this method, so it is one authorized REST call (and
         its operation polled) on the same target and credentials as the other clients.
         """
+        from google.api_core import exceptions as api_exceptions
+        from google.auth.transport.requests import AuthorizedSession
+
         host = f"http://{self._emulator_host}" if self._emulator_host else SERVICE_USAGE_HOST
         session = AuthorizedSession(self.credentials)  # type: ignore[no-untyped-call]
         response = session.post(f"{host}/v1beta1/{parent}/services/{service}:generateServiceIdentity")
@@ -170,7 +202,12 @@ class Clients:
     # --- IAM admin (gRPC only in this package) ------------------------------------------------------------
     @cached_property
     def iam(self) -> iam_admin_v1.IAMClient:
+        from google.cloud import iam_admin_v1
+
         if self._emulator_host:
+            import grpc
+            from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
             with urllib.request.urlopen(f"http://{self._emulator_host}/_emulator/info", timeout=30) as resp:
                 address = json.load(resp)["grpc_address"]
             channel = grpc.insecure_channel(address)
@@ -184,5 +221,7 @@ class Clients:
             return _EMULATOR_TOKEN
         with self._token_lock:
             if not self.credentials.valid or not self.credentials.token:
+                from google.auth.transport.requests import Request
+
                 self.credentials.refresh(Request())  # type: ignore[no-untyped-call]
             return str(self.credentials.token)

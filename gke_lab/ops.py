@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
-from google.cloud import compute_v1, container_v1
+from typing import TYPE_CHECKING
 
 from gke_lab import progress, retry
 from gke_lab.clients import Clients
 from gke_lab.errors import OperationError
+
+# Each wait imports its client library: `gke-lab extend` waits on container operations only, and the
+# compute library alone takes seconds to import.
+if TYPE_CHECKING:
+    from google.cloud import compute_v1, container_v1
 
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 5.0
@@ -53,6 +57,8 @@ def wait_compute(
     timeout: float = 1800.0,
 ) -> compute_v1.Operation:
     """Wait until a global or regional compute operation is DONE; raise OperationError if it failed."""
+    from google.cloud import compute_v1
+
     deadline = time.monotonic() + timeout
     if op.status != compute_v1.Operation.Status.DONE:
         progress.note(f"{_verb(op.operation_type)} {resource.rsplit('/', 1)[-1]}")
@@ -85,6 +91,8 @@ def wait_container(
     sleep: Callable[[float], None] = time.sleep,
 ) -> container_v1.Operation:
     """Poll a container operation until DONE. `location_path` is `projects/P/locations/L`."""
+    from google.cloud import container_v1
+
     name = f"{location_path}/operations/{op.name.rsplit('/', 1)[-1]}"
     start = time.monotonic()
     if op.status != container_v1.Operation.Status.DONE:

@@ -11,42 +11,35 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 
 from gke_lab import ipplan
-from gke_lab.clients import Clients
 from gke_lab.ownership import Marker, marker_for
 from gke_lab.requests import (
+    REQUIRED_SERVICES,
     build_cluster,
     compute_agent,
     gke_agent,
     project_bindings,
     upgrade_hold,
 )
-from gke_lab.requests import key_bindings as requested_key_bindings
-from gke_lab.resources import (
-    cluster,
-    crypto_key,
-    default_network,
-    key_bindings,
-    key_ring,
-    network,
-    project,
-    router,
-    service_account,
-    services,
-    subnetwork,
-    workload,
-)
-from gke_lab.resources import (
-    project_bindings as project_roles,
-)
-from gke_lab.resources.decision import Action, Blocker, Decision, skip
 from gke_lab.spec import LabSpec
 
+# The offline plan (`gke-lab plan --offline`) needs neither the resource modules nor the Google client
+# libraries they import: the live part imports them when it runs.
+if TYPE_CHECKING:
+    from gke_lab.clients import Clients
+    from gke_lab.resources.decision import Action, Decision
+
 PROJECT_NUMBER_PLACEHOLDER = "<PROJECT_NUMBER>"
-# The order of the live table and of the JSON groups ("skip" rows are left out: the run does nothing).
-LIVE_ACTIONS = (Action.DELETE, Action.CREATE, Action.EXISTS, Action.UPDATE, Action.DIFFERS, Action.BLOCKED)
+
+
+def live_actions() -> tuple[Action, ...]:
+    """The order of the live table and of the JSON groups ("skip" rows are left out: the run does nothing)."""
+    from gke_lab.resources.decision import Action
+
+    return (Action.DELETE, Action.CREATE, Action.EXISTS, Action.UPDATE, Action.DIFFERS, Action.BLOCKED)
 
 
 @dataclass(frozen=True)
@@ -68,12 +61,14 @@ class LivePlan:
     error: str | None = None
 
     def rows(self) -> list[Decision]:
-        return [d for action in LIVE_ACTIONS for d in self.decisions if d.action is action]
+        return [d for action in live_actions() for d in self.decisions if d.action is action]
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
             return {"error": self.error}
-        groups: dict[str, list[dict[str, Any]]] = {str(action): [] for action in LIVE_ACTIONS}
+        from gke_lab.resources.decision import Action
+
+        groups: dict[str, list[dict[str, Any]]] = {str(action): [] for action in live_actions()}
         for d in self.rows():
             entry: dict[str, Any] = {"kind": d.kind, "name": d.name}
             if d.action is Action.BLOCKED:
@@ -94,10 +89,25 @@ class Plan:
     ip_plan: ipplan.IpPlan
     rows: tuple[PlanRow, ...]
     warnings: tuple[str, ...]
-    labels: dict[str, str]
-    description: str
-    cluster_request: dict[str, Any]
+    marker: Marker
     live: LivePlan | None = field(default=None)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.marker.labels()
+
+    @property
+    def description(self) -> str:
+        return self.marker.description()
+
+    @cached_property
+    def cluster_request(self) -> dict[str, Any]:
+        """The body of `clusters.create`, built when asked for: it needs the container client library."""
+        body = build_cluster(self.spec, None, self.marker)
+        return {
+            "parent": self.spec.cluster_parent,
+            "cluster": json.loads(type(body).to_json(body, use_integers_for_enums=False, indent=0)),
+        }
 
     def with_live(self, live: LivePlan) -> Plan:
         return replace(self, live=live)
@@ -127,8 +137,8 @@ def resources(spec: LabSpec) -> list[PlanRow]:
     zones = len(c.node_locations)
     net = spec.network
     rows: list[PlanRow] = [
-        PlanRow(services.KIND, name, f"projects/{p}", "ensure", "enabled when disabled")
-        for name in services.REQUIRED
+        PlanRow("serviceusage.service", name, f"projects/{p}", "ensure", "enabled when disabled")
+        for name in REQUIRED_SERVICES
     ]
     if spec.delete_default_network:
         rows.append(
@@ -159,11 +169,9 @@ def resources(spec: LabSpec) -> list[PlanRow]:
     rows.append(
         PlanRow("kms.keyRing", spec.kms.keyring, spec.kms_location, "ensure", "reused when it exists")
     )
-    for which in crypto_key.WHICH:
+    for key_id in (spec.kms.node_key, spec.kms.secrets_key):
         rows.append(
-            PlanRow(
-                "kms.cryptoKey", spec.key_id(which), spec.kms_location, "ensure", "ENCRYPT_DECRYPT, software"
-            )
+            PlanRow("kms.cryptoKey", key_id, spec.kms_location, "ensure", "ENCRYPT_DECRYPT, software")
         )
     role = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
     rows.append(
@@ -230,7 +238,6 @@ def build_plan(spec: LabSpec, now: float | None = None) -> Plan:
     """The offline plan: IP plan, resources, warnings, ownership marker and the cluster request body."""
     ip = ipplan.plan(spec)
     marker = marker_for(spec, time.time() if now is None else now)
-    body = build_cluster(spec, None, marker)
     warnings = list(ip.warnings)
     if spec.cluster.release_channel is None:
         warnings.append(
@@ -247,12 +254,7 @@ def build_plan(spec: LabSpec, now: float | None = None) -> Plan:
         ip_plan=ip,
         rows=tuple(resources(spec)),
         warnings=tuple(warnings),
-        labels=marker.labels(),
-        description=marker.description(),
-        cluster_request={
-            "parent": spec.cluster_parent,
-            "cluster": json.loads(type(body).to_json(body, use_integers_for_enums=False, indent=0)),
-        },
+        marker=marker,
     )
 
 
@@ -261,6 +263,9 @@ def build_plan(spec: LabSpec, now: float | None = None) -> Plan:
 
 def _workload_decision(c: Clients, spec: LabSpec, decided: Decision, live: Any) -> Decision:
     """The echo workload follows the cluster: created with it, read through its API when it runs."""
+    from gke_lab.resources import cluster, workload
+    from gke_lab.resources.decision import Action, Blocker, Decision, skip
+
     if decided.action is Action.CREATE:
         return workload.assess(spec, None)
     if decided.stops:
@@ -290,6 +295,22 @@ def live_decisions(c: Clients, spec: LabSpec) -> list[Decision]:
     Behind an API that is not enabled yet (a new project) nothing of the lab can exist, and a read would
     be refused: those resources are assessed as missing, which is what the run finds after enabling.
     """
+    from gke_lab.requests import key_bindings as requested_key_bindings
+    from gke_lab.resources import (
+        cluster,
+        crypto_key,
+        default_network,
+        key_bindings,
+        key_ring,
+        network,
+        project,
+        router,
+        service_account,
+        services,
+        subnetwork,
+    )
+    from gke_lab.resources import project_bindings as project_roles
+
     states = services.read(c, spec)
     off = set(states.disabled) if states.served else set()
 

@@ -21,6 +21,7 @@ The core's waits (ops, echo) call `note(activity)`; it goes to the tracker the f
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -268,6 +269,30 @@ class Cadence:
     heartbeat: float = 30.0  # plain output: at least one line this often while a phase lasts
     min_gap: float = 10.0  # ... and never more than one line this often for the same phase
     tick: float = 1.0  # how often the tracker looks at the clock
+
+
+HEARTBEAT_ENV = "GKE_LAB_PROGRESS_HEARTBEAT"
+MIN_GAP_ENV = "GKE_LAB_PROGRESS_MIN_GAP"
+
+
+def cadence_from_env() -> Cadence:
+    """The cadence, with the two rules overridable for tests and chatty CI logs (bad values are refused)."""
+    values: dict[str, float] = {}
+    for env, name in ((HEARTBEAT_ENV, "heartbeat"), (MIN_GAP_ENV, "min_gap")):
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{env}: {raw!r} is not a number of seconds") from None
+        if not 0.5 <= value <= 3600:
+            raise ValueError(f"{env}: {raw} is out of range (accepted: 0.5 to 3600 seconds)")
+        values[name] = value
+    cadence = Cadence(**values)
+    if cadence.min_gap > cadence.heartbeat:
+        raise ValueError(f"{MIN_GAP_ENV}: {cadence.min_gap} exceeds {HEARTBEAT_ENV} ({cadence.heartbeat})")
+    return cadence
 
 
 class PlainSink:

@@ -12,13 +12,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from google.cloud import compute_v1, container_v1, kms_v1
-from google.cloud.iam_admin_v1 import types as iam_types
+from typing import TYPE_CHECKING
 
 from gke_lab.ownership import Marker
 from gke_lab.spec import LabSpec
 
+# The client libraries' types are imported by the builders that use them: the offline plan and the
+# resource names below need none of them, and together they take seconds to import.
+if TYPE_CHECKING:
+    from google.cloud import compute_v1, container_v1, kms_v1
+    from google.cloud.iam_admin_v1 import types as iam_types
+
+# The body of Service Usage's batchEnable: the APIs a lab calls (a new project has them all disabled).
+REQUIRED_SERVICES = (
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "cloudkms.googleapis.com",
+    "iam.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+)
 KMS_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 NODE_POOL_NAME = "default-pool"
 # gcloud's scopes for a node pool with a custom service account and no --scopes; IAM roles limit access.
@@ -30,8 +42,6 @@ NODE_METADATA = {"disable-legacy-endpoints": "true"}
 HOLD_NAME = "gke-lab-hold"
 # GKE's longest NO_UPGRADES exclusion; the NO_MINOR scopes may last until the minor version's end of support.
 NO_UPGRADES_LIMIT = timedelta(days=30)
-
-_C = container_v1
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -73,6 +83,8 @@ def gke_agent(project_number: int | str) -> str:
 
 def build_network(spec: LabSpec, marker: Marker) -> compute_v1.Network:
     """`gcloud compute networks create NAME --bgp-routing-mode=... --subnet-mode=custom`."""
+    from google.cloud import compute_v1
+
     return compute_v1.Network(
         name=spec.network.name,
         auto_create_subnetworks=False,
@@ -83,6 +95,8 @@ def build_network(spec: LabSpec, marker: Marker) -> compute_v1.Network:
 
 def build_subnetwork(spec: LabSpec, marker: Marker) -> compute_v1.Subnetwork:
     """`gcloud compute networks subnets create` with the Pod and Service secondary ranges."""
+    from google.cloud import compute_v1
+
     net = spec.network
     return compute_v1.Subnetwork(
         name=net.subnet.name,
@@ -108,6 +122,8 @@ def build_router(spec: LabSpec, marker: Marker) -> compute_v1.Router:
 
     No `region`: it is output only in a Router body (the region is in the URL).
     """
+    from google.cloud import compute_v1
+
     return compute_v1.Router(
         name=spec.network.router,
         network=spec.network_self_link,
@@ -126,11 +142,15 @@ def build_router(spec: LabSpec, marker: Marker) -> compute_v1.Router:
 
 
 def build_key_ring() -> kms_v1.KeyRing:
+    from google.cloud import kms_v1
+
     return kms_v1.KeyRing()
 
 
 def build_crypto_key(spec: LabSpec, marker: Marker) -> kms_v1.CryptoKey:
     """`gcloud kms keys create KEY --purpose encryption` (symmetric, software), stamped with the marker."""
+    from google.cloud import kms_v1
+
     return kms_v1.CryptoKey(
         purpose=kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT,
         version_template=kms_v1.CryptoKeyVersionTemplate(
@@ -143,6 +163,8 @@ def build_crypto_key(spec: LabSpec, marker: Marker) -> kms_v1.CryptoKey:
 
 def build_crypto_key_requests(spec: LabSpec, marker: Marker) -> list[kms_v1.CreateCryptoKeyRequest]:
     """One CreateCryptoKeyRequest per key (node disks, Secrets)."""
+    from google.cloud import kms_v1
+
     return [
         kms_v1.CreateCryptoKeyRequest(
             parent=spec.keyring_name, crypto_key_id=key_id, crypto_key=build_crypto_key(spec, marker)
@@ -164,6 +186,8 @@ def key_bindings(spec: LabSpec, project_number: int | str) -> dict[str, str]:
 
 def build_service_account(spec: LabSpec, marker: Marker) -> iam_types.CreateServiceAccountRequest:
     """`gcloud iam service-accounts create gke-node --display-name=gke-node`, with the marker."""
+    from google.cloud.iam_admin_v1 import types as iam_types
+
     return iam_types.CreateServiceAccountRequest(
         name=f"projects/{spec.project_id}",
         account_id=spec.node_service_account.name,
@@ -187,32 +211,38 @@ def _timestamp(text: str) -> datetime:
 
 
 def _addons(spec: LabSpec) -> container_v1.AddonsConfig:
+    from google.cloud import container_v1
+
     c = spec.cluster
     chosen = set(c.addons)
-    config = _C.AddonsConfig(
-        http_load_balancing=_C.HttpLoadBalancing(disabled="HttpLoadBalancing" not in chosen),
-        horizontal_pod_autoscaling=_C.HorizontalPodAutoscaling(
+    config = container_v1.AddonsConfig(
+        http_load_balancing=container_v1.HttpLoadBalancing(disabled="HttpLoadBalancing" not in chosen),
+        horizontal_pod_autoscaling=container_v1.HorizontalPodAutoscaling(
             disabled="HorizontalPodAutoscaling" not in chosen
         ),
-        kubernetes_dashboard=_C.KubernetesDashboard(disabled=True),
+        kubernetes_dashboard=container_v1.KubernetesDashboard(disabled=True),
         # The addon runs the policy controller; gcloud derives it from --addons, we from network_policy.
-        network_policy_config=_C.NetworkPolicyConfig(disabled=not c.network_policy),
-        dns_cache_config=_C.DnsCacheConfig(enabled=c.node_local_dns),
+        network_policy_config=container_v1.NetworkPolicyConfig(disabled=not c.network_policy),
+        dns_cache_config=container_v1.DnsCacheConfig(enabled=c.node_local_dns),
     )
     if "GcePersistentDiskCsiDriver" in chosen:
-        config.gce_persistent_disk_csi_driver_config = _C.GcePersistentDiskCsiDriverConfig(enabled=True)
+        config.gce_persistent_disk_csi_driver_config = container_v1.GcePersistentDiskCsiDriverConfig(
+            enabled=True
+        )
     if "GcpFilestoreCsiDriver" in chosen:
-        config.gcp_filestore_csi_driver_config = _C.GcpFilestoreCsiDriverConfig(enabled=True)
+        config.gcp_filestore_csi_driver_config = container_v1.GcpFilestoreCsiDriverConfig(enabled=True)
     if "GcsFuseCsiDriver" in chosen:
-        config.gcs_fuse_csi_driver_config = _C.GcsFuseCsiDriverConfig(enabled=True)
+        config.gcs_fuse_csi_driver_config = container_v1.GcsFuseCsiDriverConfig(enabled=True)
     if "ConfigConnector" in chosen:
-        config.config_connector_config = _C.ConfigConnectorConfig(enabled=True)
+        config.config_connector_config = container_v1.ConfigConnectorConfig(enabled=True)
     return config
 
 
 def _node_pool(spec: LabSpec) -> container_v1.NodePool:
+    from google.cloud import container_v1
+
     c = spec.cluster
-    config = _C.NodeConfig(
+    config = container_v1.NodeConfig(
         machine_type=c.machine_type,
         image_type=c.image_type,
         disk_type=c.disk_type,
@@ -223,23 +253,23 @@ def _node_pool(spec: LabSpec) -> container_v1.NodePool:
         oauth_scopes=list(NODE_OAUTH_SCOPES),
         preemptible=c.preemptible,
         tags=list(c.tags),
-        shielded_instance_config=_C.ShieldedInstanceConfig(
+        shielded_instance_config=container_v1.ShieldedInstanceConfig(
             enable_secure_boot=c.secure_boot, enable_integrity_monitoring=c.integrity_monitoring
         ),
     )
     if c.workload_identity:
-        config.workload_metadata_config = _C.WorkloadMetadataConfig(
-            mode=_C.WorkloadMetadataConfig.Mode.GKE_METADATA
+        config.workload_metadata_config = container_v1.WorkloadMetadataConfig(
+            mode=container_v1.WorkloadMetadataConfig.Mode.GKE_METADATA
         )
-    return _C.NodePool(
+    return container_v1.NodePool(
         name=NODE_POOL_NAME,
         initial_node_count=c.num_nodes,
         config=config,
-        autoscaling=_C.NodePoolAutoscaling(
+        autoscaling=container_v1.NodePoolAutoscaling(
             enabled=True, min_node_count=c.autoscaling.min, max_node_count=c.autoscaling.max
         ),
-        management=_C.NodeManagement(auto_upgrade=c.auto_upgrade, auto_repair=c.auto_repair),
-        upgrade_settings=_C.NodePool.UpgradeSettings(
+        management=container_v1.NodeManagement(auto_upgrade=c.auto_upgrade, auto_repair=c.auto_repair),
+        upgrade_settings=container_v1.NodePool.UpgradeSettings(
             max_surge=c.max_surge, max_unavailable=c.max_unavailable
         ),
     )
@@ -271,13 +301,20 @@ def upgrade_hold(spec: LabSpec, marker: Marker, now: datetime | None = None) -> 
 
 
 def _exclusions(hold: UpgradeHold | None) -> dict[str, container_v1.TimeWindow]:
+    from google.cloud import container_v1
+
     if hold is None:
         return {}
-    options = _C.MaintenanceExclusionOptions(scope=_C.MaintenanceExclusionOptions.Scope[hold.scope])  # type: ignore[misc]  # proto-plus enums are indexable by name
+    ExclusionOptions = container_v1.MaintenanceExclusionOptions
+    options = ExclusionOptions(scope=ExclusionOptions.Scope[hold.scope])  # type: ignore[misc]  # proto-plus enums are indexable by name
     if hold.end is None:
-        options.end_time_behavior = _C.MaintenanceExclusionOptions.EndTimeBehavior.UNTIL_END_OF_SUPPORT  # type: ignore[assignment]  # proto-plus enum members are typed as plain ints
-        return {HOLD_NAME: _C.TimeWindow(start_time=hold.start, maintenance_exclusion_options=options)}
-    window = _C.TimeWindow(start_time=hold.start, end_time=hold.end, maintenance_exclusion_options=options)
+        options.end_time_behavior = ExclusionOptions.EndTimeBehavior.UNTIL_END_OF_SUPPORT  # type: ignore[assignment]  # proto-plus enum members are typed as plain ints
+        return {
+            HOLD_NAME: container_v1.TimeWindow(start_time=hold.start, maintenance_exclusion_options=options)
+        }
+    window = container_v1.TimeWindow(
+        start_time=hold.start, end_time=hold.end, maintenance_exclusion_options=options
+    )
     return {HOLD_NAME: window}
 
 
@@ -285,57 +322,61 @@ def build_cluster(
     spec: LabSpec, version: str | None, marker: Marker, now: datetime | None = None
 ) -> container_v1.Cluster:
     """The Cluster of `clusters.create`; `version`: the resolved one (None: the spec's or the default)."""
+    from google.cloud import container_v1
+
     c = spec.cluster
     window = c.maintenance_window
-    cluster = _C.Cluster(
+    cluster = container_v1.Cluster(
         name=c.name,
         initial_cluster_version=version or c.version or "",
-        master_auth=_C.MasterAuth(),  # no basic auth, no client certificate
-        logging_config=_C.LoggingConfig(
-            component_config=_C.LoggingComponentConfig(
+        master_auth=container_v1.MasterAuth(),  # no basic auth, no client certificate
+        logging_config=container_v1.LoggingConfig(
+            component_config=container_v1.LoggingComponentConfig(
                 enable_components=[
-                    _C.LoggingComponentConfig.Component.SYSTEM_COMPONENTS,
-                    _C.LoggingComponentConfig.Component.WORKLOADS,
+                    container_v1.LoggingComponentConfig.Component.SYSTEM_COMPONENTS,
+                    container_v1.LoggingComponentConfig.Component.WORKLOADS,
                 ]
             )
         ),
-        monitoring_config=_C.MonitoringConfig(
-            component_config=_C.MonitoringComponentConfig(
-                enable_components=[_C.MonitoringComponentConfig.Component.SYSTEM_COMPONENTS]
+        monitoring_config=container_v1.MonitoringConfig(
+            component_config=container_v1.MonitoringComponentConfig(
+                enable_components=[container_v1.MonitoringComponentConfig.Component.SYSTEM_COMPONENTS]
             )
         ),
         network=spec.network_path,
         subnetwork=spec.subnet_path,
         locations=sorted(c.node_locations),
         node_pools=[_node_pool(spec)],
-        ip_allocation_policy=_C.IPAllocationPolicy(
+        ip_allocation_policy=container_v1.IPAllocationPolicy(
             use_ip_aliases=True,
             cluster_secondary_range_name=spec.network.pods_range.name,
             services_secondary_range_name=spec.network.services_range.name,
         ),
-        default_max_pods_constraint=_C.MaxPodsConstraint(max_pods_per_node=c.max_pods_per_node),
-        network_config=_C.NetworkConfig(default_enable_private_nodes=True),
-        private_cluster_config=_C.PrivateClusterConfig(
+        default_max_pods_constraint=container_v1.MaxPodsConstraint(max_pods_per_node=c.max_pods_per_node),
+        network_config=container_v1.NetworkConfig(default_enable_private_nodes=True),
+        private_cluster_config=container_v1.PrivateClusterConfig(
             enable_private_nodes=True, master_ipv4_cidr_block=c.master_ipv4_cidr
         ),
-        control_plane_endpoints_config=_C.ControlPlaneEndpointsConfig(
-            ip_endpoints_config=_C.ControlPlaneEndpointsConfig.IPEndpointsConfig(
+        control_plane_endpoints_config=container_v1.ControlPlaneEndpointsConfig(
+            ip_endpoints_config=container_v1.ControlPlaneEndpointsConfig.IPEndpointsConfig(
                 enabled=True,
                 enable_public_endpoint=True,
-                authorized_networks_config=_C.MasterAuthorizedNetworksConfig(
+                authorized_networks_config=container_v1.MasterAuthorizedNetworksConfig(
                     enabled=True,
                     cidr_blocks=[
-                        _C.MasterAuthorizedNetworksConfig.CidrBlock(display_name=n.name, cidr_block=n.cidr)
+                        container_v1.MasterAuthorizedNetworksConfig.CidrBlock(
+                            display_name=n.name, cidr_block=n.cidr
+                        )
                         for n in c.master_authorized_networks
                     ],
                 ),
             )
         ),
         addons_config=_addons(spec),
-        maintenance_policy=_C.MaintenancePolicy(
-            window=_C.MaintenanceWindow(
-                recurring_window=_C.RecurringTimeWindow(
-                    window=_C.TimeWindow(
+        maintenance_policy=container_v1.MaintenancePolicy(
+            window=container_v1.MaintenanceWindow(
+                recurring_window=container_v1.RecurringTimeWindow(
+                    window=container_v1.TimeWindow(
                         start_time=_timestamp(window.start), end_time=_timestamp(window.end)
                     ),
                     recurrence=window.recurrence,
@@ -343,23 +384,31 @@ def build_cluster(
                 maintenance_exclusions=_exclusions(upgrade_hold(spec, marker, now)),
             )
         ),
-        database_encryption=_C.DatabaseEncryption(
-            state=_C.DatabaseEncryption.State.ENCRYPTED, key_name=spec.key_name("secrets")
+        database_encryption=container_v1.DatabaseEncryption(
+            state=container_v1.DatabaseEncryption.State.ENCRYPTED, key_name=spec.key_name("secrets")
         ),
-        shielded_nodes=_C.ShieldedNodes(enabled=c.shielded_nodes),
-        release_channel=_C.ReleaseChannel(
-            channel=_C.ReleaseChannel.Channel[c.release_channel] if c.release_channel else 0  # type: ignore[misc]  # proto-plus enums are indexable by name
+        shielded_nodes=container_v1.ShieldedNodes(enabled=c.shielded_nodes),
+        release_channel=container_v1.ReleaseChannel(
+            channel=container_v1.ReleaseChannel.Channel[c.release_channel] if c.release_channel else 0  # type: ignore[misc]  # proto-plus enums are indexable by name
         ),
         resource_labels=marker.labels(),
     )
     if c.network_policy:
-        cluster.network_policy = _C.NetworkPolicy(provider=_C.NetworkPolicy.Provider.CALICO, enabled=True)
+        cluster.network_policy = container_v1.NetworkPolicy(
+            provider=container_v1.NetworkPolicy.Provider.CALICO, enabled=True
+        )
     if c.workload_identity:
-        cluster.workload_identity_config = _C.WorkloadIdentityConfig(workload_pool=spec.workload_pool)
+        cluster.workload_identity_config = container_v1.WorkloadIdentityConfig(
+            workload_pool=spec.workload_pool
+        )
     return cluster
 
 
 def build_create_cluster_request(
     spec: LabSpec, version: str | None, marker: Marker
 ) -> container_v1.CreateClusterRequest:
-    return _C.CreateClusterRequest(parent=spec.cluster_parent, cluster=build_cluster(spec, version, marker))
+    from google.cloud import container_v1
+
+    return container_v1.CreateClusterRequest(
+        parent=spec.cluster_parent, cluster=build_cluster(spec, version, marker)
+    )

@@ -44,7 +44,7 @@ def fail(message: str, exc: BaseException | None = None, debug: bool = False, co
 
 def settings_or_exit() -> None:
     """Refuse bad settings from the environment (exit 2) before the preflight calls anything."""
-    from flows.progress import cadence_from_env
+    from gke_lab.progress import cadence_from_env
 
     try:
         cadence_from_env()

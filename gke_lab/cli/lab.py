@@ -56,7 +56,7 @@ def flow_run_output(quiet: bool) -> Iterator[None]:
     from gke_lab import progress
 
     try:
-        from flows.progress import cadence_from_env
+        from gke_lab.progress import cadence_from_env
 
         cadence = cadence_from_env()
     except ValueError as exc:
@@ -144,13 +144,17 @@ def up_command(
 )
 def kubeconfig_command(spec_path: str | None, overrides: tuple[str, ...], output: str | None) -> None:
     """Write a kubeconfig entry for the lab's cluster (like gcloud container clusters get-credentials)."""
+    from gke_lab import calls
     from gke_lab.clients import Clients
     from gke_lab.kubeconfig import KubeconfigError, default_path, write_kubeconfig
-    from gke_lab.resources import cluster as cluster_resource
 
     spec = _load(spec_path, overrides)
+    clients = Clients.from_env()
     try:
-        cluster = cluster_resource.read(Clients.from_env(), spec)
+        # The read of resources.cluster.read, without that module's Kubernetes and Compute imports.
+        cluster = calls.get_or_none(
+            lambda: clients.container.get_cluster(name=spec.cluster_name), resource=spec.cluster_name
+        )
     except Exception as exc:  # noqa: BLE001 - reported to the user
         click.echo(f"error: cannot read {spec.cluster_name}: {exc}", err=True)
         sys.exit(1)

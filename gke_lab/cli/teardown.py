@@ -127,13 +127,19 @@ def list_command(
     """Labs found in the project: owner lab, cluster, age and expiry."""
     from gke_lab import expiry, inventory
     from gke_lab.clients import Clients
+    from gke_lab.errors import LabError
 
     clients = Clients.from_env()
     ttl = expiry.DEFAULT_TTL_HOURS if default_ttl_hours is None else default_ttl_hours
     now = time.time()
     rows = [("PROJECT", "LAB", "CLUSTER", "AGE", "EXPIRES", "STATE")]
     for project in list(projects) or [_DEFAULT_PROJECT]:
-        for lab in inventory.find_labs(clients, project, list(locations) or ["-"]):
+        try:
+            labs = inventory.find_labs(clients, project, list(locations) or ["-"])
+        except LabError as exc:  # e.g. a project that cannot be read: one line, no traceback
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        for lab in labs:
             for c in lab.clusters:
                 e = expiry.expiry_from(c.labels, c.create_time, ttl)
                 state = "expired" if e.passed(now) else c.raw.status.name

@@ -17,17 +17,12 @@ from google.cloud import service_usage_v1
 from gke_lab import calls, retry
 from gke_lab.clients import Clients
 from gke_lab.errors import LabError
+from gke_lab.requests import REQUIRED_SERVICES
 from gke_lab.resources.decision import Decision, create, exists, skip
 from gke_lab.spec import LabSpec
 
 KIND = "serviceusage.service"
-REQUIRED = (
-    "compute.googleapis.com",
-    "container.googleapis.com",
-    "cloudkms.googleapis.com",
-    "iam.googleapis.com",
-    "cloudresourcemanager.googleapis.com",
-)
+REQUIRED = REQUIRED_SERVICES
 # The services whose agent is granted on a key (requests.compute_agent / gke_agent).
 AGENT_SERVICES = ("compute.googleapis.com", "container.googleapis.com")
 ENABLE_TIMEOUT = 600.0
