@@ -26,7 +26,13 @@ def test_the_table_holds_every_phase_in_dependency_order():
         "service_account",
         "keys",
     )
-    assert [p.name for p in td.PHASES if p.blocks_the_rest] == ["in_use", "cluster", "firewalls", "router", "subnetwork"]
+    assert [p.name for p in td.PHASES if p.blocks_the_rest] == [
+        "in_use",
+        "cluster",
+        "firewalls",
+        "router",
+        "subnetwork",
+    ]
     assert [p.name for p in td.PHASES if p.needs_destroy_keys] == ["keys"]
 
 
