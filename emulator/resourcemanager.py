@@ -1,12 +1,61 @@
-"""Resource Manager v3: projects and project IAM policies."""
+"""Resource Manager v3: projects, project IAM policies and what the caller may do on a project.
+
+The emulator's caller owns every project, unless the admin API takes permissions away from it on one
+project (`POST /_emulator/projects/{p}/settings {"deniedPermissions": [...]}`): then testIamPermissions
+leaves them out of its answer and the calls that need them are refused with Google's 403.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from emulator.clock import rfc3339
+from emulator.errors import ApiError, invalid
 from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
+
+# service.resource.verb (https://cloud.google.com/iam/docs/permissions-reference); no wildcards
+PERMISSION_RE = re.compile(r"^[a-z][a-z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*){2,}$")
+
+
+def set_denied_permissions(project: Project, permissions: Any) -> None:
+    """The admin switch: the caller lacks exactly these permissions on the project from now on."""
+    if not isinstance(permissions, list) or not all(
+        isinstance(p, str) and PERMISSION_RE.fullmatch(p) for p in permissions
+    ):
+        raise invalid("deniedPermissions must be a list of permission names such as compute.networks.create")
+    project.denied_permissions = set(permissions)
+
+
+def holds(project: Project, permission: str) -> bool:
+    return permission not in project.denied_permissions
+
+
+def iam_permission_denied(project: Project, permission: str, api: str) -> ApiError:
+    """Google's 403 for a caller without an IAM permission on the project: the message says the resource
+    may not exist (Google does not tell the two apart), and an ErrorInfo `IAM_PERMISSION_DENIED` names the
+    permission (https://cloud.google.com/resource-manager/docs/access-control-proj)."""
+    resource = f"projects/{project.id}"
+    return ApiError(
+        403,
+        f"Permission '{permission}' denied on resource '//{api}/{resource}' (or it may not exist).",
+        status="PERMISSION_DENIED",
+        reason="forbidden",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "IAM_PERMISSION_DENIED",
+                "domain": api,
+                "metadata": {"permission": permission, "resource": resource},
+            }
+        ],
+    )
+
+
+def require(project: Project, permission: str, api: str = "cloudresourcemanager.googleapis.com") -> None:
+    if not holds(project, permission):
+        raise iam_permission_denied(project, permission, api)
 
 
 def seed_policy(project: Project) -> None:
@@ -35,6 +84,7 @@ class ResourceManagerService:
         self.iam = iam
 
     def get_project(self, project: Project) -> dict[str, Any]:
+        require(project, "resourcemanager.projects.get")
         return {
             "name": f"projects/{project.number}",
             "parent": "organizations/123456789012",
@@ -48,16 +98,28 @@ class ResourceManagerService:
 
     def get_iam_policy(self, project: Project, body: Any) -> dict[str, Any]:
         options = ((body or {}).get("options") or {}) if isinstance(body, dict) else {}
+        require(project, "resourcemanager.projects.getIamPolicy")
         with project.locked():
             return project.policy.read(options.get("requestedPolicyVersion"))
 
     def test_iam_permissions(self, project: Project, body: Any) -> dict[str, Any]:
-        """The emulator's caller owns every project: it holds every permission it asks about."""
+        """The subset of the asked permissions that the caller holds on the project; asking needs no
+        permission, and a wildcard is refused
+        (https://cloud.google.com/resource-manager/reference/rest/v3/projects/testIamPermissions)."""
         permissions = (body or {}).get("permissions") or [] if isinstance(body, dict) else []
-        return {"permissions": list(permissions)} if permissions else {}
+        for permission in permissions:
+            if not isinstance(permission, str) or not PERMISSION_RE.fullmatch(permission):
+                raise invalid(
+                    f"Permission {permission} is not valid: permissions with wildcards (such as * or "
+                    "storage.*) are not allowed."
+                )
+        with project.locked():
+            held = [p for p in dict.fromkeys(permissions) if holds(project, p)]
+        return {"permissions": held} if held else {}
 
     def set_iam_policy(self, project: Project, body: Any) -> dict[str, Any]:
         policy = (body or {}).get("policy") or {}
+        require(project, "resourcemanager.projects.setIamPolicy")
         self.backend.clock.sleep("setIamPolicy")
         with project.locked():
             return project.policy.set(

@@ -21,7 +21,7 @@ from emulator.gateway import SERVICE_TITLES, Gateway
 from emulator.iam import IamService
 from emulator.kms import KmsService
 from emulator.requestlog import RequestLog
-from emulator.resourcemanager import ResourceManagerService, seed_policy
+from emulator.resourcemanager import ResourceManagerService, seed_policy, set_denied_permissions
 from emulator.serviceusage import ServiceUsageService, enable_now, seed_services
 from emulator.store import PROJECT_DEFAULTS, Backend, Project, public
 
@@ -196,7 +196,8 @@ class Emulator:
 
     def project_settings(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Admin switches for one project: `defaults` ("today" | "legacy") for a project not created yet,
-        `servicesEnabled` (every lab API on, agents created) and `existingCustomer` (may use no channel)."""
+        `servicesEnabled` (every lab API on, agents created), `existingCustomer` (may use no channel) and
+        `deniedPermissions` (the permissions the caller lacks on the project)."""
         if not isinstance(body, dict):
             raise invalid("settings must be an object")
         defaults = body.get("defaults")
@@ -210,6 +211,8 @@ class Emulator:
                 enable_now(project, list(SERVICE_TITLES), self.clock.now())
             if "existingCustomer" in body:
                 project.existing_customer = bool(body["existingCustomer"])
+            if "deniedPermissions" in body:
+                set_denied_permissions(project, body["deniedPermissions"])
             return {
                 "project": project.id,
                 "number": project.number,
@@ -217,6 +220,7 @@ class Emulator:
                 "enabledServices": sorted(project.enabled_services),
                 "serviceAgents": sorted(project.agents),
                 "existingCustomer": project.existing_customer,
+                "deniedPermissions": sorted(project.denied_permissions),
             }
 
     def add_instance(self, project_id: str, zone: str, body: dict[str, Any]) -> dict[str, Any]:

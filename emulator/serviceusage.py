@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from emulator.errors import failed_precondition, invalid, not_found
+from emulator.errors import ApiError, failed_precondition, invalid, not_found
 from emulator.gateway import SERVICE_TITLES
+from emulator.resourcemanager import holds, require
 from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Project
 
@@ -38,6 +39,39 @@ DEPENDENCIES = {"container.googleapis.com": ("compute.googleapis.com",)}
 # (https://cloud.google.com/service-usage/docs/reference/rest/v1/services/batchEnable).
 BATCH_LIMIT = 20
 _OPERATION_RE = re.compile(r"^acat\.p2-(\d+)-[0-9a-f]+$|^noop\.DONE_OPERATION$")
+
+
+# Each method's permission on the project (https://cloud.google.com/service-usage/docs/access-control):
+# enable and batchEnable need serviceusage.services.enable, get (and batchGet) .get, list .list.
+ENABLE_PERMISSION = "serviceusage.services.enable"
+API = "serviceusage.googleapis.com"
+
+
+def enable_denied(service: str) -> ApiError:
+    """Google's answer to enable/batchEnable from a caller without serviceusage.services.enable: 403
+    PERMISSION_DENIED, "Permission denied to enable service [NAME]", with a PreconditionFailure and an
+    ErrorInfo `AUTH_PERMISSION_DENIED` (domain serviceusage.googleapis.com) naming the permission and the
+    service -- what `gcloud services enable` prints for such a caller (the permission each method needs:
+    https://cloud.google.com/service-usage/docs/access-control; the fix:
+    https://cloud.google.com/service-usage/docs/troubleshooting, "How do I fix permission denied errors?")."""
+    return ApiError(
+        403,
+        f"Permission denied to enable service [{service}]",
+        status="PERMISSION_DENIED",
+        reason="forbidden",
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.PreconditionFailure",
+                "violations": [{"subject": "?error_code=110002", "type": "googleapis.com"}],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "AUTH_PERMISSION_DENIED",
+                "domain": "serviceusage.googleapis.com",
+                "metadata": {"permission": ENABLE_PERMISSION, "service": service},
+            },
+        ],
+    )
 
 
 def agent_roles(project: Project) -> dict[str, tuple[str, str]]:
@@ -96,6 +130,7 @@ class ServiceUsageService:
         return service
 
     def get_service(self, project: Project, service: str) -> dict[str, Any]:
+        require(project, "serviceusage.services.get", API)
         with project.locked():
             return self._service_json(project, self._known(service))
 
@@ -105,6 +140,7 @@ class ServiceUsageService:
             raise invalid("names must not be empty.")
         if len(names) > 30:
             raise invalid("At most 30 services can be retrieved in one batchGet request.")
+        require(project, "serviceusage.services.get", API)
         services = []
         with project.locked():
             for name in names:
@@ -118,6 +154,7 @@ class ServiceUsageService:
 
     def list_services(self, project: Project, query: dict[str, str]) -> dict[str, Any]:
         only_enabled = (query.get("filter") or "").replace(" ", "") == "state:ENABLED"
+        require(project, "serviceusage.services.list", API)
         with project.locked():
             items = [self._service_json(project, s) for s in KNOWN]
         if only_enabled:
@@ -138,6 +175,9 @@ class ServiceUsageService:
 
     def _start_enable(self, project: Project, services: list[str], *, single: bool) -> dict[str, Any]:
         with project.locked():
+            # refused whether or not the services are already on: the permission is checked first
+            if not holds(project, ENABLE_PERMISSION):
+                raise enable_denied(services[0])
             wanted = list(dict.fromkeys(d for s in services for d in (*DEPENDENCIES.get(s, ()), s)))
             now = self.backend.clock.now()
             pending = [s for s in wanted if s not in project.enabled_services]

@@ -179,6 +179,9 @@ class Project:
         self.agents: set[str] = set()
         # GKE: an "existing customer" may still create clusters with no release channel
         self.existing_customer = legacy
+        # permissions the emulator's caller lacks on this project (none: it owns the project); set through
+        # the admin API to model a caller with fewer roles (emulator/resourcemanager.py)
+        self.denied_permissions: set[str] = set()
         # a legacy project also keeps the emulator's earlier offer of versions, schema 1 image pulls on
         # every node and GKE leftovers that go at once with their cluster
         self.legacy = legacy

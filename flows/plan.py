@@ -1,6 +1,7 @@
 """plan_lab: a dry run. Validates the spec, publishes the IP plan and compares with the live project.
 
 Read-only: only get/list calls reach the cloud, so it takes no lock. Same parameters as provision_lab.
+It starts with the preflight (published as a table) and fails on its first problem, as `plan --live` does.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from prefect.runtime import flow_run as runtime_flow_run
 from flows.common import publish, spec_run_name, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
-from gke_lab import ipplan, reports
+from gke_lab import ipplan, preflight, reports
 from gke_lab.plan import LivePlan, build_plan, live_detail, render_text
+from gke_lab.preflight import PreflightError
 from gke_lab.spec import LabSpec
+from tasks import preflight as preflight_tasks
 from tasks import project as project_tasks
 
 
@@ -55,6 +58,18 @@ def plan_lab(
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
     publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
+    # The same checks as `plan --live`, as a table; a failed check fails the run with its one line.
+    try:
+        checked = preflight_tasks.check(lab, "plan")
+    except PreflightError as exc:
+        publish(
+            lab,
+            "preflight",
+            preflight.markdown(exc.checked),
+            "Preflight: what the project lets the caller do",
+        )
+        raise
+    publish(lab, "preflight", preflight.markdown(checked), "Preflight: what the project lets the caller do")
     live = project_tasks.live_plan(lab)
     plan = build_plan(lab).with_live(live)
     publish(lab, "plan", live_markdown(live), "What a provisioning run would do")

@@ -26,6 +26,7 @@ from tasks import cluster as cluster_tasks
 from tasks import iam as iam_tasks
 from tasks import kms as kms_tasks
 from tasks import network as network_tasks
+from tasks import preflight as preflight_tasks
 from tasks import project as project_tasks
 from tasks import workload as workload_tasks
 
@@ -71,7 +72,7 @@ def provision_lab(
         with lab_lock(lab):
             tracker.start("preparing")
             # Read-only, but inside the lock: a run waiting for the lab's slot calls nothing.
-            project_tasks.check(lab, "up")
+            preflight_tasks.check(lab, "up")
             stamp = run_stamp()
             # First: a new project has its APIs disabled and its service agents missing.
             enabled = project_tasks.enable_services(lab)

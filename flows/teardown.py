@@ -22,6 +22,7 @@ from gke_lab.errors import LabError
 from gke_lab.identity import LabIdentity
 from gke_lab.spec import LabSpec, SpecError
 from gke_lab.teardown import PHASES, Report
+from tasks import preflight as preflight_tasks
 from tasks.teardown import teardown_phase
 
 __all__ = ["LabIdentity", "teardown_lab"]
@@ -97,6 +98,9 @@ def teardown_lab(
     with tracked(ident, progress.TEARDOWN, "teardown-lab") as tracker:
         report = Report(ident.project_id, ident.lab, dry_run)
         with lab_lock(ident):  # never races a provision (or another teardown) of the same lab
+            tracker.start(PHASES[0].name)
+            # Read-only, inside the lock like the provision's: what the project lets the caller do.
+            preflight_tasks.check(ident if lab_spec is None else lab_spec, "down")
             for phase in PHASES:
                 tracker.start(phase.name)
                 rows = teardown_phase(phase.name, ident, lab_spec, destroy_keys=destroy_keys, dry_run=dry_run)

@@ -5,6 +5,9 @@ reachable -> the caller holds every permission the run needs (`testIamPermission
 missing ones are listed with the predefined roles that grant them) -> the services the lab calls are
 enabled, or the caller may enable them. The first failing check stops with one line saying what to do;
 no check makes a mutating request (testIamPermissions and batchGet are reads).
+
+One function for every face: the CLI (`up`, `down`, `plan --live`) and the provision, teardown and plan
+flows (tasks/preflight.py) all call `run`, or `require`, which raises on the first problem.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ from typing import Literal
 from gke_lab import calls
 from gke_lab.clients import EMULATOR_ENV, Clients
 from gke_lab.errors import LabError, is_permission_denied
+from gke_lab.identity import LabIdentity
+from gke_lab.reports import table
 from gke_lab.resources import services
 from gke_lab.spec import LabSpec
 
 Run = Literal["up", "down", "plan"]
+# A lab named by its spec, or by its identity alone (a teardown of what the reaper found): the checks
+# need only the project.
+Target = LabSpec | LabIdentity
 
 # Permission -> the predefined role that grants it (the narrowest one this project documents).
 ROLES: dict[str, str] = {
@@ -28,6 +36,9 @@ ROLES: dict[str, str] = {
     "resourcemanager.projects.getIamPolicy": "roles/resourcemanager.projectIamAdmin",
     "resourcemanager.projects.setIamPolicy": "roles/resourcemanager.projectIamAdmin",
     "serviceusage.services.list": "roles/serviceusage.serviceUsageViewer",
+    # services.batchGet, which reads the lab's services, asks for .get
+    # (https://cloud.google.com/service-usage/docs/access-control)
+    "serviceusage.services.get": "roles/serviceusage.serviceUsageViewer",
     "serviceusage.services.enable": "roles/serviceusage.serviceUsageAdmin",
     "compute.networks.get": "roles/compute.networkAdmin",
     "compute.networks.create": "roles/compute.networkAdmin",
@@ -72,7 +83,7 @@ PERMISSIONS: dict[Run, list[str]] = {
 ENABLE = "serviceusage.services.enable"
 LOGIN_FIX = (
     "run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
-    "or pass --credentials-block NAME"
+    "or name a GcpCredentials block (--credentials-block NAME, or the run's credentials_block)"
 )
 
 
@@ -102,14 +113,22 @@ class Preflight:
 
     def raise_for_problem(self, resource: str) -> None:
         if not self.passed:
-            raise PreflightError(self.problem, resource=resource)
+            raise PreflightError(self, resource=resource)
 
     def rows(self) -> list[tuple[str, str, str]]:
         return [(c.name, "ok" if c.passed else "FAILED", c.detail) for c in self.checks]
 
 
 class PreflightError(LabError):
-    """A preflight check failed: nothing was changed."""
+    """A preflight check failed: nothing was changed. The message is the one line; `checked` the table."""
+
+    def __init__(self, checked: Preflight, *, resource: str | None = None) -> None:
+        super().__init__(checked.problem, resource=resource)
+        self.checked = checked
+
+    def __reduce__(self) -> tuple[type[PreflightError], tuple[Preflight], dict[str, object]]:
+        # Prefect may persist a failed task's exception: keep the table and the resource across pickling.
+        return (PreflightError, (self.checked,), {"resource": self.resource})
 
 
 def _credentials(load: Callable[[], Clients]) -> tuple[Check, Clients | None]:
@@ -129,7 +148,7 @@ def _message(exc: BaseException) -> str:
     return str(getattr(exc, "message", "") or exc).splitlines()[0][:200]
 
 
-def _project(c: Clients, spec: LabSpec) -> Check:
+def _project(c: Clients, spec: Target) -> Check:
     name = f"projects/{spec.project_id}"
     fix = f"check project_id, or ask for roles/browser on {spec.project_id}"
     try:
@@ -158,7 +177,7 @@ def _service_disabled(exc: BaseException) -> bool:
     )
 
 
-def _granted(c: Clients, spec: LabSpec, wanted: list[str]) -> list[str] | None:
+def _granted(c: Clients, spec: Target, wanted: list[str]) -> list[str] | None:
     """The permissions the caller holds on the project; None when the endpoint cannot answer."""
     resource = f"projects/{spec.project_id}"
     try:
@@ -173,7 +192,7 @@ def _granted(c: Clients, spec: LabSpec, wanted: list[str]) -> list[str] | None:
     return None if answer is None else list(answer.permissions)
 
 
-def _permissions(c: Clients, spec: LabSpec, run: Run) -> tuple[Check, set[str] | None]:
+def _permissions(c: Clients, spec: Target, run: Run) -> tuple[Check, set[str] | None]:
     wanted = [*PERMISSIONS[run], *([ENABLE] if run == "up" else [])]
     try:
         granted = _granted(c, spec, wanted)
@@ -193,9 +212,12 @@ def _permissions(c: Clients, spec: LabSpec, run: Run) -> tuple[Check, set[str] |
     return Check("permissions", True, f"{len(PERMISSIONS[run])} permissions held"), set(granted)
 
 
-def _services(c: Clients, spec: LabSpec, run: Run, granted: set[str] | None) -> Check:
+def _services(c: Clients, spec: Target, run: Run, granted: set[str] | None) -> Check:
+    # The services' states depend on the project alone; a lab named by its identity reads them as the
+    # default lab in that project would.
+    lab = spec if isinstance(spec, LabSpec) else LabSpec(project_id=spec.project_id)
     try:
-        states = services.read(c, spec)
+        states = services.read(c, lab)
     except LabError as exc:
         cause = exc.__cause__ or exc
         if is_permission_denied(cause):
@@ -225,7 +247,7 @@ def _services(c: Clients, spec: LabSpec, run: Run, granted: set[str] | None) -> 
 
 
 def run(
-    spec: LabSpec,
+    spec: Target,
     run: Run,
     credentials: object | None = None,
     clients: Callable[[], Clients] | None = None,
@@ -245,6 +267,22 @@ def run(
         return Preflight(tuple(checks))
     checks.append(_services(c, spec, run, granted))
     return Preflight(tuple(checks))
+
+
+_every_check = run  # `require` takes a parameter named `run`, like `run` itself
+
+
+def require(spec: Target, run: Run, credentials: object | None = None) -> Preflight:
+    """`run`, raising PreflightError with the first problem's one line when a check fails."""
+    checked = _every_check(spec, run, credentials)
+    checked.raise_for_problem(f"projects/{spec.project_id}")
+    return checked
+
+
+def markdown(result: Preflight) -> str:
+    """The preflight as a Markdown table (the plan flow's artifact), the problem under it."""
+    text = "# Preflight\n\n" + table(["check", "result", "detail"], result.rows()) + "\n"
+    return text if result.passed else text + f"\n**{result.problem}**\n"
 
 
 def render(result: Preflight) -> list[str]:

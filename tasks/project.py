@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from prefect import task
 
-from gke_lab import plan, preflight
+from gke_lab import plan
 from gke_lab.resources import project, services
 from gke_lab.resources.project import ServerVersion
 from gke_lab.spec import LabSpec
 from tasks.common import MUTATING, READ_ONLY, clients
-
-
-@task(name="preflight")
-def check(spec: LabSpec, run: preflight.Run) -> preflight.Preflight:
-    """Read-only checks before anything changes; raises PreflightError naming the first problem."""
-    result = preflight.run(spec, run)
-    result.raise_for_problem(f"projects/{spec.project_id}")
-    return result
 
 
 @task(name="services", **MUTATING)

@@ -191,3 +191,49 @@ def test_each_run_asks_only_for_what_it_does():
     assert "container.clusters.create" not in preflight.PERMISSIONS["down"]
     assert all(p.endswith((".get", ".list", ".getIamPolicy")) for p in preflight.PERMISSIONS["plan"])
     assert all(p in preflight.ROLES for run in preflight.PERMISSIONS.values() for p in run)
+
+
+def test_require_raises_the_one_line_and_keeps_the_table_across_pickling(monkeypatch):
+    import pickle
+
+    monkeypatch.delenv("GKE_LAB_EMULATOR_HOST", raising=False)
+    fake = FakeProject(granted=[p for p in preflight.PERMISSIONS["down"] if p != "container.clusters.delete"])
+    monkeypatch.setattr(Clients, "from_env", staticmethod(lambda credentials=None: fake))
+    with pytest.raises(preflight.PreflightError) as caught:
+        preflight.require(LabSpec(), "down")
+    assert (
+        str(caught.value)
+        == "permissions: missing container.clusters.delete; ask for roles/container.admin on gke-detail"
+    )
+    assert caught.value.resource == "projects/gke-detail"
+    again = pickle.loads(pickle.dumps(caught.value))  # Prefect may persist a failed task's exception
+    assert str(again) == str(caught.value) and again.resource == "projects/gke-detail"
+    assert again.checked == caught.value.checked and again.checked.rows()[-1][1] == "FAILED"
+
+
+def test_a_lab_named_by_its_identity_is_checked_in_its_project(monkeypatch):
+    from gke_lab.identity import LabIdentity
+
+    monkeypatch.delenv("GKE_LAB_EMULATOR_HOST", raising=False)
+    fake = FakeProject(disabled=["iam.googleapis.com"])
+    result = preflight.run(LabIdentity(project_id="other-project", lab="x"), "down", clients=lambda: fake)
+    assert result.passed and result.checks[-1].detail == "not enabled: iam.googleapis.com"
+    fake.visible = False
+    hidden = preflight.run(LabIdentity(project_id="other-project", lab="x"), "down", clients=lambda: fake)
+    assert hidden.problem.startswith("project: other-project is not visible to the caller")
+
+
+def test_markdown_is_the_table_with_the_problem_under_it(monkeypatch):
+    monkeypatch.delenv("GKE_LAB_EMULATOR_HOST", raising=False)
+    passed = preflight.run(LabSpec(), "plan", clients=lambda: FakeProject())
+    assert "| permissions | ok |" in preflight.markdown(passed) and "**" not in preflight.markdown(passed)
+    failed = preflight.run(LabSpec(), "plan", clients=lambda: FakeProject(granted=[]))
+    text = preflight.markdown(failed)
+    assert "| permissions | FAILED | missing resourcemanager.projects.get" in text
+    assert text.rstrip().endswith(f"**{failed.problem}**")
+
+
+def test_reading_the_services_needs_what_batch_get_asks_for():
+    # services.batchGet asks for serviceusage.services.get (Service Usage access control)
+    assert "serviceusage.services.get" in preflight.PERMISSIONS["plan"]
+    assert preflight.ROLES["serviceusage.services.get"] == "roles/serviceusage.serviceUsageViewer"
