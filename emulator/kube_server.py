@@ -44,6 +44,13 @@ class Response:
     content_type: str | None = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: Iterator[bytes] | None = None  # a chunked body (watch); ``body`` is ignored when set
+    drop: bool = False  # a lost response: close the connection without answering
+    served: int | None = None  # a lost response: the status the request was served with
+
+
+def is_mutating(method: str, path: str) -> bool:
+    """Whether a request can change the cluster (the service proxy reaches a pod and changes nothing)."""
+    return method in MUTATING_METHODS and not _PROXY_PATH.match(path)
 
 
 def json_response(status: int, obj: object) -> Response:
@@ -189,11 +196,14 @@ class _Handler(BaseHTTPRequestHandler):
             "path": parts.path,
             "query": {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
             "body": None if is_proxy else _json_or_none(body),
-            "status": resp.status,
+            "status": 0 if resp.drop else resp.status,
             "start": start,
             "end": time.time(),
-            "mutating": self.command in MUTATING_METHODS and not is_proxy,
+            "mutating": is_mutating(self.command, parts.path),
         }
+        if resp.served is not None:
+            entry["served"] = resp.served
+            entry["lost_response"] = "dropped" if resp.drop else resp.status
         try:
             server.log_entry(entry)
         except Exception:
@@ -201,6 +211,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _send(self, resp: Response) -> None:
+        if resp.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         self.send_response(resp.status)
         self.send_header("Audit-Id", str(uuid.uuid4()))
         self.send_header("Cache-Control", "no-cache, private")

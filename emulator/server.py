@@ -69,7 +69,13 @@ class Emulator:
         self.crm = ResourceManagerService(self.backend, self.iam)
         self.service_usage = ServiceUsageService(self.backend)
         self.container = ContainerService(
-            self.backend, self.compute, self.kms, self.iam, self.log.append, kube_factory=kube_factory
+            self.backend,
+            self.compute,
+            self.kms,
+            self.iam,
+            self.log.append,
+            kube_factory=kube_factory,
+            faults=self.faults,
         )
         self._rest: Any = None
         self._grpc: Any = None

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from emulator.faults import Fault
 from emulator.kube_server import KubeHTTPServer, Request, Response, status_error
 from emulator.kubernetes.bootstrap import _Bootstrap
 from emulator.kubernetes.deployments import _Deployments
@@ -76,7 +77,7 @@ class KubeCluster(
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
         latency_scale: float | None = None,
-        fault: Callable[[str, str], int | None] | None = None,
+        fault: Callable[[str, str], Fault | int | None] | None = None,
         refuses_schema1: bool = False,
     ) -> None:
         self.project, self.location, self.name = project, location, name
@@ -189,16 +190,21 @@ class KubeCluster(
         entry = dict(entry, project=self.project, cluster=self.name, location=self.location)
         self._log(entry)
 
-    def _injected(self, req: Request) -> Response | None:
-        """A scripted or random fault for this request, answered the way the apiserver sheds load."""
+    def _fault_for(self, req: Request) -> Fault | None:
+        """The scripted or random fault for this request (a bare status: refused before serving)."""
         if self._fault is None:
             return None
         try:
-            status = self._fault(req.method, req.path)
+            fault = self._fault(req.method, req.path)
         except Exception:
             return None
-        if not status:
+        if not fault:
             return None
+        return fault if isinstance(fault, Fault) else Fault(int(fault))
+
+    @staticmethod
+    def _fault_response(status: int) -> Response:
+        """A fault answered the way the apiserver sheds load."""
         if status == 429:
             resp = status_error(
                 429, "TooManyRequests", "Too many requests, please try again later.", {"retryAfterSeconds": 1}
@@ -226,9 +232,18 @@ class KubeCluster(
             return False
 
     def _app(self, req: Request) -> Response:
-        injected = self._injected(req)
-        if injected is not None:
-            return injected
+        fault = self._fault_for(req)
+        if fault is not None and not fault.lost_response:
+            return self._fault_response(fault.status)
+        resp = self._serve(req)
+        if fault is not None:
+            # Served, then the answer is lost (a timeout, a proxy failing after the apiserver committed).
+            lost = self._fault_response(fault.status)
+            lost.drop, lost.served = fault.drop, resp.status
+            return lost
+        return resp
+
+    def _serve(self, req: Request) -> Response:
         egress = self._egress_now()
         callbacks: list[Callable[[], None]] = []
         with self._lock:
