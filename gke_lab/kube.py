@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import os
 import tempfile
 import weakref
@@ -45,6 +46,23 @@ class ControlPlaneUnreachable(DiagnosticError):
         self.endpoint = endpoint
 
 
+class ConnectionLost(Exception):
+    """The API server closed the connection after the request was sent, without an answer: the request may
+    have taken effect (a lost response). Transient: a retried create meets 409, a retried delete 404."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"the Kubernetes API server at https://{endpoint} closed the connection: {reason}")
+        self.endpoint = endpoint
+
+
+def _answer_lost(exc: BaseException) -> bool:
+    """A connection closed after the request went out (not one refused before or during TLS)."""
+    reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the last error
+    return isinstance(reason, urllib3.exceptions.ProtocolError) and any(
+        isinstance(arg, http.client.RemoteDisconnected) for arg in reason.args
+    )
+
+
 class _ClusterApiClient(k8s.ApiClient):
     """ApiClient that always times out and turns connection failures into ControlPlaneUnreachable."""
 
@@ -70,6 +88,8 @@ class _ClusterApiClient(k8s.ApiClient):
                 ) from exc
             raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if _answer_lost(exc):
+                raise ConnectionLost(self.endpoint, _short(exc)) from exc
             reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the last connection error
             raise ControlPlaneUnreachable(self.endpoint, _short(reason), self.authorized_networks) from exc
 
@@ -156,7 +176,10 @@ def access_from_cluster(cluster: Any) -> dict[str, Any]:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Kubernetes API errors worth retrying: throttling, server errors, optimistic-concurrency conflicts."""
+    """Kubernetes API errors worth retrying: throttling, server errors, optimistic-concurrency conflicts, and
+    an answer lost with its connection."""
+    if isinstance(exc, ConnectionLost):
+        return True
     if isinstance(exc, ApiException):
         return exc.status in (409, 429) or (exc.status or 0) >= 500
     return False
