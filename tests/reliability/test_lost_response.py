@@ -157,3 +157,54 @@ def test_ten_percent_lost_responses_on_every_mutating_method(emulator_factory, p
     assert lost, "no response was lost: the test exercised nothing"
     mutating = [e for e in entries if e["mutating"]]
     assert len(lost) <= len(mutating) // 4  # about 10 %, not every request
+
+
+# Long enough that a retried call meets the first attempt's operation still running (network insert 12 s
+# and delete 10 s at scale 1.0), short enough for the suite.
+SLOW_SCALE = 0.2
+
+
+def test_a_retried_insert_and_delete_wait_for_the_first_attempts_operation(emulator_factory):
+    from gke_lab import calls, ops
+    from gke_lab.clients import Clients
+    from gke_lab.ownership import marker_for
+    from gke_lab.resources import network, subnetwork
+
+    emu = emulator_factory(latency_scale=SLOW_SCALE)
+    spec = lab_spec("gke-detail", "lost-slow")
+    baseline(emu, spec.project_id)
+    c = Clients.from_env()
+    marker = marker_for(spec, 0)
+    lost_insert = {
+        "api": "compute",
+        "method": "POST",
+        "path_regex": r"/global/networks$",
+        "mode": "lost_response",
+    }
+    emu.faults.configure({"rules": [lost_insert]})
+
+    assert network.ensure(c, spec, marker).created is True  # by the first attempt; the retry met 409
+    # The network is usable when ensure returns: the subnetwork insert is not refused as "not ready".
+    assert subnetwork.ensure(c, spec, marker).created is True
+    inserts = [e for e in log(emu) if e["method"] == "POST" and e["path"].endswith("/global/networks")]
+    assert [(e["status"], e.get("served")) for e in inserts] == [(503, 200), (409, None)]
+
+    lost_delete = {
+        "api": "compute",
+        "method": "DELETE",
+        "path_regex": "/subnetworks/",
+        "mode": "lost_response",
+    }
+    emu.faults.configure({"rules": [{**lost_delete, "drop": True}]})
+    name = spec.network.subnet.name
+    resource = f"projects/{spec.project_id}/regions/{spec.region}/subnetworks/{name}"
+    op = calls.delete_or_gone(
+        lambda: c.subnetworks.delete_unary(project=spec.project_id, region=spec.region, subnetwork=name),
+        resource=resource,
+    )
+    if op is not None:
+        ops.wait_compute(c, op, project=spec.project_id, region=spec.region, resource=resource)
+    assert subnetwork.read(c, spec) is None  # gone once the delete returned
+    deletes = [e for e in log(emu) if e["method"] == "DELETE" and "/subnetworks/" in e["path"]]
+    assert [e.get("served", e["status"]) for e in deletes][0] == 200
+    assert deletes[-1]["status"] == 404  # the retry found it gone
