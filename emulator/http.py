@@ -60,7 +60,7 @@ class RestApp:
         if path.startswith("/_emulator/"):
             return self.admin(method, path[len("/_emulator/") :], query, body)
         if path == "/token":
-            return 200, self.emu.issue_token(body)
+            return self.emu.issue_token(body)
         return self.api(method, path, query, body)
 
     def api(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -108,6 +108,11 @@ class RestApp:
                 if method == "DELETE":
                     emu.faults.clear()
                     return 200, emu.faults.describe()
+            if name == "tokens":
+                if method == "GET":
+                    return 200, emu.tokens.describe()
+                if method == "POST":
+                    return 200, emu.tokens.configure(body or {})
             if method == "POST" and name == "reset":
                 emu.reset()
                 return 200, {}

@@ -87,8 +87,18 @@ class _TLSServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address, handler, ctx: ssl.SSLContext, allow_ip: Callable[[str], bool], app, log):
+    def __init__(
+        self,
+        address,
+        handler,
+        ctx: ssl.SSLContext,
+        allow_ip: Callable[[str], bool],
+        app,
+        log,
+        authenticate: Callable[[str], bool] | None = None,
+    ):
         self.ctx = ctx
+        self.authenticate = authenticate
         self.allow_ip = allow_ip
         self.app = app
         self.log_entry = log
@@ -179,9 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             client_ip=self.client_address[0],
         )
-        auth = req.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if parts.path.rstrip("/") not in PUBLIC_PATHS and (scheme.lower() != "bearer" or not token.strip()):
+        # No credentials: anonymous, allowed the public paths only. Credentials that fail: 401 everywhere.
+        anonymous = "authorization" not in req.headers
+        if not (anonymous and parts.path.rstrip("/") in PUBLIC_PATHS) and not self._authenticated(
+            server, req
+        ):
             resp = status_error(401, "Unauthorized", "Unauthorized")
         else:
             try:
@@ -209,6 +221,20 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             pass
         self._send(resp)
+
+    @staticmethod
+    def _authenticated(server: _TLSServer, req: Request) -> bool:
+        """A bearer token, and (when the server checks tokens) one Google issued and not expired."""
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        if server.authenticate is None:
+            return True
+        try:
+            return bool(server.authenticate(token))
+        except Exception:  # a broken check refuses, never lets a request through
+            return False
 
     def _send(self, resp: Response) -> None:
         if resp.drop:
@@ -262,8 +288,10 @@ class KubeHTTPServer:
         allow_ip: Callable[[str], bool],
         app: Callable[[Request], Response],
         log: Callable[[dict], None],
+        authenticate: Callable[[str], bool] | None = None,
     ) -> None:
-        self._server = _TLSServer((host, port), _Handler, ssl_context, allow_ip, app, log)
+        """`authenticate(token)`: whether a bearer token is accepted (None: any non-empty one)."""
+        self._server = _TLSServer((host, port), _Handler, ssl_context, allow_ip, app, log, authenticate)
         self._thread: threading.Thread | None = None
 
     @property

@@ -121,26 +121,34 @@ def _unlink(path: str) -> None:
 def api_client(
     endpoint: str,
     ca_certificate_b64: str,
-    token: str,
+    token: str | Callable[[], str],
     *,
     authorized_networks: Iterable[str] | None = None,
 ) -> k8s.ApiClient:
-    """An ApiClient for `https://<endpoint>`; the CA file lives as long as the client."""
+    """An ApiClient for `https://<endpoint>`; the CA file lives as long as the client.
+
+    `token` is a bearer token, or better a function answering a valid one (`Clients.access_token`), asked
+    before every request: an access token expires (an hour on Google), and a rollout wait or a teardown may
+    outlive it; the API server answers 401 to an expired token."""
     if not endpoint:
         raise LabError("the cluster has no endpoint yet (is it RUNNING?)")
-    if not token:
+    provider = token if callable(token) else None
+    first = provider() if provider is not None else token
+    if not first:
         raise LabError("no access token for the Kubernetes API server")
     ca_path = write_ca_file(ca_certificate_b64)
     config = k8s.Configuration(
         host=f"https://{endpoint}",
         ssl_ca_cert=ca_path,
-        api_key={"authorization": token},
+        api_key={"authorization": first},
         api_key_prefix={"authorization": "Bearer"},
         # Service-proxy paths carry "name:port" and sub-paths that must reach the server verbatim.
         safe_chars_for_path_param="/:",
         # A couple of quick connection retries; everything else is decided by the caller.
         retries=urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.2),
     )
+    if provider is not None:
+        config.refresh_api_key_hook = lambda cfg: cfg.api_key.update(authorization=provider())
     client = _ClusterApiClient(config)
     client.endpoint = endpoint
     client.authorized_networks = list(authorized_networks or [])
@@ -148,7 +156,7 @@ def api_client(
     return client
 
 
-def api_client_for_cluster(cluster: Any, token: str) -> k8s.ApiClient:
+def api_client_for_cluster(cluster: Any, token: str | Callable[[], str]) -> k8s.ApiClient:
     """From a `container_v1.Cluster`: endpoint, CA and the authorized networks (for the error message)."""
     return api_client(
         cluster.endpoint,

@@ -79,6 +79,7 @@ class KubeCluster(
         latency_scale: float | None = None,
         fault: Callable[[str, str], Fault | int | None] | None = None,
         refuses_schema1: bool = False,
+        authenticate: Callable[[str], bool] | None = None,
     ) -> None:
         self.project, self.location, self.name = project, location, name
         self.private_nodes = private_nodes
@@ -114,6 +115,8 @@ class KubeCluster(
         self._progress_mark: dict[tuple[str, str, str], tuple[float, object]] = {}
         self._latency_scale = latency_scale
         self._fault = fault
+        # Which bearer tokens the API server accepts (the emulator's token registry); None: any.
+        self._authenticate = authenticate
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
@@ -141,6 +144,7 @@ class KubeCluster(
                 allow_ip=self._allow_ip,
                 app=self._app,
                 log=self._log_entry,
+                authenticate=self._authenticate,
             )
             server.start()
             self._server = server
