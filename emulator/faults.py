@@ -9,10 +9,11 @@ A rule fails matching requests in one of two ways Google really has:
   of its first attempt (409 already exists, 404 on a delete, an operation still running).
 
 Rules match on `api` (compute, container, cloudkms, cloudresourcemanager, iam, serviceusage, kubernetes),
-`method`, `path_regex` and `mutating` (only requests that change something); `probability` (0-1) picks a
-share of the matching requests with the seeded generator, and `count` (null = unlimited) bounds how many
-are failed. The random `fault_rate` and the quota apply to Google's APIs only, never to a cluster's
-Kubernetes API, which only rules naming it (or no api) reach.
+`method`, `path_regex` and `mutating` (only requests that change something), and a lost response's on
+`served_ok` (only answers of requests that succeeded: a create that took effect, not one refused anyway);
+`probability` (0-1) picks a share of the matching requests with the seeded generator, and `count` (null =
+unlimited) bounds how many are failed. The random `fault_rate` and the quota apply to Google's APIs only,
+never to a cluster's Kubernetes API, which only rules naming it (or no api) reach.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class _Rule:
     drop: bool
     probability: float
     mutating: bool
+    served_ok: bool
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class _Rule:
             "drop": self.drop,
             "probability": self.probability,
             "mutating": self.mutating,
+            "served_ok": self.served_ok,
         }
 
 
@@ -113,6 +116,9 @@ def _rule(raw: Any) -> _Rule:
     drop = raw.get("drop", False)
     if not isinstance(drop, bool) or (drop and mode != LOST_RESPONSE):
         raise ValueError("drop is a boolean, and only for mode lost_response")
+    served_ok = raw.get("served_ok", False)
+    if not isinstance(served_ok, bool) or (served_ok and mode != LOST_RESPONSE):
+        raise ValueError("served_ok is a boolean, and only for mode lost_response")
     return _Rule(
         api=raw.get("api") or None,
         method=(raw.get("method") or "").upper() or None,
@@ -123,6 +129,7 @@ def _rule(raw: Any) -> _Rule:
         drop=drop,
         probability=probability,
         mutating=bool(raw.get("mutating", False)),
+        served_ok=served_ok,
     )
 
 
@@ -169,12 +176,25 @@ class FaultInjector:
             self.fault_rate = 0.0
 
     def decide(
-        self, api: str, method: str, path: str, project: str | None, *, mutating: bool = False
+        self,
+        api: str,
+        method: str,
+        path: str,
+        project: str | None,
+        *,
+        mutating: bool = False,
+        served: int | None = None,
     ) -> Fault | None:
-        """The fault for this request, if any: refuse it, or serve it and lose the answer."""
+        """The fault for this request, if any. Asked twice: before serving (`served` None: a refusal, from a
+        rule, the quota or the random rate) and after (`served`: the status it was served with; a lost
+        response, from a rule)."""
         with self._lock:
             for rule in self._rules:
                 if rule.count is not None and rule.count <= 0:
+                    continue
+                if (rule.mode == LOST_RESPONSE) != (served is not None):
+                    continue
+                if rule.served_ok and not (served is not None and 200 <= served < 300):
                     continue
                 if rule.api and rule.api != api:
                     continue
@@ -190,7 +210,7 @@ class FaultInjector:
                     rule.count -= 1
                 return Fault(rule.status, lost_response=rule.mode == LOST_RESPONSE, drop=rule.drop)
             self._rules = [r for r in self._rules if r.count is None or r.count > 0]
-            if api == KUBERNETES:
+            if api == KUBERNETES or served is not None:
                 return None
             if project and self.quota_per_minute is not None:
                 now = time.monotonic()

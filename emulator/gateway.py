@@ -67,15 +67,13 @@ class Gateway:
         start = time.time()
         project_id = call.project
         trace: str | None = None
-        fault = None
+        mutating = is_mutating(call.method, call.path)
         try:
             project = self.backend.project(project_id) if project_id else None
             if project is not None:
                 project_id = project.id
-            fault = self.faults.decide(
-                call.api, call.method, call.path, project_id, mutating=is_mutating(call.method, call.path)
-            )
-            if fault is not None and not fault.lost_response:
+            fault = self.faults.decide(call.api, call.method, call.path, project_id, mutating=mutating)
+            if fault is not None:
                 raise fault.error(call.api)
             if project is not None and call.service:
                 self.check_enabled(project, call.service)
@@ -100,7 +98,10 @@ class Gateway:
         if trace is not None:
             entry["error"] = outcome.error.message if outcome.error else ""
             entry["trace"] = trace
-        if fault is not None and fault.lost_response:
+        fault = self.faults.decide(
+            call.api, call.method, call.path, project_id, mutating=mutating, served=outcome.status
+        )
+        if fault is not None:
             # Served, then the answer is lost: the client sees a 503 (or a closed connection) whatever
             # the service did, and a retry meets the effect of this request.
             entry["served"] = outcome.status

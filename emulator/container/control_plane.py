@@ -24,14 +24,16 @@ class ControlPlaneMixin(ContainerBase):
         def log(entry: dict[str, Any]) -> None:
             self.log({**entry, "api": "kubernetes", "project": project.id})
 
-        def fault(method: str, path: str) -> Any:
+        def fault(method: str, path: str, served: int | None = None) -> Any:
+            """Asked before serving (a refusal) and after, with the status served (a lost response)."""
             if self.faults is None:
                 return None
+            mutating = is_mutating(method, path)
             return self.faults.decide(
-                "kubernetes", method, path, project.id, mutating=is_mutating(method, path)
+                "kubernetes", method, path, project.id, mutating=mutating, served=served
             )
 
-        extra: dict[str, Any] = {"fault": fault}
+        extra: dict[str, Any] = {"fault": fault, "lost_response": fault}
         if self.tokens is not None:
             extra["authenticate"] = self.tokens.valid
 

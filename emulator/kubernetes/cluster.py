@@ -78,6 +78,7 @@ class KubeCluster(
         seed: int | None = None,
         latency_scale: float | None = None,
         fault: Callable[[str, str], Fault | int | None] | None = None,
+        lost_response: Callable[[str, str, int], Fault | None] | None = None,
         refuses_schema1: bool = False,
         authenticate: Callable[[str], bool] | None = None,
     ) -> None:
@@ -115,6 +116,7 @@ class KubeCluster(
         self._progress_mark: dict[tuple[str, str, str], tuple[float, object]] = {}
         self._latency_scale = latency_scale
         self._fault = fault
+        self._lost_response = lost_response
         # Which bearer tokens the API server accepts (the emulator's token registry); None: any.
         self._authenticate = authenticate
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
@@ -195,7 +197,7 @@ class KubeCluster(
         self._log(entry)
 
     def _fault_for(self, req: Request) -> Fault | None:
-        """The scripted or random fault for this request (a bare status: refused before serving)."""
+        """The scripted fault that refuses this request before serving (a bare status, or a Fault)."""
         if self._fault is None:
             return None
         try:
@@ -205,6 +207,15 @@ class KubeCluster(
         if not fault:
             return None
         return fault if isinstance(fault, Fault) else Fault(int(fault))
+
+    def _lost_for(self, req: Request, served: int) -> Fault | None:
+        """Whether the answer of this served request is lost (a scripted lost response)."""
+        if self._lost_response is None:
+            return None
+        try:
+            return self._lost_response(req.method, req.path, served)
+        except Exception:
+            return None
 
     @staticmethod
     def _fault_response(status: int) -> Response:
@@ -237,9 +248,10 @@ class KubeCluster(
 
     def _app(self, req: Request) -> Response:
         fault = self._fault_for(req)
-        if fault is not None and not fault.lost_response:
+        if fault is not None:
             return self._fault_response(fault.status)
         resp = self._serve(req)
+        fault = self._lost_for(req, resp.status)
         if fault is not None:
             # Served, then the answer is lost (a timeout, a proxy failing after the apiserver committed).
             lost = self._fault_response(fault.status)

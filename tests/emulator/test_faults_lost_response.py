@@ -124,6 +124,7 @@ def test_the_old_mode_still_refuses_before_serving(emulator):
         {"mode": "sometimes"},
         {"probability": 1.5},
         {"drop": True},  # a dropped answer is a lost response, never a refusal
+        {"served_ok": True},
         {"drop": "yes", "mode": "lost_response"},
         "not a rule",
     ],
@@ -139,9 +140,12 @@ def test_a_probability_rule_picks_a_seeded_share_of_mutating_requests_only():
         faults = FaultInjector(seed=seed)
         rule = {"mutating": True, "mode": "lost_response", "probability": 0.1, "count": None}
         faults.configure({"rules": [rule]})
-        assert faults.decide("compute", "GET", "/compute/v1/x", PROJECT, mutating=False) is None
+        assert faults.decide("compute", "GET", "/compute/v1/x", PROJECT, mutating=False, served=200) is None
+        assert (
+            faults.decide("compute", "POST", "/compute/v1/x", PROJECT, mutating=True) is None
+        )  # not yet served
         return [
-            faults.decide("compute", "POST", "/compute/v1/x", PROJECT, mutating=True) is not None
+            faults.decide("compute", "POST", "/compute/v1/x", PROJECT, mutating=True, served=200) is not None
             for _ in range(1000)
         ]
 
@@ -156,8 +160,20 @@ def test_random_faults_never_reach_a_clusters_kubernetes_api_but_rules_do():
         faults.decide("kubernetes", "POST", "/apis/apps/v1/namespaces/default/deployments", PROJECT) is None
     )
     faults.configure({"rules": [{"api": "kubernetes", "mode": "lost_response"}]})
-    fault = faults.decide("kubernetes", "POST", "/apis/apps/v1/namespaces/default/deployments", PROJECT)
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    assert (
+        faults.decide("kubernetes", "POST", path, PROJECT) is None
+    )  # a lost response is decided once served
+    fault = faults.decide("kubernetes", "POST", path, PROJECT, served=201)
     assert fault is not None and fault.lost_response and fault.status == 503
+
+
+def test_a_served_ok_rule_loses_only_the_answer_of_a_request_that_succeeded():
+    faults = FaultInjector()
+    faults.configure({"rules": [{"api": "container", "mode": "lost_response", "served_ok": True}]})
+    assert faults.decide("container", "POST", "/v1/x/clusters", PROJECT, served=403) is None  # refused anyway
+    assert faults.decide("container", "POST", "/v1/x/clusters", PROJECT, served=200) is not None
+    assert faults.decide("container", "POST", "/v1/x/clusters", PROJECT, served=200) is None  # spent
 
 
 @pytest.mark.parametrize("drop", [False, True], ids=["503", "dropped"])
@@ -169,7 +185,9 @@ def test_a_lost_kubernetes_response_after_the_create_took_effect(tmp_path, drop)
     kc = make(
         name="lost",
         log=log.append,
-        fault=lambda method, path: faults.decide("kubernetes", method, path, "lab-project", mutating=True),
+        lost_response=lambda method, path, served: faults.decide(
+            "kubernetes", method, path, "lab-project", mutating=True, served=served
+        ),
     )
     kc.start()
     api = api_for(kc, tmp_path)
