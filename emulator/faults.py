@@ -11,8 +11,10 @@ A rule fails matching requests in one of two ways Google really has:
 Rules match on `api` (compute, container, cloudkms, cloudresourcemanager, iam, serviceusage, kubernetes),
 `method`, `path_regex` and `mutating` (only requests that change something), and a lost response's on
 `served_ok` (only answers of requests that succeeded: a create that took effect, not one refused anyway);
-`probability` (0-1) picks a share of the matching requests with the seeded generator, and `count` (null =
-unlimited) bounds how many are failed. The random `fault_rate` and the quota apply to Google's APIs only,
+`probability` (0-1) picks a share of the matching requests, and `count` (null = unlimited) bounds how many
+are failed. The pick depends only on the seed and on the request (API, method, path and how many such
+requests the rule saw before), not on how concurrent requests interleave, so a seed fails the same requests
+in every run. The random `fault_rate` and the quota apply to Google's APIs only,
 never to a cluster's Kubernetes API, which only rules naming it (or no api) reach.
 """
 
@@ -22,8 +24,8 @@ import random
 import re
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.errors import ApiError
@@ -85,6 +87,16 @@ class _Rule:
     probability: float
     mutating: bool
     served_ok: bool
+    seen: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def picks(self, seed: int, api: str, method: str, path: str) -> bool:
+        """Whether this request is one of the rule's `probability` share (seeded per request)."""
+        if self.probability >= 1.0:
+            return True
+        key = (api, method, path)
+        n = self.seen[key]
+        self.seen[key] += 1
+        return random.Random(f"{seed}/{api}/{method}/{path}/{n}").random() < self.probability
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -204,7 +216,7 @@ class FaultInjector:
                     continue
                 if not rule.path.search(path):
                     continue
-                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+                if not rule.picks(self._seed, api, method.upper(), path):
                     continue
                 if rule.count is not None:
                     rule.count -= 1

@@ -155,16 +155,25 @@ def test_the_first_answer_of_every_create_and_delete_is_lost(emulator_factory, p
 
 @pytest.mark.timeout(600)
 def test_ten_percent_lost_responses_on_every_mutating_method(emulator_factory, prefect_harness):
-    emu = emulator_factory(latency_scale=SCALE, seed=14)
+    # The seed picks the same requests in every run (the pick depends on the request, not on timing); this
+    # one loses a create, a delete and a Kubernetes create among others.
+    emu = emulator_factory(latency_scale=SCALE, seed=3)
     # 10 % of all mutating requests on every API, Kubernetes included: half answered 503, half dropped.
     rules = [{**LOST, "probability": 0.05, "drop": True}, {**LOST, "probability": 0.05 / 0.95}]
     entries = run_lab(emu, "lost-random", rules)
 
     assert_once_each(entries)
     lost = [e for e in entries if e.get("lost_response") is not None]
-    assert lost, "no response was lost: the test exercised nothing"
     mutating = [e for e in entries if e["mutating"]]
-    assert len(lost) <= len(mutating) // 4  # about 10 %, not every request
+    assert 0 < len(lost) <= len(mutating) // 4  # about 10 %, not every request
+    took_effect = [e for e in lost if 200 <= served(e) < 300]
+    lost_creates = {key for e in took_effect if (key := create_key(e))}
+    retried = {key for e in entries if e["status"] == 409 and (key := create_key(e))}
+    # The test exercised what it claims: creates (one on Kubernetes) and deletes lost their answers, and each
+    # lost create was retried, met its first attempt, and the run went on with it.
+    assert lost_creates and lost_creates <= retried
+    assert any(e["api"] == "kubernetes" for e in took_effect)
+    assert any(delete_key(e) for e in took_effect)
 
 
 # Long enough that a retried call meets the first attempt's operation still running (network insert 12 s
