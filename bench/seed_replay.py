@@ -231,7 +231,7 @@ def _create_cluster(c: _Clients, parent: str, cluster: container_v1.Cluster, pol
     raise RuntimeError("cluster create kept failing while IAM grants propagated")
 
 
-def _kube(endpoint: str, ca_b64: str, tmpdir: str):
+def _kube(endpoint: str, ca_b64: str, tmpdir: str, token: str):
     from kubernetes import client as k8s
 
     ca_path = f"{tmpdir}/ca.pem"
@@ -240,7 +240,7 @@ def _kube(endpoint: str, ca_b64: str, tmpdir: str):
     cfg = k8s.Configuration(
         host=f"https://{endpoint}",
         ssl_ca_cert=ca_path,
-        api_key={"authorization": "replay-token"},
+        api_key={"authorization": token},
         api_key_prefix={"authorization": "Bearer"},
     )
     cfg.safe_chars_for_path_param = "/:"
@@ -465,7 +465,10 @@ def run_replay(
             lambda: c.container.get_cluster(name=f"{parent}/clusters/cluster"),
         )
         with tempfile.TemporaryDirectory() as tmp:
-            api_client = _kube(live.endpoint, live.master_auth.cluster_ca_certificate, tmp)
+            # get-credentials: a token from the emulator's token endpoint (its clusters accept no other)
+            grant = {"grant_type": "refresh_token", "refresh_token": "replay", "client_id": "replay"}
+            token = httpx.post(f"{url}/token", data=grant, timeout=30).json()["access_token"]
+            api_client = _kube(live.endpoint, live.master_auth.cluster_ca_certificate, tmp, token)
             try:
                 report = step(
                     "kubectl apply + rollout + curl", lambda: _echo(api_client, rollout_poll_s, timeout_s)

@@ -1,9 +1,11 @@
 """One gateway that both transports (REST in http.py, gRPC in iam_grpc.py) call for every API request.
 
-It resolves the project the request names, answers an injected fault instead of serving, calls the service,
-maps what it raised to Google's error (an unexpected exception becomes a 500, never a hang or a gRPC
-UNKNOWN), and writes one request-log entry; a 500's entry carries the traceback. The transports only parse
-their wire format and render the outcome.
+It resolves the project the request names, answers an injected fault instead of serving (or serves and then
+loses the answer: a lost response), calls the service, maps what it raised to Google's error (an unexpected
+exception becomes a 500, never a hang or a gRPC UNKNOWN), and writes one request-log entry; a 500's entry
+carries the traceback, a lost response's entry the status it was served with (`served`) besides the one the
+client got. The transports only parse their wire format and render the outcome (`drop`: close the connection
+without an answer).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from emulator.errors import ApiError, service_disabled
 from emulator.faults import FaultInjector
-from emulator.requestlog import RequestLog
+from emulator.requestlog import RequestLog, is_mutating
 from emulator.store import Backend, Project
 
 
@@ -37,6 +39,7 @@ class Outcome:
     status: int
     result: Any = None
     error: ApiError | None = None
+    drop: bool = False  # a lost response: close the connection without answering
 
 
 def internal_error(exc: BaseException) -> ApiError:
@@ -64,13 +67,14 @@ class Gateway:
         start = time.time()
         project_id = call.project
         trace: str | None = None
+        mutating = is_mutating(call.method, call.path)
         try:
             project = self.backend.project(project_id) if project_id else None
             if project is not None:
                 project_id = project.id
-            fault = self.faults.check(call.api, call.method, call.path, project_id)
-            if fault:
-                raise fault
+            fault = self.faults.decide(call.api, call.method, call.path, project_id, mutating=mutating)
+            if fault is not None:
+                raise fault.error(call.api)
             if project is not None and call.service:
                 self.check_enabled(project, call.service)
             outcome = Outcome(200, handler(project))
@@ -94,6 +98,17 @@ class Gateway:
         if trace is not None:
             entry["error"] = outcome.error.message if outcome.error else ""
             entry["trace"] = trace
+        fault = self.faults.decide(
+            call.api, call.method, call.path, project_id, mutating=mutating, served=outcome.status
+        )
+        if fault is not None:
+            # Served, then the answer is lost: the client sees a 503 (or a closed connection) whatever
+            # the service did, and a retry meets the effect of this request.
+            entry["served"] = outcome.status
+            entry["lost_response"] = "dropped" if fault.drop else fault.status
+            lost = fault.error(call.api)
+            outcome = Outcome(lost.code, error=lost, drop=fault.drop)
+            entry["status"] = 0 if fault.drop else outcome.status
         self.log.append(entry)
         return outcome
 

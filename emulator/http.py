@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,9 @@ from emulator.store import Project
 
 if TYPE_CHECKING:
     from emulator.server import Emulator
+
+# The status `RestApp.handle` answers for a lost response dropped on the floor: no answer at all.
+DROP = 0
 
 _PROJECT_RE = re.compile(r"^/(?:compute/v1/|v1/|v1beta1/|v3/)projects/([^/:]+)")
 
@@ -56,7 +60,7 @@ class RestApp:
         if path.startswith("/_emulator/"):
             return self.admin(method, path[len("/_emulator/") :], query, body)
         if path == "/token":
-            return 200, self.emu.issue_token(body)
+            return self.emu.issue_token(body)
         return self.api(method, path, query, body)
 
     def api(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -80,6 +84,8 @@ class RestApp:
             return match.call(project, query, body)
 
         outcome = self.emu.gateway.call(call, serve)
+        if outcome.drop:
+            return DROP, None
         if outcome.error is not None:
             return outcome.status, outcome.error.to_json()
         return outcome.status, {} if outcome.result is None else outcome.result
@@ -102,6 +108,11 @@ class RestApp:
                 if method == "DELETE":
                     emu.faults.clear()
                     return 200, emu.faults.describe()
+            if name == "tokens":
+                if method == "GET":
+                    return 200, emu.tokens.describe()
+                if method == "POST":
+                    return 200, emu.tokens.configure(body or {})
             if method == "POST" and name == "reset":
                 emu.reset()
                 return 200, {}
@@ -128,6 +139,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         status, out = self.app.handle(self.command, self.path, raw)
+        if status == DROP:
+            # The request took effect; its answer is lost: the client reads a closed connection.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         data = json.dumps(out).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")

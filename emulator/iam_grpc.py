@@ -41,6 +41,9 @@ class IamGrpc:
             service="iam.googleapis.com",
         )
         outcome = self.emu.gateway.call(call, lambda _project: fn())
+        if outcome.drop:
+            # What a client sees when the connection goes away before the answer: UNAVAILABLE.
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")
         if outcome.error is not None:
             context.abort(grpc.StatusCode[outcome.error.status], outcome.error.message)
         return outcome.result

@@ -44,6 +44,13 @@ class Response:
     content_type: str | None = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: Iterator[bytes] | None = None  # a chunked body (watch); ``body`` is ignored when set
+    drop: bool = False  # a lost response: close the connection without answering
+    served: int | None = None  # a lost response: the status the request was served with
+
+
+def is_mutating(method: str, path: str) -> bool:
+    """Whether a request can change the cluster (the service proxy reaches a pod and changes nothing)."""
+    return method in MUTATING_METHODS and not _PROXY_PATH.match(path)
 
 
 def json_response(status: int, obj: object) -> Response:
@@ -80,8 +87,18 @@ class _TLSServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address, handler, ctx: ssl.SSLContext, allow_ip: Callable[[str], bool], app, log):
+    def __init__(
+        self,
+        address,
+        handler,
+        ctx: ssl.SSLContext,
+        allow_ip: Callable[[str], bool],
+        app,
+        log,
+        authenticate: Callable[[str], bool] | None = None,
+    ):
         self.ctx = ctx
+        self.authenticate = authenticate
         self.allow_ip = allow_ip
         self.app = app
         self.log_entry = log
@@ -172,9 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             client_ip=self.client_address[0],
         )
-        auth = req.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if parts.path.rstrip("/") not in PUBLIC_PATHS and (scheme.lower() != "bearer" or not token.strip()):
+        # No credentials: anonymous, allowed the public paths only. Credentials that fail: 401 everywhere.
+        anonymous = "authorization" not in req.headers
+        if not (anonymous and parts.path.rstrip("/") in PUBLIC_PATHS) and not self._authenticated(
+            server, req
+        ):
             resp = status_error(401, "Unauthorized", "Unauthorized")
         else:
             try:
@@ -189,18 +208,42 @@ class _Handler(BaseHTTPRequestHandler):
             "path": parts.path,
             "query": {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
             "body": None if is_proxy else _json_or_none(body),
-            "status": resp.status,
+            "status": 0 if resp.drop else resp.status,
             "start": start,
             "end": time.time(),
-            "mutating": self.command in MUTATING_METHODS and not is_proxy,
+            "mutating": is_mutating(self.command, parts.path),
         }
+        if resp.served is not None:
+            entry["served"] = resp.served
+            entry["lost_response"] = "dropped" if resp.drop else resp.status
         try:
             server.log_entry(entry)
         except Exception:
             pass
         self._send(resp)
 
+    @staticmethod
+    def _authenticated(server: _TLSServer, req: Request) -> bool:
+        """A bearer token, and (when the server checks tokens) one Google issued and not expired."""
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        if server.authenticate is None:
+            return True
+        try:
+            return bool(server.authenticate(token))
+        except Exception:  # a broken check refuses, never lets a request through
+            return False
+
     def _send(self, resp: Response) -> None:
+        if resp.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         self.send_response(resp.status)
         self.send_header("Audit-Id", str(uuid.uuid4()))
         self.send_header("Cache-Control", "no-cache, private")
@@ -245,8 +288,10 @@ class KubeHTTPServer:
         allow_ip: Callable[[str], bool],
         app: Callable[[Request], Response],
         log: Callable[[dict], None],
+        authenticate: Callable[[str], bool] | None = None,
     ) -> None:
-        self._server = _TLSServer((host, port), _Handler, ssl_context, allow_ip, app, log)
+        """`authenticate(token)`: whether a bearer token is accepted (None: any non-empty one)."""
+        self._server = _TLSServer((host, port), _Handler, ssl_context, allow_ip, app, log, authenticate)
         self._thread: threading.Thread | None = None
 
     @property

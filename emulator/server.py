@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,6 +22,7 @@ from emulator.requestlog import RequestLog
 from emulator.resourcemanager import ResourceManagerService, seed_policy, set_denied_permissions
 from emulator.serviceusage import ServiceUsageService, enable_now, seed_services
 from emulator.store import PROJECT_DEFAULTS, Backend, Project, public
+from emulator.tokens import TokenRegistry, TokenRequestError
 
 __all__ = ["Emulator"]
 
@@ -63,13 +62,21 @@ class Emulator:
             project_defaults=project_defaults,
         )
         self.gateway = Gateway(self.backend, self.faults, self.log)
+        self.tokens = TokenRegistry()
         self.iam = IamService(self.backend)
         self.compute = ComputeService(self.backend)
         self.kms = KmsService(self.backend, self.iam)
         self.crm = ResourceManagerService(self.backend, self.iam)
         self.service_usage = ServiceUsageService(self.backend)
         self.container = ContainerService(
-            self.backend, self.compute, self.kms, self.iam, self.log.append, kube_factory=kube_factory
+            self.backend,
+            self.compute,
+            self.kms,
+            self.iam,
+            self.log.append,
+            kube_factory=kube_factory,
+            faults=self.faults,
+            tokens=self.tokens,
         )
         self._rest: Any = None
         self._grpc: Any = None
@@ -264,22 +271,19 @@ class Emulator:
                     return public(res)
         raise not_found(f"No {kind} named '{name}' in project {project.id}")
 
-    def issue_token(self, body: Any) -> dict[str, Any]:
-        """OAuth2 token endpoint (JWT-bearer grant) so service-account-key credentials work offline."""
+    def issue_token(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """OAuth2 token endpoint (JWT-bearer and refresh-token grants) so credentials work offline; the
+        tokens it issues are the only ones the clusters' Kubernetes APIs accept."""
         if isinstance(body, str):
             form = {k: v[-1] for k, v in parse_qs(body).items()}
         elif isinstance(body, dict):
             form = body
         else:
             form = {}
-        if not form.get("assertion") and form.get("grant_type") != "refresh_token":
-            return {"error": "invalid_request", "error_description": "assertion is required"}
-        return {
-            "access_token": "ya29.emulator-" + secrets.token_hex(16),
-            "expires_in": 3600,
-            "token_type": "Bearer",
-            "issued_at": int(time.time()),
-        }
+        try:
+            return 200, self.tokens.grant(form)
+        except TokenRequestError as exc:
+            return 400, exc.body
 
 
 def serve_until_signalled(emu: Emulator, announce: Any = None) -> None:

@@ -9,7 +9,9 @@ rules of DESIGN.md hold everywhere:
 - `create_or_existing`: a create; a 409 "already exists" (a retried create whose first attempt went
   through, or a resource someone else made) answers None, and the caller reads the resource back and
   checks its owner with `gke_lab.ownership.require_owner`, so nothing is adopted.
-- `delete_or_gone`: a delete; 404 is success and answers None.
+- `delete_or_gone`: a delete; 404 is success and answers None. Compute's 400 resourceNotReady (an
+  operation on the resource still runs: typically this delete's first attempt, whose answer was lost) is
+  retried until the resource is gone.
 - `list_or_empty`: every item of a (paged) list; a missing parent (404) is an empty list.
 
 `is_missing` and `is_existing` are the predicates for callers that classify an error themselves (the
@@ -38,6 +40,12 @@ def _kubernetes_status(exc: BaseException) -> int | None:
 def is_missing(exc: BaseException) -> bool:
     """404 from a Google client or from the Kubernetes client."""
     return is_not_found(exc) or _kubernetes_status(exc) == 404
+
+
+def is_not_ready(exc: BaseException) -> bool:
+    """Compute's 400 resourceNotReady: another operation on the resource is still running."""
+    errors = getattr(exc, "errors", None) or ()
+    return any(isinstance(e, dict) and e.get("reason") == "resourceNotReady" for e in errors)
 
 
 def is_existing(exc: BaseException) -> bool:
@@ -106,7 +114,7 @@ def delete_or_gone(
         _answer_none_on(fn, is_missing),
         resource=resource,
         action="delete",
-        retryable=retryable,
+        retryable=lambda exc: retryable(exc) or is_not_ready(exc),
         backoff=backoff,
     )
 

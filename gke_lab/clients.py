@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 EMULATOR_ENV = "GKE_LAB_EMULATOR_HOST"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 SERVICE_USAGE_HOST = "https://serviceusage.googleapis.com"
-_EMULATOR_TOKEN = "gke-lab-emulator-token"  # any non-empty bearer token is accepted there
 
 _default_credentials: Credentials | None = None
 _cache: dict[tuple[str | None, int], Clients] = {}
@@ -216,12 +215,27 @@ class Clients:
 
     # --- tokens ------------------------------------------------------------------------------------------
     def access_token(self) -> str:
-        """An OAuth2 access token for the Kubernetes API server (as gke-gcloud-auth-plugin provides)."""
-        if self._emulator_host:
-            return _EMULATOR_TOKEN
+        """An OAuth2 access token for the Kubernetes API server (as gke-gcloud-auth-plugin provides),
+        refreshed before it expires: ask for it at every request, not once per client."""
         with self._token_lock:
-            if not self.credentials.valid or not self.credentials.token:
+            credentials = self._token_credentials
+            if not credentials.valid or not credentials.token:
                 from google.auth.transport.requests import Request
 
-                self.credentials.refresh(Request())  # type: ignore[no-untyped-call]
-            return str(self.credentials.token)
+                credentials.refresh(Request())  # type: ignore[no-untyped-call]
+            return str(credentials.token)
+
+    @cached_property
+    def _token_credentials(self) -> Credentials:
+        if not self._emulator_host:
+            return self.credentials
+        # The emulator's token endpoint issues the only tokens its clusters accept, as Google's does.
+        from google.oauth2.credentials import Credentials as UserCredentials
+
+        return UserCredentials(  # type: ignore[no-untyped-call]
+            token=None,
+            refresh_token="gke-lab",
+            token_uri=f"http://{self._emulator_host}/token",
+            client_id="gke-lab",
+            client_secret="gke-lab",
+        )

@@ -121,12 +121,20 @@ def _ensure(
     name, ns = desired.metadata.name, desired.metadata.namespace
     resource = f"{desired.kind} {ns}/{name}"
     live = calls.get_or_none(lambda: read(name, ns), resource=resource, retryable=kube.is_transient)
+    created = False
     if live is None:
-        # A 409 means it was created concurrently: the next apply compares it.
-        calls.create_or_existing(lambda: create(ns, desired), resource=resource, retryable=kube.is_transient)
-        return "created"
+        answer = calls.create_or_existing(
+            lambda: create(ns, desired), resource=resource, retryable=kube.is_transient
+        )
+        if answer is not None:
+            return "created"
+        # 409: a retried create whose first answer was lost, or a concurrent creator: compare what is there.
+        created = True
+        live = calls.get_or_none(lambda: read(name, ns), resource=resource, retryable=kube.is_transient)
+        if live is None:
+            raise LabError(f"{resource} was created but cannot be read back", resource=resource)
     if matches(_plain(api, live), _plain(api, desired)):
-        return "unchanged"
+        return "created" if created else "unchanged"
     kube.call(lambda: patch(name, ns, desired), resource=resource, action="patch")
     return "updated"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import os
 import tempfile
 import weakref
@@ -45,6 +46,23 @@ class ControlPlaneUnreachable(DiagnosticError):
         self.endpoint = endpoint
 
 
+class ConnectionLost(Exception):
+    """The API server closed the connection after the request was sent, without an answer: the request may
+    have taken effect (a lost response). Transient: a retried create meets 409, a retried delete 404."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"the Kubernetes API server at https://{endpoint} closed the connection: {reason}")
+        self.endpoint = endpoint
+
+
+def _answer_lost(exc: BaseException) -> bool:
+    """A connection closed after the request went out (not one refused before or during TLS)."""
+    reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the last error
+    return isinstance(reason, urllib3.exceptions.ProtocolError) and any(
+        isinstance(arg, http.client.RemoteDisconnected) for arg in reason.args
+    )
+
+
 class _ClusterApiClient(k8s.ApiClient):
     """ApiClient that always times out and turns connection failures into ControlPlaneUnreachable."""
 
@@ -70,6 +88,8 @@ class _ClusterApiClient(k8s.ApiClient):
                 ) from exc
             raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if _answer_lost(exc):
+                raise ConnectionLost(self.endpoint, _short(exc)) from exc
             reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the last connection error
             raise ControlPlaneUnreachable(self.endpoint, _short(reason), self.authorized_networks) from exc
 
@@ -101,26 +121,39 @@ def _unlink(path: str) -> None:
 def api_client(
     endpoint: str,
     ca_certificate_b64: str,
-    token: str,
+    token: str | Callable[[], str],
     *,
     authorized_networks: Iterable[str] | None = None,
 ) -> k8s.ApiClient:
-    """An ApiClient for `https://<endpoint>`; the CA file lives as long as the client."""
+    """An ApiClient for `https://<endpoint>`; the CA file lives as long as the client.
+
+    `token` is a bearer token, or better a function answering a valid one (`Clients.access_token`), asked
+    before every request: an access token expires (an hour on Google), and a rollout wait or a teardown may
+    outlive it; the API server answers 401 to an expired token."""
     if not endpoint:
         raise LabError("the cluster has no endpoint yet (is it RUNNING?)")
-    if not token:
+    provider: Callable[[], str] | None = None
+    if callable(token):
+        provider = token
+        first = token()
+    else:
+        first = token
+    if not first:
         raise LabError("no access token for the Kubernetes API server")
     ca_path = write_ca_file(ca_certificate_b64)
     config = k8s.Configuration(
         host=f"https://{endpoint}",
         ssl_ca_cert=ca_path,
-        api_key={"authorization": token},
+        api_key={"authorization": first},
         api_key_prefix={"authorization": "Bearer"},
         # Service-proxy paths carry "name:port" and sub-paths that must reach the server verbatim.
         safe_chars_for_path_param="/:",
         # A couple of quick connection retries; everything else is decided by the caller.
         retries=urllib3.Retry(total=2, connect=2, read=0, status=0, backoff_factor=0.2),
     )
+    if provider is not None:
+        # The client library declares the hook's attribute as None, though it calls it when set.
+        config.refresh_api_key_hook = lambda cfg: cfg.api_key.update(authorization=provider())  # type: ignore[assignment]
     client = _ClusterApiClient(config)
     client.endpoint = endpoint
     client.authorized_networks = list(authorized_networks or [])
@@ -128,7 +161,7 @@ def api_client(
     return client
 
 
-def api_client_for_cluster(cluster: Any, token: str) -> k8s.ApiClient:
+def api_client_for_cluster(cluster: Any, token: str | Callable[[], str]) -> k8s.ApiClient:
     """From a `container_v1.Cluster`: endpoint, CA and the authorized networks (for the error message)."""
     return api_client(
         cluster.endpoint,
@@ -156,7 +189,10 @@ def access_from_cluster(cluster: Any) -> dict[str, Any]:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Kubernetes API errors worth retrying: throttling, server errors, optimistic-concurrency conflicts."""
+    """Kubernetes API errors worth retrying: throttling, server errors, optimistic-concurrency conflicts, and
+    an answer lost with its connection."""
+    if isinstance(exc, ConnectionLost):
+        return True
     if isinstance(exc, ApiException):
         return exc.status in (409, 429) or (exc.status or 0) >= 500
     return False

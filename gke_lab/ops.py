@@ -9,7 +9,7 @@ so the poll adds about 1 % to a wait of any length, at one request a second at m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from gke_lab import progress, retry
@@ -79,6 +79,32 @@ def wait_compute(
     if error:
         raise OperationError(f"{op.operation_type} on {resource} failed: {error}", resource=resource)
     return op
+
+
+def wait_compute_pending(
+    clients: Clients, *, project: str, region: str | None = None, resource: str, timeout: float = 1800.0
+) -> None:
+    """Wait for the operations still running on `resource` (`projects/P/.../NAME`).
+
+    A retried insert that meets 409 may find its first attempt's operation still running (the first answer
+    was lost): Compute refuses to use the resource until it is done (400 resourceNotReady), so the run waits
+    for that operation as for its own."""
+    from google.cloud import compute_v1
+
+    def pending() -> list[compute_v1.Operation]:
+        running = 'status != "DONE"'
+        found: Iterable[compute_v1.Operation]
+        if region:
+            request = compute_v1.ListRegionOperationsRequest(project=project, region=region, filter=running)
+            found = clients.region_operations.list(request=request)
+        else:
+            found = clients.global_operations.list(
+                request=compute_v1.ListGlobalOperationsRequest(project=project, filter=running)
+            )
+        return [op for op in found if op.target_link.endswith("/" + resource)]
+
+    for op in retry.call(pending, resource=resource, action="list the running operations of"):
+        wait_compute(clients, op, project=project, region=region, resource=resource, timeout=timeout)
 
 
 def wait_container(

@@ -279,7 +279,7 @@ def remove_workload(clients: Clients, target: LabTarget, *, dry_run: bool = Fals
 def _remove_workload_of(clients: Clients, target: LabTarget, c: inv.Resource, dry_run: bool) -> list[Row]:
     from kubernetes import client as k8s
 
-    api = kube.api_client_for_cluster(c.raw, clients.access_token())
+    api = kube.api_client_for_cluster(c.raw, clients.access_token)
     core = k8s.CoreV1Api(api)
     apps = k8s.AppsV1Api(api)
     where = f"cluster {c.ref}"

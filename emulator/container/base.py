@@ -22,6 +22,8 @@ class ContainerBase:
         iam: Any,
         log: Callable[[dict[str, Any]], object],
         kube_factory: Callable[..., Any] | None = None,
+        faults: Any = None,
+        tokens: Any = None,
     ) -> None:
         self.backend = backend
         self.compute = compute
@@ -29,6 +31,9 @@ class ContainerBase:
         self.iam = iam
         self.log = log
         self.kube_factory = kube_factory
+        # The emulator's fault injector and token registry, which every cluster's Kubernetes API uses too.
+        self.faults = faults
+        self.tokens = tokens
 
     if TYPE_CHECKING:  # what the modules use from each other, defined in the module named
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from emulator.container.base import ContainerBase
 from emulator.container.create_plan import CreatePlan
+from emulator.kube_server import is_mutating
 from emulator.kubernetes.images import runs_containerd2
 from emulator.store import Project
 
@@ -22,6 +23,19 @@ class ControlPlaneMixin(ContainerBase):
 
         def log(entry: dict[str, Any]) -> None:
             self.log({**entry, "api": "kubernetes", "project": project.id})
+
+        def fault(method: str, path: str, served: int | None = None) -> Any:
+            """Asked before serving (a refusal) and after, with the status served (a lost response)."""
+            if self.faults is None:
+                return None
+            mutating = is_mutating(method, path)
+            return self.faults.decide(
+                "kubernetes", method, path, project.id, mutating=mutating, served=served
+            )
+
+        extra: dict[str, Any] = {"fault": fault, "lost_response": fault}
+        if self.tokens is not None:
+            extra["authenticate"] = self.tokens.valid
 
         return self.kube_class()(
             project=project.id,
@@ -50,6 +64,7 @@ class ControlPlaneMixin(ContainerBase):
             master_ipv4_cidr=plan.master_cidr,
             machine_type=plan.node_pools[0].get("config", {}).get("machineType", "e2-medium"),
             node_pool=plan.node_pools[0]["name"],
+            **extra,
         )
 
     def stop_kube(self, project: Project, location: str, name: str) -> None:

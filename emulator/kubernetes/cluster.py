@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from emulator.faults import Fault
 from emulator.kube_server import KubeHTTPServer, Request, Response, status_error
 from emulator.kubernetes.bootstrap import _Bootstrap
 from emulator.kubernetes.deployments import _Deployments
@@ -76,8 +77,10 @@ class KubeCluster(
         clock: Callable[[], float] = time.monotonic,
         seed: int | None = None,
         latency_scale: float | None = None,
-        fault: Callable[[str, str], int | None] | None = None,
+        fault: Callable[[str, str], Fault | int | None] | None = None,
+        lost_response: Callable[[str, str, int], Fault | None] | None = None,
         refuses_schema1: bool = False,
+        authenticate: Callable[[str], bool] | None = None,
     ) -> None:
         self.project, self.location, self.name = project, location, name
         self.private_nodes = private_nodes
@@ -113,6 +116,9 @@ class KubeCluster(
         self._progress_mark: dict[tuple[str, str, str], tuple[float, object]] = {}
         self._latency_scale = latency_scale
         self._fault = fault
+        self._lost_response = lost_response
+        # Which bearer tokens the API server accepts (the emulator's token registry); None: any.
+        self._authenticate = authenticate
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
@@ -140,6 +146,7 @@ class KubeCluster(
                 allow_ip=self._allow_ip,
                 app=self._app,
                 log=self._log_entry,
+                authenticate=self._authenticate,
             )
             server.start()
             self._server = server
@@ -189,16 +196,30 @@ class KubeCluster(
         entry = dict(entry, project=self.project, cluster=self.name, location=self.location)
         self._log(entry)
 
-    def _injected(self, req: Request) -> Response | None:
-        """A scripted or random fault for this request, answered the way the apiserver sheds load."""
+    def _fault_for(self, req: Request) -> Fault | None:
+        """The scripted fault that refuses this request before serving (a bare status, or a Fault)."""
         if self._fault is None:
             return None
         try:
-            status = self._fault(req.method, req.path)
+            fault = self._fault(req.method, req.path)
         except Exception:
             return None
-        if not status:
+        if not fault:
             return None
+        return fault if isinstance(fault, Fault) else Fault(int(fault))
+
+    def _lost_for(self, req: Request, served: int) -> Fault | None:
+        """Whether the answer of this served request is lost (a scripted lost response)."""
+        if self._lost_response is None:
+            return None
+        try:
+            return self._lost_response(req.method, req.path, served)
+        except Exception:
+            return None
+
+    @staticmethod
+    def _fault_response(status: int) -> Response:
+        """A fault answered the way the apiserver sheds load."""
         if status == 429:
             resp = status_error(
                 429, "TooManyRequests", "Too many requests, please try again later.", {"retryAfterSeconds": 1}
@@ -226,9 +247,19 @@ class KubeCluster(
             return False
 
     def _app(self, req: Request) -> Response:
-        injected = self._injected(req)
-        if injected is not None:
-            return injected
+        fault = self._fault_for(req)
+        if fault is not None:
+            return self._fault_response(fault.status)
+        resp = self._serve(req)
+        fault = self._lost_for(req, resp.status)
+        if fault is not None:
+            # Served, then the answer is lost (a timeout, a proxy failing after the apiserver committed).
+            lost = self._fault_response(fault.status)
+            lost.drop, lost.served = fault.drop, resp.status
+            return lost
+        return resp
+
+    def _serve(self, req: Request) -> Response:
         egress = self._egress_now()
         callbacks: list[Callable[[], None]] = []
         with self._lock:

@@ -21,11 +21,14 @@ def network_name(link: str) -> str:
 def insert_and_wait(
     c: Clients, insert: Callable[[], Any], *, project: str, resource: str, region: str | None = None
 ) -> None:
-    """Insert and wait for the operation; on a 409 (a retried insert that went through) the caller reads
-    the resource back and assesses it again."""
+    """Insert and wait for the operation; on a 409 (a retried insert whose first attempt went through) wait
+    for that attempt's operation if it still runs; the caller reads the resource back and assesses it
+    again."""
     op = calls.create_or_existing(insert, resource=resource)
     if op is not None:
         ops.wait_compute(c, op, project=project, region=region, resource=resource)
+    else:
+        ops.wait_compute_pending(c, project=project, region=region, resource=resource)
 
 
 def delete_and_wait(

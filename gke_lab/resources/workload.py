@@ -101,7 +101,7 @@ def api_client(c: Clients, spec: LabSpec, access: ClusterAccess) -> k8s.ApiClien
     return kube.api_client(
         access.endpoint,
         access.ca_certificate,
-        c.access_token(),
+        c.access_token,  # asked at every request: refreshed before it expires
         authorized_networks=[n.cidr for n in spec.cluster.master_authorized_networks],
     )
 

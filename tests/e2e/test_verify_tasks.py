@@ -19,9 +19,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def token_env(monkeypatch):
-    # The client factory hands out its fixed token when aimed at an emulator; nothing is contacted here.
-    monkeypatch.setenv("GKE_LAB_EMULATOR_HOST", "127.0.0.1:9")
+def token_env(emulator):
+    # Aimed at an emulator, the client factory asks the emulator's token endpoint for the bearer token.
+    return emulator
 
 
 @flow

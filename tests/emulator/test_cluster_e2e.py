@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 import urllib3
 from google.api_core import exceptions as gexc
@@ -35,12 +37,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0, what: str =
         time.sleep(0.05)
 
 
+def emulator_token() -> str:
+    """An access token from the emulator's token endpoint: its clusters accept no other."""
+    resp = httpx.post(
+        f"http://{os.environ['GKE_LAB_EMULATOR_HOST']}/token",
+        data={"grant_type": "refresh_token", "refresh_token": "test", "client_id": "test"},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return resp.json()["access_token"]
+
+
 def kube_client(cluster, tmp_path) -> client.ApiClient:
     """Built like `gcloud container clusters get-credentials`: endpoint, CA, bearer token."""
     ca = tmp_path / "ca.pem"
     ca.write_bytes(base64.b64decode(cluster.master_auth.cluster_ca_certificate))
     cfg = client.Configuration(host=f"https://{cluster.endpoint}", ssl_ca_cert=str(ca))
-    cfg.api_key = {"authorization": "ya29.emulator-token"}
+    cfg.api_key = {"authorization": emulator_token()}
     cfg.api_key_prefix = {"authorization": "Bearer"}
     cfg.safe_chars_for_path_param = "/:"
     cfg.retries = 0
