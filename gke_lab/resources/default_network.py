@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from google.cloud import compute_v1
 from pydantic import BaseModel, ConfigDict
 
 from gke_lab import calls, retry
@@ -44,18 +45,37 @@ def _list(fn: Callable[[], Iterable[Any]], project: str) -> list[Any]:
     return retry.call(lambda: list(fn()), resource=f"projects/{project}", action="list")
 
 
-def read(c: Clients, spec: LabSpec) -> DefaultNetwork | None:
-    project = spec.project_id
-    network = calls.get_or_none(
-        lambda: c.networks.get(project=project, network=NAME), resource=resource_name(spec)
-    )
-    if network is None:
-        return None
+def _path(link: str) -> str:
+    """A resource link as `projects/...` whatever its form (full URL or path)."""
+    return link[link.find("projects/") :] if "projects/" in link else link
+
+
+def _scope(scope: str) -> str:
+    return scope.split("/")[-1]
+
+
+def _aggregated(fn: Callable[[], Iterable[Any]], project: str, field: str) -> list[tuple[str, Any]]:
+    """(scope, resource) pairs of an aggregated list, every scope included."""
+    return [(_scope(scope), item) for scope, scoped in _list(fn, project) for item in getattr(scoped, field)]
+
+
+def _forwarding_rule_user(scope: str, rule: Any) -> str:
+    # A Private Service Connect endpoint is a forwarding rule whose target is a service attachment or a
+    # Google APIs bundle (https://cloud.google.com/vpc/docs/configure-private-service-connect-services).
+    target = rule.target or ""
+    if "/serviceAttachments/" in target or target in ("all-apis", "vpc-sc"):
+        return f"Private Service Connect endpoint {scope}/{rule.name} (to {target.split('/')[-1]})"
+    return f"forwarding rule {scope}/{rule.name}"
+
+
+def _users(c: Clients, project: str, network: compute_v1.Network) -> tuple[list[str], list[Any]]:
+    """Everything in the default network besides its bootstrap (each named with its kind), and the
+    network's firewall rules. Every kind that keeps a network from being deleted is read
+    (https://cloud.google.com/vpc/docs/create-modify-vpc-networks#deleting_a_network)."""
     users: list[str] = []
-    for zone, scoped in _list(lambda: c.instances.aggregated_list(project=project), project):
-        for vm in scoped.instances:
-            if any(uses_network(nic.network, NAME) for nic in vm.network_interfaces):
-                users.append(f"VM {zone.split('/')[-1]}/{vm.name}")
+    for zone, vm in _aggregated(lambda: c.instances.aggregated_list(project=project), project, "instances"):
+        if any(uses_network(nic.network, NAME) for nic in vm.network_interfaces):
+            users.append(f"VM {zone}/{vm.name}")
     rules = [
         r for r in _list(lambda: c.firewalls.list(project=project), project) if uses_network(r.network, NAME)
     ]
@@ -64,14 +84,65 @@ def read(c: Clients, spec: LabSpec) -> DefaultNetwork | None:
         # Bootstrap routes: the default internet route and the auto-mode subnet routes (default-route-*).
         if uses_network(route.network, NAME) and not route.name.startswith("default-route-"):
             users.append(f"route {route.name}")
-    for region, scoped in _list(lambda: c.subnetworks.aggregated_list(project=project), project):
-        for sub in scoped.subnetworks:
-            if uses_network(sub.network, NAME) and sub.name != NAME:
-                users.append(f"subnetwork {region.split('/')[-1]}/{sub.name}")
-    for region, scoped in _list(lambda: c.routers.aggregated_list(project=project), project):
-        for router in scoped.routers:
-            if uses_network(router.network, NAME):
-                users.append(f"router {region.split('/')[-1]}/{router.name}")
+    own_subnets: set[str] = set()
+    for region, sub in _aggregated(
+        lambda: c.subnetworks.aggregated_list(project=project), project, "subnetworks"
+    ):
+        if uses_network(sub.network, NAME):
+            own_subnets.add(_path(sub.self_link))
+            if sub.name != NAME:
+                users.append(f"subnetwork {region}/{sub.name}")
+
+    def in_network(item: Any) -> bool:
+        return uses_network(item.network, NAME) or _path(item.subnetwork) in own_subnets
+
+    for region, router in _aggregated(lambda: c.routers.aggregated_list(project=project), project, "routers"):
+        if uses_network(router.network, NAME):
+            users.append(f"router {region}/{router.name}")
+    users += [f"VPC peering {peering.name}" for peering in network.peerings]
+    seen: set[str] = set()
+    regional = _aggregated(
+        lambda: c.forwarding_rules.aggregated_list(project=project), project, "forwarding_rules"
+    )
+    global_rules = _list(lambda: c.global_forwarding_rules.list(project=project), project)
+    for scope, rule in [*regional, *(("global", r) for r in global_rules)]:
+        if in_network(rule) and _path(rule.self_link) not in seen:
+            seen.add(_path(rule.self_link))
+            users.append(_forwarding_rule_user(scope, rule))
+    regional = _aggregated(lambda: c.addresses.aggregated_list(project=project), project, "addresses")
+    global_addresses = _list(lambda: c.global_addresses.list(project=project), project)
+    for scope, address in [*regional, *(("global", a) for a in global_addresses)]:
+        if in_network(address) and _path(address.self_link) not in seen:
+            seen.add(_path(address.self_link))
+            users.append(f"reserved address {scope}/{address.name}")
+    gateways: set[str] = set()
+    for field, client, label in (
+        ("vpn_gateways", c.vpn_gateways, "VPN gateway"),
+        ("target_vpn_gateways", c.target_vpn_gateways, "Classic VPN gateway"),
+    ):
+        for region, gateway in _aggregated(
+            lambda cl=client: cl.aggregated_list(project=project), project, field
+        ):
+            if uses_network(gateway.network, NAME):
+                gateways.add(_path(gateway.self_link))
+                users.append(f"{label} {region}/{gateway.name}")
+    for region, tunnel in _aggregated(
+        lambda: c.vpn_tunnels.aggregated_list(project=project), project, "vpn_tunnels"
+    ):
+        # A tunnel has no network of its own: it is in its gateway's.
+        if {_path(tunnel.vpn_gateway), _path(tunnel.target_vpn_gateway)} & gateways:
+            users.append(f"VPN tunnel {region}/{tunnel.name}")
+    return users, rules
+
+
+def read(c: Clients, spec: LabSpec) -> DefaultNetwork | None:
+    project = spec.project_id
+    network = calls.get_or_none(
+        lambda: c.networks.get(project=project, network=NAME), resource=resource_name(spec)
+    )
+    if network is None:
+        return None
+    users, rules = _users(c, project, network)
     bootstrap = tuple(r.name for r in rules if r.name in BOOTSTRAP_RULES)
     return DefaultNetwork(users=tuple(users), bootstrap_rules=bootstrap)
 
