@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from gke_lab import calls, retry
 from gke_lab.clients import Clients
-from gke_lab.resources.compute import delete_and_wait, uses_network
+from gke_lab.resources.compute import delete_and_wait, insert_and_wait, uses_network
 from gke_lab.resources.decision import Action, Blocker, Decision, skip
 from gke_lab.spec import LabSpec
 
@@ -27,6 +27,8 @@ class DefaultNetwork:
 
     users: tuple[str, ...]
     bootstrap_rules: tuple[str, ...]
+    # the bootstrap rules as read, to put them back if the network cannot go after all
+    bootstrap_bodies: tuple[compute_v1.Firewall, ...] = ()
 
 
 class DefaultNetworkResult(BaseModel):
@@ -143,8 +145,10 @@ def read(c: Clients, spec: LabSpec) -> DefaultNetwork | None:
     if network is None:
         return None
     users, rules = _users(c, project, network)
-    bootstrap = tuple(r.name for r in rules if r.name in BOOTSTRAP_RULES)
-    return DefaultNetwork(users=tuple(users), bootstrap_rules=bootstrap)
+    bootstrap = tuple(r for r in rules if r.name in BOOTSTRAP_RULES)
+    return DefaultNetwork(
+        users=tuple(users), bootstrap_rules=tuple(r.name for r in bootstrap), bootstrap_bodies=bootstrap
+    )
 
 
 def assess(spec: LabSpec, live: DefaultNetwork | None) -> Decision:
@@ -182,20 +186,50 @@ def _delete_rule(c: Clients, project: str, rule: str) -> None:
     )
 
 
+def _restore_rules(c: Clients, project: str, rules: tuple[compute_v1.Firewall, ...]) -> None:
+    for rule in rules:
+        body = compute_v1.Firewall(
+            name=rule.name,
+            network=rule.network,
+            description=rule.description,
+            priority=rule.priority,
+            direction=rule.direction,
+            source_ranges=list(rule.source_ranges),
+            allowed=list(rule.allowed),
+        )
+        insert_and_wait(
+            c,
+            lambda b=body: c.firewalls.insert_unary(project=project, firewall_resource=b),
+            project=project,
+            resource=f"projects/{project}/global/firewalls/{rule.name}",
+        )
+
+
 def ensure(c: Clients, spec: LabSpec) -> DefaultNetworkResult:
-    """Delete the default network (its bootstrap rules first) when the decision says so."""
+    """Delete the default network (its bootstrap rules first) when the decision says so. The rules go only
+    once every kind of user has been checked; if something appears meanwhile, or the network delete fails,
+    the rules are put back as they were, so a failed attempt leaves the network as it found it."""
     live = read(c, spec)
     decision = assess(spec, live)
     decision.stop()
     if decision.action is not Action.DELETE or live is None:
         return DefaultNetworkResult(deleted=False, reason=decision.detail)
     project = spec.project_id
-    for rule in live.bootstrap_rules:
-        _delete_rule(c, project, rule)
-    delete_and_wait(
-        c,
-        lambda: c.networks.delete_unary(project=project, network=NAME),
-        project=project,
-        resource=decision.resource,
-    )
+    deleted: list[compute_v1.Firewall] = []
+    try:
+        for rule in live.bootstrap_bodies:
+            _delete_rule(c, project, rule.name)
+            deleted.append(rule)
+        # Something may have started using the network while the rules went: check again before it goes.
+        again = assess(spec, read(c, spec))
+        again.stop()
+        delete_and_wait(
+            c,
+            lambda: c.networks.delete_unary(project=project, network=NAME),
+            project=project,
+            resource=decision.resource,
+        )
+    except Exception:
+        _restore_rules(c, project, tuple(deleted))
+        raise
     return DefaultNetworkResult(deleted=True, reason="deleted", rules_deleted=list(live.bootstrap_rules))

@@ -13,7 +13,7 @@ import pytest
 from google.cloud import compute_v1
 
 from gke_lab.clients import Clients
-from gke_lab.errors import RefusedError
+from gke_lab.errors import LabError, RefusedError
 from gke_lab.ops import wait_compute
 from gke_lab.overrides import apply_overrides
 from gke_lab.plan import live_decisions
@@ -193,3 +193,22 @@ def test_emulator_refuses_to_delete_a_network_they_use(emu, c, kind):
     with pytest.raises(Exception) as refused:
         c.networks.delete_unary(project=PROJECT, network="default")
     assert "resourceInUseByAnotherResource" in str(refused.value) or "being used" in str(refused.value)
+
+
+def test_failed_network_delete_puts_the_bootstrap_rules_back(emu, c):
+    spec = apply_overrides(None, ["delete_default_network=true"])
+    before = {
+        f["name"]: f for f in project_state(emu)["firewalls"] if f["network"].endswith("/networks/default")
+    }
+    fault = {"api": "compute", "method": "DELETE", "path_regex": "global/networks/default$", "status": 400}
+    admin(emu, "POST", "faults", json={"rules": [fault]})
+    with pytest.raises(LabError):
+        default_network.ensure(c, spec)
+    assert any(n["name"] == "default" for n in project_state(emu)["networks"])
+    after = {
+        f["name"]: f for f in project_state(emu)["firewalls"] if f["network"].endswith("/networks/default")
+    }
+    assert set(after) == set(before) == set(default_network.BOOTSTRAP_RULES)
+    for name, rule in before.items():
+        for field in ("sourceRanges", "allowed", "priority", "direction"):
+            assert after[name][field] == rule[field], (name, field)
