@@ -9,7 +9,7 @@ from typing import Any
 from google.cloud import kms_v1
 
 from emulator.clock import rfc3339
-from emulator.errors import ApiError, already_exists, invalid, not_found
+from emulator.errors import ApiError, already_exists, invalid, not_found, permission_denied
 from emulator.messages import normalize
 from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
@@ -50,6 +50,16 @@ def check_labels(labels: dict[str, str], field: str) -> None:
                 f"Invalid {field} value '{v}' for key '{k}': values may contain only lowercase "
                 "letters, digits, '_' and '-' (at most 63 characters)."
             )
+
+
+def _require(project: Project, permission: str, resource: str) -> None:
+    """The caller holds every permission unless a test withdrew it (admin settings deniedPermissions).
+    A new version needs cloudkms.cryptoKeyVersions.create, a primary change cloudkms.cryptoKeys.update
+    ("Rotate a key", required permissions: https://cloud.google.com/kms/docs/rotate-key#required-roles)."""
+    if permission in project.denied_permissions:
+        raise permission_denied(
+            f"Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
+        )
 
 
 class KmsService:
@@ -270,6 +280,7 @@ class KmsService:
         https://cloud.google.com/kms/docs/rotate-key#manual_rotation; method:
         https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys.cryptoKeyVersions/create)."""
         names = self._names(project, location, ring, key)
+        _require(project, "cloudkms.cryptoKeyVersions.create", names["key"])
         with project.locked():
             stored = self._key(project, names["key"])
             if stored.get("importOnly"):
@@ -316,6 +327,7 @@ class KmsService:
         if not version_id:
             raise invalid("The request must specify crypto_key_version_id.")
         names = self._names(project, location, ring, key, version_id)
+        _require(project, "cloudkms.cryptoKeys.update", names["key"])
         with project.locked():
             stored = self._key(project, names["key"])
             if stored["purpose"] != "ENCRYPT_DECRYPT":
@@ -396,6 +408,17 @@ class KmsService:
                 check_member=self.iam.check_member,
             )
 
+    def test_iam_permissions(
+        self, project: Project, location: str, ring: str, key: str, body: Any
+    ) -> dict[str, Any]:
+        """cryptoKeys.testIamPermissions: the asked permissions the caller holds (all but those withdrawn)
+        (https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/testIamPermissions)."""
+        asked = (body or {}).get("permissions") or [] if isinstance(body, dict) else []
+        with project.locked():
+            self._key(project, self._names(project, location, ring, key)["key"])
+            held = [p for p in asked if isinstance(p, str) and p not in project.denied_permissions]
+        return {"permissions": held} if held else {}
+
     def grant_effective(self, project: Project, key_name: str, member: str) -> bool:
         """Whether `member` can use the key now: the role granted on the key or inherited from the project,
         and propagated."""
@@ -426,6 +449,7 @@ class KmsService:
                 Route("GET", key + ":getIamPolicy", self.get_iam_policy),
                 Route("POST", key + ":getIamPolicy", self.get_iam_policy),
                 Route("POST", key + ":setIamPolicy", self.set_iam_policy),
+                Route("POST", key + ":testIamPermissions", self.test_iam_permissions),
                 Route("POST", key + ":updatePrimaryVersion", self.update_primary_version),
                 Route("GET", key + "/cryptoKeyVersions", self.list_versions),
                 Route("POST", key + "/cryptoKeyVersions", self.create_version),

@@ -197,7 +197,8 @@ class Emulator:
 
     def project_settings(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Admin switches for one project: `defaults` ("today" | "legacy") for a project not created yet,
-        `servicesEnabled` (every lab API on, agents created) and `existingCustomer` (may use no channel)."""
+        `servicesEnabled` (every lab API on, agents created), `existingCustomer` (may use no channel) and
+        `deniedPermissions` (permissions the caller lacks; KMS key versions and primaries check them)."""
         if not isinstance(body, dict):
             raise invalid("settings must be an object")
         defaults = body.get("defaults")
@@ -211,6 +212,11 @@ class Emulator:
                 enable_now(project, list(SERVICE_TITLES), self.clock.now())
             if "existingCustomer" in body:
                 project.existing_customer = bool(body["existingCustomer"])
+            if "deniedPermissions" in body:
+                denied = body["deniedPermissions"]
+                if not isinstance(denied, list) or not all(isinstance(p, str) for p in denied):
+                    raise invalid("deniedPermissions must be a list of permission names")
+                project.denied_permissions = set(denied)
             return {
                 "project": project.id,
                 "number": project.number,
@@ -218,6 +224,7 @@ class Emulator:
                 "enabledServices": sorted(project.enabled_services),
                 "serviceAgents": sorted(project.agents),
                 "existingCustomer": project.existing_customer,
+                "deniedPermissions": sorted(project.denied_permissions),
             }
 
     def add_instance(self, project_id: str, zone: str, body: dict[str, Any]) -> dict[str, Any]:

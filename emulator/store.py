@@ -179,6 +179,8 @@ class Project:
         self.agents: set[str] = set()
         # GKE: an "existing customer" may still create clusters with no release channel
         self.existing_customer = legacy
+        # permissions a test has withdrawn from the emulator's caller (who otherwise holds every one)
+        self.denied_permissions: set[str] = set()
         # a legacy project also keeps the emulator's earlier offer of versions, schema 1 image pulls on
         # every node and GKE leftovers that go at once with their cluster
         self.legacy = legacy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from google.cloud import kms_v1
@@ -15,6 +16,7 @@ from gke_lab.requests import build_crypto_key
 from gke_lab.resources.converge import converge
 from gke_lab.resources.decision import (
     Action,
+    Blocker,
     Decision,
     Difference,
     create,
@@ -34,7 +36,16 @@ ENABLED = kms_v1.CryptoKeyVersion.CryptoKeyVersionState.ENABLED
 # CreateCryptoKeyVersion then UpdateCryptoKeyPrimaryVersion). A disabled or destroyed primary is not
 # re-enabled or restored: someone disabled or destroyed it on purpose (Enabling and disabling key versions,
 # https://cloud.google.com/kms/docs/enable-disable; https://cloud.google.com/kms/docs/destroy-restore).
-ROTATE_PERMISSIONS = "cloudkms.cryptoKeyVersions.create and cloudkms.cryptoKeys.update"
+ROTATE_PERMISSIONS = ("cloudkms.cryptoKeyVersions.create", "cloudkms.cryptoKeys.update")
+
+
+@dataclass(frozen=True)
+class LiveKey:
+    """The live key and, when its primary version is unusable, which rotation permissions the caller lacks
+    (asked with testIamPermissions, so plan and up take the same decision)."""
+
+    key: kms_v1.CryptoKey
+    missing_permissions: tuple[str, ...] = ()
 
 
 class CryptoKeyResult(BaseModel):
@@ -46,9 +57,21 @@ class CryptoKeyResult(BaseModel):
     new_primary: str | None = None
 
 
-def read(c: Clients, spec: LabSpec, which: Which) -> kms_v1.CryptoKey | None:
+def read(c: Clients, spec: LabSpec, which: Which) -> LiveKey | None:
     name = spec.key_name(which)
-    return calls.get_or_none(lambda: c.kms.get_crypto_key(name=name), resource=name)
+    key = calls.get_or_none(lambda: c.kms.get_crypto_key(name=name), resource=name)
+    if key is None:
+        return None
+    if primary_problem(key) is None:
+        return LiveKey(key)
+    held = retry.call(
+        lambda: c.kms.test_iam_permissions(
+            request={"resource": name, "permissions": list(ROTATE_PERMISSIONS)}
+        ),
+        resource=name,
+        action="test permissions on",
+    )
+    return LiveKey(key, tuple(p for p in ROTATE_PERMISSIONS if p not in held.permissions))
 
 
 def primary_problem(live: kms_v1.CryptoKey) -> str | None:
@@ -61,18 +84,36 @@ def primary_problem(live: kms_v1.CryptoKey) -> str | None:
     return None
 
 
-def assess(spec: LabSpec, which: Which, live: kms_v1.CryptoKey | None) -> Decision:
+def _refusal(resource: str, problem: str, missing: str, done: str = "Nothing was changed.") -> str:
+    return (
+        f"{resource} {problem}, and this run may not rotate it ({missing} denied). {done} Rotate it with "
+        f"`gcloud kms keys versions create --primary --key {resource}`, or run as someone with "
+        "roles/cloudkms.admin on the key."
+    )
+
+
+def assess(spec: LabSpec, which: Which, live: LiveKey | None) -> Decision:
     key_id, resource = spec.key_id(which), spec.key_name(which)
     if live is None:
         return create(KIND, key_id, resource, "ENCRYPT_DECRYPT, software")
-    blocked = not_owned(KIND, key_id, resource, Marker.from_labels(live.labels), spec.lab, FIX)
+    key = live.key
+    blocked = not_owned(KIND, key_id, resource, Marker.from_labels(key.labels), spec.lab, FIX)
     if blocked:
         return blocked
-    purpose = kms_v1.CryptoKey.CryptoKeyPurpose(live.purpose)
+    purpose = kms_v1.CryptoKey.CryptoKeyPurpose(key.purpose)
     found = (
         [] if purpose == ENCRYPT_DECRYPT else [Difference("purpose", str(purpose.name), "ENCRYPT_DECRYPT")]
     )
-    problem = None if found else primary_problem(live)
+    problem = None if found else primary_problem(key)
+    if problem and live.missing_permissions:
+        return Decision(
+            Action.BLOCKED,
+            KIND,
+            key_id,
+            resource,
+            blocker=Blocker.UNUSABLE,
+            message=_refusal(resource, problem, " and ".join(live.missing_permissions)),
+        )
     if problem:
         # The lab's own key: rotate it so the cluster's disks and Secrets can be encrypted.
         return Decision(
@@ -86,8 +127,9 @@ def assess(spec: LabSpec, which: Which, live: kms_v1.CryptoKey | None) -> Decisi
 
 
 def _rotate(c: Clients, resource: str, problem: str) -> str:
-    """Create a version and make it primary; the name of the new version. Refused permissions fail
-    naming the key, what it lacks and how to fix it by hand."""
+    """Create a version and make it primary; the name of the new version. A permission refused all the
+    same (changed since the check) fails like the planned refusal."""
+    version: kms_v1.CryptoKeyVersion | None = None
     try:
         version = retry.call(
             lambda: c.kms.create_crypto_key_version(
@@ -105,12 +147,13 @@ def _rotate(c: Clients, resource: str, problem: str) -> str:
     except ApiError as exc:
         if exc.__cause__ is None or not is_permission_denied(exc.__cause__):
             raise
-        raise LabError(
-            f"{resource} {problem}, and this run may not rotate it ({ROTATE_PERMISSIONS} denied: "
-            f"{exc}). Nothing else was changed. Rotate it with `gcloud kms keys versions create --primary "
-            f"--key {resource}`, or run as someone with roles/cloudkms.admin on the key.",
-            resource=resource,
-        ) from exc
+        done = (
+            f"Version {version.name} was created but not made primary."
+            if version is not None
+            else "Nothing was changed."
+        )
+        missing = ROTATE_PERMISSIONS[1] if version is not None else ROTATE_PERMISSIONS[0]
+        raise LabError(f"{_refusal(resource, problem, missing, done)} ({exc})", resource=resource) from exc
     return version.name
 
 
@@ -127,7 +170,7 @@ def ensure(c: Clients, spec: LabSpec, marker: Marker, which: Which) -> CryptoKey
             resource=resource,
         ),
     )
-    problem = primary_problem(live)
+    problem = primary_problem(live.key)
     if problem is None:
         return CryptoKeyResult(name=resource, created=created)
     new_primary = _rotate(c, resource, problem)
@@ -136,7 +179,7 @@ def ensure(c: Clients, spec: LabSpec, marker: Marker, which: Which) -> CryptoKey
     decision.stop()
     if decision.action is not Action.EXISTS:
         raise LabError(
-            f"{resource} still {primary_problem(after) if after else 'is missing'} after rotation",
+            f"{resource} still {primary_problem(after.key) if after else 'is missing'} after rotation",
             resource=resource,
         )
     return CryptoKeyResult(name=resource, created=created, new_primary=new_primary)

@@ -14,14 +14,17 @@ State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 SPEC = LabSpec()
 
 
-def key(primary: kms_v1.CryptoKeyVersion | None, *, lab: str = SPEC.lab) -> kms_v1.CryptoKey:
+def key(
+    primary: kms_v1.CryptoKeyVersion | None, *, lab: str = SPEC.lab, missing: tuple[str, ...] = ()
+) -> crypto_key.LiveKey:
     labels = marker_for(SPEC.model_copy(update={"lab": lab}), 0).labels() if lab else {}
-    return kms_v1.CryptoKey(
+    live = kms_v1.CryptoKey(
         name=SPEC.key_name("node"),
         purpose=kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT,
         labels=labels,
         primary=primary,
     )
+    return crypto_key.LiveKey(live, missing)
 
 
 def version(n: int, state: State) -> kms_v1.CryptoKeyVersion:
@@ -52,3 +55,24 @@ def test_foreign_key_without_enabled_primary_is_refused_naming_the_key(lab):
     decision = crypto_key.assess(SPEC, "node", key(version(1, State.DISABLED), lab=lab))
     assert decision.action is Action.BLOCKED and decision.blocker is Blocker.NOT_OWNED
     assert SPEC.key_name("node") in decision.message and "kms.node_key" in decision.message
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        ("cloudkms.cryptoKeyVersions.create",),
+        ("cloudkms.cryptoKeys.update",),
+        crypto_key.ROTATE_PERMISSIONS,
+    ],
+)
+def test_lab_key_the_caller_may_not_rotate_is_refused_naming_key_and_fix(missing):
+    decision = crypto_key.assess(SPEC, "node", key(version(1, State.DISABLED), missing=missing))
+    assert decision.action is Action.BLOCKED and decision.blocker is Blocker.UNUSABLE
+    assert SPEC.key_name("node") in decision.message and "state DISABLED" in decision.message
+    assert all(p in decision.message for p in missing)
+    assert "gcloud kms keys versions create --primary" in decision.message
+
+
+def test_missing_permissions_do_not_matter_while_the_primary_is_enabled():
+    live = key(version(1, State.ENABLED), missing=crypto_key.ROTATE_PERMISSIONS)
+    assert crypto_key.assess(SPEC, "node", live).action is Action.EXISTS

@@ -162,3 +162,18 @@ def test_foreign_key_without_enabled_primary_is_refused_untouched(emu, c):
         crypto_key.ensure(c, SPEC, marker_for(SPEC, time.time()), "node")
     assert str(refused.value) == decision.message
     assert mutations_since(emu, seq) == []
+
+
+@pytest.mark.parametrize("denied", ["cloudkms.cryptoKeyVersions.create", "cloudkms.cryptoKeys.update"])
+def test_caller_without_rotation_permissions_is_refused_as_planned(emu, c, denied):
+    lab_key(c)
+    disable(c, emu)
+    admin(emu, "POST", f"projects/{PROJECT}/settings", json={"deniedPermissions": [denied]})
+    decision = planned(c)
+    assert decision.action is Action.BLOCKED and KEY in decision.message and denied in decision.message
+    seq = last_seq(emu)
+    with pytest.raises(LabError) as refused:
+        crypto_key.ensure(c, SPEC, marker_for(SPEC, time.time()), "node")
+    assert str(refused.value) == decision.message
+    assert mutations_since(emu, seq) == []
+    assert c.kms.get_crypto_key(name=KEY).primary.name == V1
