@@ -118,13 +118,14 @@ def _users(c: Clients, project: str, network: compute_v1.Network) -> tuple[list[
             seen.add(_path(address.self_link))
             users.append(f"reserved address {scope}/{address.name}")
     gateways: set[str] = set()
-    for field, client, label in (
-        ("vpn_gateways", c.vpn_gateways, "VPN gateway"),
-        ("target_vpn_gateways", c.target_vpn_gateways, "Classic VPN gateway"),
-    ):
-        for region, gateway in _aggregated(
-            lambda cl=client: cl.aggregated_list(project=project), project, field
-        ):
+    ha_gateways = _aggregated(
+        lambda: c.vpn_gateways.aggregated_list(project=project), project, "vpn_gateways"
+    )
+    classic_gateways = _aggregated(
+        lambda: c.target_vpn_gateways.aggregated_list(project=project), project, "target_vpn_gateways"
+    )
+    for label, found in (("VPN gateway", ha_gateways), ("Classic VPN gateway", classic_gateways)):
+        for region, gateway in found:
             if uses_network(gateway.network, NAME):
                 gateways.add(_path(gateway.self_link))
                 users.append(f"{label} {region}/{gateway.name}")
@@ -186,6 +187,15 @@ def _delete_rule(c: Clients, project: str, rule: str) -> None:
     )
 
 
+def _insert_rule(c: Clients, project: str, body: compute_v1.Firewall) -> None:
+    insert_and_wait(
+        c,
+        lambda: c.firewalls.insert_unary(project=project, firewall_resource=body),
+        project=project,
+        resource=f"projects/{project}/global/firewalls/{body.name}",
+    )
+
+
 def _restore_rules(c: Clients, project: str, rules: tuple[compute_v1.Firewall, ...]) -> None:
     for rule in rules:
         body = compute_v1.Firewall(
@@ -197,12 +207,7 @@ def _restore_rules(c: Clients, project: str, rules: tuple[compute_v1.Firewall, .
             source_ranges=list(rule.source_ranges),
             allowed=list(rule.allowed),
         )
-        insert_and_wait(
-            c,
-            lambda b=body: c.firewalls.insert_unary(project=project, firewall_resource=b),
-            project=project,
-            resource=f"projects/{project}/global/firewalls/{rule.name}",
-        )
+        _insert_rule(c, project, body)
 
 
 def ensure(c: Clients, spec: LabSpec) -> DefaultNetworkResult:
