@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.e2e]
 REGION = "us-west1"
 DEFAULT = f"projects/{PROJECT}/global/networks/default"
 DEFAULT_SUBNET = f"projects/{PROJECT}/regions/{REGION}/subnetworks/default"
+LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 
 @pytest.fixture
@@ -212,3 +213,20 @@ def test_failed_network_delete_puts_the_bootstrap_rules_back(emu, c):
     for name, rule in before.items():
         for field in ("sourceRanges", "allowed", "priority", "direction"):
             assert after[name][field] == rule[field], (name, field)
+
+
+@pytest.mark.parametrize("kind", ["PSC endpoint to Google APIs", "VPN tunnel", "peering"])
+def test_provision_flow_refuses_and_deletes_nothing(prefect_harness, emu, c, kind):
+    from flows.provision import provision_lab
+
+    place, named = USERS[kind]
+    place(emu, c)
+    before = project_state(emu)
+    seq = last_seq(emu)
+    with pytest.raises(LabError, match=r"Nothing was deleted") as refused:
+        provision_lab(spec=apply_overrides(None, [LOCAL, "delete_default_network=true"]))
+    assert named in str(refused.value)
+    after = project_state(emu)
+    assert [n["name"] for n in after["networks"]] == [n["name"] for n in before["networks"]]
+    assert sorted(f["name"] for f in after["firewalls"]) == sorted(f["name"] for f in before["firewalls"])
+    assert [e for e in mutations_since(emu, seq) if e["method"] == "DELETE"] == []
