@@ -124,6 +124,11 @@ class RestApp:
             m = re.match(r"^projects/([^/]+)/zones/([^/]+)/instances$", name)
             if m and method == "POST":
                 return 200, emu.add_instance(m.group(1), m.group(2), body or {})
+            # forwarding rules, addresses, VPN gateways/tunnels placed by tests (compute/network_users.py)
+            m = re.match(r"^projects/([^/]+)/(?:regions/([^/]+)|(global))/([A-Za-z]+)$", name)
+            if m and method == "POST":
+                scope = m.group(2) or "global"
+                return 200, emu.seed_network_user(m.group(1), scope, m.group(4), body or {})
         except ApiError as exc:
             return exc.code, exc.to_json()
         except (ValueError, KeyError, TypeError) as exc:

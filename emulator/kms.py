@@ -1,4 +1,5 @@
-"""Cloud KMS: key rings, crypto keys, key versions (destroy scheduling) and key IAM policies."""
+"""Cloud KMS: key rings, crypto keys, key versions (create, enable/disable, destroy scheduling, primary
+changes) and key IAM policies."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from google.cloud import kms_v1
 
 from emulator.clock import rfc3339
-from emulator.errors import ApiError, already_exists, invalid, not_found
+from emulator.errors import ApiError, already_exists, invalid, not_found, permission_denied
 from emulator.messages import normalize
 from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
@@ -49,6 +50,16 @@ def check_labels(labels: dict[str, str], field: str) -> None:
                 f"Invalid {field} value '{v}' for key '{k}': values may contain only lowercase "
                 "letters, digits, '_' and '-' (at most 63 characters)."
             )
+
+
+def _require(project: Project, permission: str, resource: str) -> None:
+    """The caller holds every permission unless a test withdrew it (admin settings deniedPermissions).
+    A new version needs cloudkms.cryptoKeyVersions.create, a primary change cloudkms.cryptoKeys.update
+    ("Rotate a key", required permissions: https://cloud.google.com/kms/docs/rotate-key#required-roles)."""
+    if permission in project.denied_permissions:
+        raise permission_denied(
+            f"Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
+        )
 
 
 class KmsService:
@@ -261,6 +272,75 @@ class KmsService:
         items.sort(key=lambda v: int(v["name"].rsplit("/", 1)[-1]))
         return self._page(items, query, "cryptoKeyVersions")
 
+    def create_version(
+        self, project: Project, location: str, ring: str, key: str, body: Any
+    ) -> dict[str, Any]:
+        """cryptoKeyVersions.create: a new ENABLED version (generated at once for software keys). It is not
+        made primary: a manual rotation makes it primary with updatePrimaryVersion ("Rotate a key",
+        https://cloud.google.com/kms/docs/rotate-key#manual_rotation; method:
+        https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys.cryptoKeyVersions/create)."""
+        names = self._names(project, location, ring, key)
+        _require(project, "cloudkms.cryptoKeyVersions.create", names["key"])
+        with project.locked():
+            stored = self._key(project, names["key"])
+            if stored.get("importOnly"):
+                raise invalid(f"CryptoKey {names['key']} is import-only: versions must be imported.")
+            return dict(self._new_version(project, stored))
+
+    def update_version(
+        self,
+        project: Project,
+        location: str,
+        ring: str,
+        key: str,
+        version: str,
+        query: dict[str, str],
+        body: Any,
+    ) -> dict[str, Any]:
+        """cryptoKeyVersions.patch with updateMask=state: only ENABLED <-> DISABLED; any other state is a
+        failed precondition ("Enable and disable key versions", https://cloud.google.com/kms/docs/enable-disable;
+        method: https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys.cryptoKeyVersions/patch)."""
+        mask = [m.strip() for m in (query.get("updateMask") or "").split(",") if m.strip()]
+        if mask != ["state"]:
+            raise invalid("The request must specify update_mask, and only state can be updated.")
+        wanted = normalize(kms_v1.CryptoKeyVersion, body or {}).get("state", "")
+        if wanted not in ("ENABLED", "DISABLED"):
+            raise invalid(
+                f"Invalid crypto_key_version.state '{wanted}': only ENABLED or DISABLED can be set."
+            )
+        names = self._names(project, location, ring, key, version)
+        with project.locked():
+            self._key(project, names["key"])
+            stored = self._version(project, names["version"])
+            if stored["state"] not in ("ENABLED", "DISABLED"):
+                raise _wrong_state(stored)
+            stored["state"] = wanted
+            return dict(stored)
+
+    def update_primary_version(
+        self, project: Project, location: str, ring: str, key: str, body: Any
+    ) -> dict[str, Any]:
+        """cryptoKeys.updatePrimaryVersion: only for ENCRYPT_DECRYPT keys, and only to an ENABLED version
+        (https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/updatePrimaryVersion;
+        "Rotate a key", https://cloud.google.com/kms/docs/rotate-key)."""
+        version_id = str((body or {}).get("cryptoKeyVersionId", "")) if isinstance(body, dict) else ""
+        if not version_id:
+            raise invalid("The request must specify crypto_key_version_id.")
+        names = self._names(project, location, ring, key, version_id)
+        _require(project, "cloudkms.cryptoKeys.update", names["key"])
+        with project.locked():
+            stored = self._key(project, names["key"])
+            if stored["purpose"] != "ENCRYPT_DECRYPT":
+                raise invalid(
+                    f"CryptoKey {names['key']} has purpose {stored['purpose']}: only ENCRYPT_DECRYPT keys "
+                    "have a primary version."
+                )
+            version = self._version(project, names["version"])
+            if version["state"] != "ENABLED":
+                raise _wrong_state(version)
+            stored["_primary"] = version["name"]
+            return self.key_json(project, stored)
+
     def destroy_version(
         self, project: Project, location: str, ring: str, key: str, version: str
     ) -> dict[str, Any]:
@@ -288,6 +368,11 @@ class KmsService:
             return dict(stored)
 
     def version_usable(self, project: Project, key_name: str) -> bool:
+        """Whether the key's primary version is ENABLED. GKE refuses a CMEK boot-disk or Secrets key without
+        one: encryption uses the primary version ("Use customer-managed encryption keys (CMEK) in GKE",
+        https://cloud.google.com/kubernetes-engine/docs/how-to/using-cmek; "Encrypt secrets at the
+        application layer", https://cloud.google.com/kubernetes-engine/docs/how-to/encrypting-secrets;
+        a disabled or destroyed version cannot encrypt: https://cloud.google.com/kms/docs/enable-disable)."""
         key = project.crypto_keys.get(key_name)
         primary = key.get("_primary") if key is not None else None
         if not primary:
@@ -323,6 +408,17 @@ class KmsService:
                 check_member=self.iam.check_member,
             )
 
+    def test_iam_permissions(
+        self, project: Project, location: str, ring: str, key: str, body: Any
+    ) -> dict[str, Any]:
+        """cryptoKeys.testIamPermissions: the asked permissions the caller holds (all but those withdrawn)
+        (https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/testIamPermissions)."""
+        asked = (body or {}).get("permissions") or [] if isinstance(body, dict) else []
+        with project.locked():
+            self._key(project, self._names(project, location, ring, key)["key"])
+            held = [p for p in asked if isinstance(p, str) and p not in project.denied_permissions]
+        return {"permissions": held} if held else {}
+
     def grant_effective(self, project: Project, key_name: str, member: str) -> bool:
         """Whether `member` can use the key now: the role granted on the key or inherited from the project,
         and propagated."""
@@ -353,8 +449,12 @@ class KmsService:
                 Route("GET", key + ":getIamPolicy", self.get_iam_policy),
                 Route("POST", key + ":getIamPolicy", self.get_iam_policy),
                 Route("POST", key + ":setIamPolicy", self.set_iam_policy),
+                Route("POST", key + ":testIamPermissions", self.test_iam_permissions),
+                Route("POST", key + ":updatePrimaryVersion", self.update_primary_version),
                 Route("GET", key + "/cryptoKeyVersions", self.list_versions),
+                Route("POST", key + "/cryptoKeyVersions", self.create_version),
                 Route("GET", version, self.get_version),
+                Route("PATCH", version, self.update_version),
                 Route("POST", version + ":destroy", self.destroy_version),
                 Route("POST", version + ":restore", self.restore_version),
             ),

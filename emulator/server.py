@@ -175,6 +175,7 @@ class Emulator:
                     "routes": [public(r) for r in project.routes.values()],
                     "routers": [public(r) for r in project.routers.values()],
                     "instances": [public(i) for i in project.instances.values()],
+                    "networkResources": [public(r) for r in project.network_resources.values()],
                     "operations": [public(o) for o in project.operations.values()],
                     "keyRings": [dict(r) for r in project.key_rings.values()],
                     "cryptoKeys": [self.kms.key_json(project, k) for k in project.crypto_keys.values()],
@@ -204,7 +205,8 @@ class Emulator:
     def project_settings(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Admin switches for one project: `defaults` ("today" | "legacy") for a project not created yet,
         `servicesEnabled` (every lab API on, agents created), `existingCustomer` (may use no channel) and
-        `deniedPermissions` (the permissions the caller lacks on the project)."""
+        `deniedPermissions` (the permissions the caller lacks on the project: Resource Manager, Service
+        Usage and KMS check them)."""
         if not isinstance(body, dict):
             raise invalid("settings must be an object")
         defaults = body.get("defaults")
@@ -234,6 +236,12 @@ class Emulator:
         project = self.backend.project(project_id)
         with project.locked():
             return public(self.compute.add_instance(project, zone, body))
+
+    def seed_network_user(
+        self, project_id: str, scope: str, collection: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        project = self.backend.project(project_id)
+        return self.compute.seed_network_user(project, scope, collection, body)
 
     _KINDS = {
         "networks": "networks",

@@ -198,6 +198,8 @@ class Project:
         self.routes: dict[str, dict[str, Any]] = {}
         self.routers: dict[tuple[str, str], dict[str, Any]] = {}
         self.instances: dict[tuple[str, str], dict[str, Any]] = {}
+        # forwarding rules, addresses, VPN gateways and tunnels: (collection, region or "global", name)
+        self.network_resources: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         # KMS, keyed by full resource name
         self.key_rings: dict[str, dict[str, Any]] = {}

@@ -132,6 +132,34 @@ class Clients:
         return self._rest(compute_v1.InstancesClient)
 
     @cached_property
+    def forwarding_rules(self) -> compute_v1.ForwardingRulesClient:
+        return self._rest(compute_v1.ForwardingRulesClient)
+
+    @cached_property
+    def global_forwarding_rules(self) -> compute_v1.GlobalForwardingRulesClient:
+        return self._rest(compute_v1.GlobalForwardingRulesClient)
+
+    @cached_property
+    def addresses(self) -> compute_v1.AddressesClient:
+        return self._rest(compute_v1.AddressesClient)
+
+    @cached_property
+    def global_addresses(self) -> compute_v1.GlobalAddressesClient:
+        return self._rest(compute_v1.GlobalAddressesClient)
+
+    @cached_property
+    def vpn_gateways(self) -> compute_v1.VpnGatewaysClient:
+        return self._rest(compute_v1.VpnGatewaysClient)
+
+    @cached_property
+    def target_vpn_gateways(self) -> compute_v1.TargetVpnGatewaysClient:
+        return self._rest(compute_v1.TargetVpnGatewaysClient)
+
+    @cached_property
+    def vpn_tunnels(self) -> compute_v1.VpnTunnelsClient:
+        return self._rest(compute_v1.VpnTunnelsClient)
+
+    @cached_property
     def global_operations(self) -> compute_v1.GlobalOperationsClient:
         from google.cloud import compute_v1
 

@@ -9,7 +9,9 @@ from typing import Any
 # GKE reserves 4 addresses in every subnet's primary range (network, gateway, second-to-last, broadcast).
 RESERVED_PER_SUBNET = 4
 
-# max pods per node -> per-node Pod CIDR prefix (GKE allocates twice the pods, rounded to a power of two).
+# max pods per node -> per-node Pod CIDR prefix (GKE allocates twice the pods, rounded to a power of two):
+# the table in "Optimize IP address allocation",
+# https://cloud.google.com/kubernetes-engine/docs/how-to/flexible-pod-cidr#cidr_settings_for_a_new_node_pool
 _POD_PREFIX = ((8, 28), (16, 27), (32, 26), (64, 25), (110, 24), (256, 23))
 
 

@@ -347,10 +347,13 @@ def _private_ranges(d: dict[str, Any]) -> Iterator[Problem]:
 
 @rule
 def _capacity(d: dict[str, Any]) -> Iterator[Problem]:
-    # The subnet's primary range bounds the node VMs: autoscaling past it only fails later, node by node.
-    # A Pod range too small for the autoscaling maximum stays a plan warning: GKE can add Pod ranges to
-    # a running cluster (discontiguous multi-Pod CIDR), but nothing can add nodes to a full subnet short
-    # of recreating it. The initial node count must fit both.
+    # Every node takes one address of the subnet's primary range and one per-node Pod range from the
+    # Pod range, sized from max pods per node (GKE doubles the pods and rounds to a power of two: 110 ->
+    # /24, "Optimize IP address allocation",
+    # https://cloud.google.com/kubernetes-engine/docs/how-to/flexible-pod-cidr#cidr_settings_for_a_new_node_pool;
+    # "Node limiting ranges", https://cloud.google.com/kubernetes-engine/docs/concepts/alias-ips#node_limiting_ranges).
+    # A node that finds no address or no Pod range is never created, so the autoscaler's maximum
+    # (per zone x zones) must fit both ranges, and so must the initial node count.
     c, n = d["cluster"], d["network"]
     zones = len(c["node_locations"])
     found = ipplan.plan_ranges(
@@ -370,12 +373,21 @@ def _capacity(d: dict[str, Any]) -> Iterator[Problem]:
             f"at most {found.max_nodes // max(zones, 1)} per zone, or larger ranges",
             c["num_nodes"],
         )
-    elif found.autoscaling_max_total > found.max_nodes_by_subnet:
+    elif found.autoscaling_max_total > found.max_nodes:
+        if found.binding_range == "subnet":
+            holds = f"network.subnet.cidr admits only {found.max_nodes} nodes"
+            larger = "a larger subnet"
+        else:
+            holds = (
+                f"network.pods_range.cidr ({found.pods_cidr}) holds only {found.max_nodes} per-node "
+                f"/{found.pod_cidr_per_node_prefix} Pod ranges ({c['max_pods_per_node']} max pods per node)"
+            )
+            larger = "a larger Pod range, or fewer max pods per node"
         yield (
             ("cluster", "autoscaling", "max"),
             f"autoscaling to {found.autoscaling_max_total} nodes ({c['autoscaling']['max']} per zone x "
-            f"{zones} zones) but network.subnet.cidr admits only {found.max_nodes_by_subnet} nodes",
-            f"at most {found.max_nodes_by_subnet // max(zones, 1)} per zone, or a larger subnet",
+            f"{zones} zones) but {holds}",
+            f"at most {found.max_nodes // max(zones, 1)} per zone, or {larger}",
             c["autoscaling"]["max"],
         )
 

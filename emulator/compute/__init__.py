@@ -8,6 +8,7 @@
 | `routes.py` | routes |
 | `routers.py` | Cloud Routers and Cloud NAT |
 | `instances.py` | VM instances |
+| `network_users.py` | forwarding rules, addresses, VPN gateways and tunnels (seeded by the admin API) |
 | `operations.py` | global, regional and zonal operations with `wait` |
 | `common.py`, `filters.py`, `base.py` | names and references, list filters, links and list responses |
 
@@ -22,6 +23,7 @@ from typing import Any
 from emulator.compute.filters import matches_filter
 from emulator.compute.firewalls import FirewallsMixin
 from emulator.compute.instances import InstancesMixin
+from emulator.compute.network_users import COLLECTIONS, NetworkUsersMixin
 from emulator.compute.networks import NetworksMixin
 from emulator.compute.routers import RoutersMixin
 from emulator.compute.routes import RoutesMixin
@@ -34,12 +36,19 @@ __all__ = ["ComputeService"]
 
 
 class ComputeService(
-    NetworksMixin, SubnetworksMixin, FirewallsMixin, RoutesMixin, RoutersMixin, InstancesMixin
+    NetworksMixin,
+    SubnetworksMixin,
+    FirewallsMixin,
+    RoutesMixin,
+    RoutersMixin,
+    InstancesMixin,
+    NetworkUsersMixin,
 ):
     """The Compute Engine backend: every resource kind's methods on one object, as the routes call them."""
 
     def aggregated(self, project: Project, kind: str, query: dict[str, str]) -> dict[str, Any]:
-        """`aggregated/{instances,subnetworks,routers}`: items keyed by scope."""
+        """`aggregated/{instances,subnetworks,routers,forwardingRules,addresses,vpn...}`: items keyed by
+        scope (regional resources only, as the product reads global ones from their own collection)."""
         with project.locked():
             if kind == "instances":
                 source = [(f"zones/{z}", i) for (z, _), i in project.instances.items()]
@@ -47,6 +56,12 @@ class ComputeService(
                 source = [(f"regions/{r}", s) for (r, _), s in project.subnetworks.items()]
             elif kind == "routers":
                 source = [(f"regions/{r}", s) for (r, _), s in project.routers.items()]
+            elif kind in COLLECTIONS:
+                source = [
+                    (f"regions/{scope}", res)
+                    for (collection, scope, _), res in project.network_resources.items()
+                    if collection == kind and scope != "global"
+                ]
             else:
                 raise not_found(f"Unknown aggregated collection '{kind}'")
             items: dict[str, dict[str, Any]] = {}
@@ -54,13 +69,51 @@ class ComputeService(
                 if matches_filter(res, query.get("filter")):
                     items.setdefault(scope, {kind: []})[kind].append(public(res))
         return {
-            "kind": f"compute#{kind[:-1]}AggregatedList",
+            "kind": (COLLECTIONS[kind][0] if kind in COLLECTIONS else f"compute#{kind[:-1]}")
+            + "AggregatedList",
             "id": f"projects/{project.id}/aggregated/{kind}",
             "items": items,
             "selfLink": self.link(project, "aggregated", kind),
         }
 
     # ---- routes -----------------------------------------------------------------------------
+    def _network_user_routes(self) -> list[Route]:
+        """List and get for each collection of network_users.py, regional and (where it exists) global."""
+        out: list[Route] = []
+        for collection, (_, has_global, _) in COLLECTIONS.items():
+            out += [
+                Route(
+                    "GET",
+                    f"/regions/{{region}}/{collection}",
+                    lambda project, region, query, c=collection: self.list_network_users(
+                        project, region, c, query
+                    ),
+                ),
+                Route(
+                    "GET",
+                    f"/regions/{{region}}/{collection}/{{name}}",
+                    lambda project, region, name, c=collection: self.get_network_user(
+                        project, region, c, name
+                    ),
+                ),
+            ]
+            if has_global:
+                out += [
+                    Route(
+                        "GET",
+                        f"/global/{collection}",
+                        lambda project, query, c=collection: self.list_global_network_users(
+                            project, c, query
+                        ),
+                    ),
+                    Route(
+                        "GET",
+                        f"/global/{collection}/{{name}}",
+                        lambda project, name, c=collection: self.get_global_network_user(project, c, name),
+                    ),
+                ]
+        return out
+
     def routes(self) -> ServiceRoutes:
         operations: list[Route] = []
         for scope in ("/global", "/regions/{region}", "/zones/{zone}"):
@@ -100,6 +153,7 @@ class ComputeService(
                 Route("GET", "/zones/{zone}/instances", self.list_instances),
                 Route("GET", "/zones/{zone}/instances/{name}", self.get_instance),
                 Route("GET", "/aggregated/{kind}", self.aggregated),
+                *self._network_user_routes(),
                 *operations,
             ),
         )

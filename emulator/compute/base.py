@@ -31,6 +31,9 @@ class ComputeBase:
         def subnet_ready(self, project: Project, region: str, name: str) -> None:
             raise NotImplementedError  # subnetworks.py
 
+        def network_user_paths(self, project: Project, link: str) -> list[str]:
+            raise NotImplementedError  # network_users.py
+
         def new_firewall(self, project: Project, body: dict[str, Any], now: float) -> dict[str, Any]:
             raise NotImplementedError  # firewalls.py
 

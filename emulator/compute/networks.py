@@ -184,6 +184,9 @@ class NetworksMixin(OperationsMixin):
             for rt in project.routes.values()
             if rt["network"] == link and not rt.get("_system")
         ]
+        # forwarding rules, addresses and VPN gateways in the network also hold it ("Deleting a network":
+        # https://cloud.google.com/vpc/docs/create-modify-vpc-networks#deleting_a_network)
+        users += self.network_user_paths(project, link)
         return users
 
     def remove_peering(self, project: Project, name: str, body: Any) -> dict[str, Any]:

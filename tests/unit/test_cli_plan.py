@@ -67,15 +67,17 @@ def test_spec_file_and_overrides(runner, tmp_path):
     path = tmp_path / "lab.yaml"
     path.write_text("lab: team-a\nnetwork:\n  pods_range: {name: pods, cidr: 100.64.0.0/22}\n")
     result = runner.invoke(
-        main, ["plan", "--spec", str(path), "--set", "cluster.autoscaling.max=3", "--json"]
+        main, ["plan", "--spec", str(path), "--set", "cluster.autoscaling.max=2", "--json"]
     )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["spec"]["lab"] == "team-a"
     assert plan["ip_plan"]["max_nodes"] == 4 and plan["ip_plan"]["binding_range"] == "pods_range"
-    assert plan["warnings"] and "6 nodes" in plan["warnings"][0]
-    text = runner.invoke(main, ["plan", "--spec", str(path), "--set", "cluster.autoscaling.max=3"]).stdout
-    assert "warning:" in text
+    assert not plan["warnings"]
+    # Autoscaling past what the Pod range holds (6 nodes > 4) is refused, no longer only a warning.
+    refused = runner.invoke(main, ["plan", "--spec", str(path), "--set", "cluster.autoscaling.max=3"])
+    assert refused.exit_code == 2 and "cluster.autoscaling.max" in refused.stderr
+    assert "network.pods_range.cidr" in refused.stderr
 
 
 def test_missing_spec_file_exits_2(runner, tmp_path):

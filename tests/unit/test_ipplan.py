@@ -59,15 +59,11 @@ def test_subnet_binds_when_smaller():
 
 
 def test_warns_when_autoscaling_exceeds_limit():
-    spec = apply_overrides(
-        None,
-        [
-            "network.pods_range.cidr=100.64.0.0/22",
-            "cluster.autoscaling.max=3",
-            "cluster.node_locations=[us-west1-a, us-west1-b, us-west1-c]",
-        ],
+    # A spec with this shortfall is refused by validation (tests/unit/test_capacity_validation.py);
+    # the planner itself still names it.
+    p = plan_ranges(
+        "10.128.0.0/20", "100.64.0.0/22", "100.68.0.0/20", 110, zones=3, autoscaling_max_per_zone=3
     )
-    p = plan(spec)
     assert p.max_nodes == 4 and p.autoscaling_max_total == 9
     assert len(p.warnings) == 1 and "9 nodes" in p.warnings[0] and "4" in p.warnings[0]
 
@@ -114,17 +110,17 @@ def test_spec_never_accepts_overlapping_ranges(a, b, pa, pb):
     overrides = [f"network.pods_range.cidr={pods}", f"network.services_range.cidr={services}"]
     ranges = [ipaddress.IPv4Network(x) for x in ("10.128.0.0/20", pods, services, "172.16.0.0/28")]
     overlapping = any(x.overlaps(y) for i, x in enumerate(ranges) for y in ranges[i + 1 :])
-    # Ranges outside private/shared space, and a Pod range too small for the two initial nodes, are
-    # refused for their own reasons (named on their own fields).
+    # Ranges outside private/shared space, and a Pod range too small for the autoscaling maximum (2 per
+    # zone x 2 zones, one /24 each) are refused for their own reasons (named on their own fields).
     outside = [r for r in ranges[1:3] if not any(r.subnet_of(space) for space in validation.SUBNET_SPACE)]
-    too_small = 2 ** max(24 - pa, -1) < 2
+    too_small = 2 ** max(24 - pa, -1) < 4
     try:
         spec = apply_overrides(None, overrides)
     except SpecError as exc:
         paths = {path for path, _ in exc.problems}
         assert overlapping or outside or too_small, exc.problems
         allowed = {"network.pods_range.cidr", "network.services_range.cidr", "cluster.master_ipv4_cidr"}
-        assert paths <= allowed | ({"cluster.num_nodes"} if too_small else set())
+        assert paths <= allowed | ({"cluster.num_nodes", "cluster.autoscaling.max"} if too_small else set())
         if not (outside or too_small):
             assert overlapping
     else:
