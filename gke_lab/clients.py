@@ -133,30 +133,44 @@ class Clients:
 
     @cached_property
     def forwarding_rules(self) -> compute_v1.ForwardingRulesClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.ForwardingRulesClient)
 
     @cached_property
     def global_forwarding_rules(self) -> compute_v1.GlobalForwardingRulesClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.GlobalForwardingRulesClient)
 
     @cached_property
     def addresses(self) -> compute_v1.AddressesClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.AddressesClient)
 
     @cached_property
     def global_addresses(self) -> compute_v1.GlobalAddressesClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.GlobalAddressesClient)
 
     @cached_property
     def vpn_gateways(self) -> compute_v1.VpnGatewaysClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.VpnGatewaysClient)
 
     @cached_property
     def target_vpn_gateways(self) -> compute_v1.TargetVpnGatewaysClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.TargetVpnGatewaysClient)
 
     @cached_property
     def vpn_tunnels(self) -> compute_v1.VpnTunnelsClient:
+        from google.cloud import compute_v1
+
         return self._rest(compute_v1.VpnTunnelsClient)
 
     @cached_property
