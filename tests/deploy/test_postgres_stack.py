@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 
 import pytest
 
@@ -38,6 +39,16 @@ def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
         clusters = [c for c in state[project]["clusters"] if c["resourceLabels"].get("gke-lab") == lab]
         assert [c["status"] for c in clusters] == ["RUNNING"], (lab, clusters)
         assert finished[lab]["name"] == f"provision {lab}@{project}"
+
+    # The three ran at once: some instant lies inside all three runs' spans (start to end, as the
+    # Prefect API recorded them), which two workers of one flow each could never produce.
+    spans = {
+        lab: (datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"]))
+        for lab, r in finished.items()
+    }
+    latest_start = max(start for start, _ in spans.values())
+    earliest_end = min(end for _, end in spans.values())
+    assert latest_start < earliest_end, f"the three runs did not overlap: {spans}"
 
     # Both workers took part (each runs at most two flows at a time: --limit 2).
     uuid = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"

@@ -171,6 +171,7 @@ def test_two_labs_through_rest_only_the_lab_differing(sqlite_stack: Stack):
     for kind in ("clusters", "networks", "subnetworks", "routers", "serviceAccounts", "cryptoKeys"):
         assert one.get(kind) and two.get(kind), kind
         assert not set(one[kind]) & set(two[kind]), kind
+
     def rest_clusters() -> dict[str, dict]:
         # The stack and its project are shared with other deployment tests: only this test's labs count.
         found = sqlite_stack.emulator_state()["projects"][project]["clusters"]
