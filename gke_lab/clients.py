@@ -65,6 +65,9 @@ class Clients:
 
     def __init__(self, credentials: Credentials | None, emulator_host: str | None) -> None:
         self._emulator_host = emulator_host
+        # On an emulator the API clients are anonymous (as with Google's own emulators), but explicit
+        # credentials (a GcpCredentials block) still mint the Kubernetes API's token through their token_uri.
+        self._token_credentials = credentials if emulator_host else None
         if emulator_host:
             self.credentials: Credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         elif credentials is not None:
@@ -180,9 +183,10 @@ class Clients:
     # --- tokens ------------------------------------------------------------------------------------------
     def access_token(self) -> str:
         """An OAuth2 access token for the Kubernetes API server (as gke-gcloud-auth-plugin provides)."""
-        if self._emulator_host:
+        if self._emulator_host and self._token_credentials is None:
             return _EMULATOR_TOKEN
+        credentials = self._token_credentials or self.credentials
         with self._token_lock:
-            if not self.credentials.valid or not self.credentials.token:
-                self.credentials.refresh(Request())  # type: ignore[no-untyped-call]
-            return str(self.credentials.token)
+            if not credentials.valid or not credentials.token:
+                credentials.refresh(Request())  # type: ignore[no-untyped-call]
+            return str(credentials.token)
