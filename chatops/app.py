@@ -119,12 +119,25 @@ class ChatOps:
         if not self._signature_ok(body, timestamp, signature):
             return PlainTextResponse("invalid or stale Slack signature", status_code=401)
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        work = asyncio.create_task(self.handle(form, delivery_key(form, timestamp, body)))
+        done, _ = await asyncio.wait({work}, timeout=self.settings.answer_seconds)
+        if work in done:
+            return ephemeral(work.result())
+        # Slack drops an answer that takes longer than 3 s: acknowledge now, post the result when known.
+        self.post_when_done(work, form.get("response_url", ""))
+        return ephemeral(
+            ":hourglass_flowing_sand: received; the Prefect API is slow to answer: "
+            "the result will be posted here"
+        )
+
+    async def handle(self, form: dict[str, str], key: str) -> str:
+        """The answer to one verified command (never raises: every failure is a message)."""
         user_id = form.get("user_id", "")
         try:
             self.policy.check_team(form.get("team_id", ""))
             command = await self.off_loop(parse, form.get("text", ""))
             self.policy.check_user(user_id, command)
-            text = await self.dispatch(command, user_id, form, delivery_key(form, timestamp, body))
+            text = await self.dispatch(command, user_id, form, key)
         except (CommandError, Refused) as exc:
             text = f":no_entry: {exc}"
         except PrefectApiError as exc:
@@ -133,7 +146,23 @@ class ChatOps:
             log.exception("command failed: user=%s", user_id)
             text = ":warning: the command failed on the receiver's side; the error is in its log"
         log.info("user=%s action=%s", user_id, form.get("text", "").split(" ", 1)[0][:20] or "help")
-        return ephemeral(text)
+        return text
+
+    def post_when_done(self, work: asyncio.Task[str], response_url: str) -> None:
+        """Post the answer of a command that outlived the answer deadline to its response_url."""
+
+        async def post() -> None:
+            text = await work
+            if not response_url:
+                return
+            try:
+                await self._http.post(response_url, json={"response_type": "ephemeral", "text": text})
+            except httpx.HTTPError as exc:  # the URL itself is a credential: never log it
+                log.warning("posting a late answer failed: %s", type(exc).__name__)
+
+        task = asyncio.create_task(post())
+        self.watchers.add(task)
+        task.add_done_callback(self.watchers.discard)
 
     def _signature_ok(self, body: bytes, timestamp: str, signature: str) -> bool:
         try:

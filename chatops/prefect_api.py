@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+CREATE_ATTEMPTS = 3
 
 log = logging.getLogger("gke_lab.chatops")
 
@@ -92,11 +93,19 @@ class PrefectApi:
         idempotency_key: str,
     ) -> CreatedRun:
         body = {"parameters": parameters, "tags": tags, "name": name, "idempotency_key": idempotency_key}
-        response = await self._call("POST", f"deployments/{deployment_id}/create_flow_run", json=body)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                response = await self._call("POST", f"deployments/{deployment_id}/create_flow_run", json=body)
+                break
+            except PrefectApiError:
+                # No answer: the run may exist. A retry with the same idempotency key never makes a second.
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
         if response.status_code not in (200, 201):
             raise self._failed("create the run", response)
-        # 201 = created now; 200 = an existing run with the same idempotency key was returned.
-        return CreatedRun(run=response.json(), created=response.status_code == 201)
+        # 201 = created now; 200 = an existing run with the same idempotency key was returned: a replayed
+        # delivery, or, after an attempt that got no answer, the run that attempt created.
+        return CreatedRun(run=response.json(), created=response.status_code == 201 or attempt > 0)
 
     async def flow_run(self, run_id: str) -> dict[str, Any]:
         response = await self._call("GET", f"flow_runs/{run_id}")

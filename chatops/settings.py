@@ -30,6 +30,7 @@ class Settings:
     max_body: int = DEFAULT_MAX_BODY
     poll_seconds: float = 5.0
     api_timeout: float = 2.5  # per Prefect API call: Slack gives up on an answer after 3 s
+    answer_seconds: float = 2.0  # a command not done by then is acknowledged, its result posted later
     check_seconds: float = 2.0  # parsing + validation, and the live-lab lookup, each at most this long
     watch_hours: float = 6.0
     max_watchers: int = 100

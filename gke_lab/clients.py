@@ -61,6 +61,9 @@ class Clients:
 
     def __init__(self, credentials: Credentials | None, emulator_host: str | None) -> None:
         self._emulator_host = emulator_host
+        # On an emulator the API clients are anonymous (as with Google's own emulators), but explicit
+        # credentials (a GcpCredentials block) still mint the Kubernetes API's token through their token_uri.
+        self._block_credentials = credentials if emulator_host else None
         if emulator_host:
             from google.auth.credentials import AnonymousCredentials
 
@@ -271,6 +274,8 @@ class Clients:
     def _token_credentials(self) -> Credentials:
         if not self._emulator_host:
             return self.credentials
+        if self._block_credentials is not None:
+            return self._block_credentials
         # The emulator's token endpoint issues the only tokens its clusters accept, as Google's does.
         from google.oauth2.credentials import Credentials as UserCredentials
 

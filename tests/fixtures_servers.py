@@ -255,8 +255,13 @@ def prefect_stack(
     worker_limit: int = 1,
     latency_scale: float = 0.01,
     register_blocks: bool = True,
+    scheduler: bool = False,
 ) -> Iterator[Stack]:
-    """Emulator + Prefect server + pool + `prefect --no-prompt deploy --all` + workers, all real processes."""
+    """Emulator + Prefect server + pool + `prefect --no-prompt deploy --all` + workers, all real processes.
+
+    `scheduler`: the server's scheduler service creates the deployments' scheduled runs (visiting them
+    every 2 s); off by default, so that scheduled runs (the reaper's cron) do not interleave with what
+    the tests start."""
     workdir = Path(tempfile.mkdtemp(prefix="gke-lab-stack-"))
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, workdir, True)
@@ -269,8 +274,8 @@ def prefect_stack(
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_WORKER_QUERY_SECONDS="2",
             PREFECT_WORKER_PREFETCH_SECONDS="5",
-            # Scheduled runs (the reaper's cron) must not interleave with what the tests start.
-            PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
+            PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED=str(scheduler).lower(),
+            PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
             PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
             PYTHONUNBUFFERED="1",
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 
 import pytest
 
@@ -20,15 +21,51 @@ def overrides(lab: str, project: str) -> list[str]:
     return [f"lab={lab}", f"project_id={project}", "ttl_hours=1", LOCAL]
 
 
+def hold(stack: Stack, names: list[str]) -> list[str]:
+    """Take one slot of each named one-slot limit with a lease; returns the leases."""
+    leases = []
+    with stack.client() as c:
+        for name in names:
+            created = c.post("v2/concurrency_limits/", json={"name": name, "limit": 1})
+            assert created.status_code in (201, 409), created.text
+            taken = c.post(
+                "v2/concurrency_limits/increment-with-lease",
+                json={"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": 900},
+            )
+            assert taken.status_code == 200, taken.text
+            leases.append(taken.json()["lease_id"])
+    return leases
+
+
+def release(stack: Stack, leases: list[str]) -> None:
+    with stack.client() as c:
+        for lease in leases:
+            done = c.post("v2/concurrency_limits/decrement-with-lease", json={"lease_id": lease})
+            assert done.status_code == 204, done.text
+
+
 def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
     stack = postgres_stack
     assert stack.env["PREFECT_API_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://")
+    # Each lab's one-slot lock is taken first, as a live run elsewhere would hold it: a run that starts
+    # then waits for it in the RUNNING state, holding its worker slot. All three RUNNING at one moment
+    # is what two workers of --limit 2 allow and two of --limit 1 never reach (observed, not timed).
+    leases = hold(stack, [f"gke-lab:{project}:{lab}" for lab, project in LABS.items()])
     runs = {
         lab: stack.create_run(
             "provision-lab", {"blueprint": "small-zonal", "overrides": overrides(lab, project)}
         )
         for lab, project in LABS.items()
     }
+    try:
+        deadline = time.monotonic() + 600  # only ends a wait that would never end
+        while (states := {lab: stack.flow_run(r["id"])["state"]["type"] for lab, r in runs.items()}) != {
+            lab: "RUNNING" for lab in LABS
+        }:
+            assert time.monotonic() < deadline, f"the three runs were never running at once: {states}"
+            time.sleep(1)
+    finally:
+        release(stack, leases)
     finished = {lab: stack.wait_run(run["id"], timeout=900) for lab, run in runs.items()}
     failed = {lab: r["state"] for lab, r in finished.items() if r["state"]["type"] != "COMPLETED"}
     assert not failed, f"{failed}\n{stack.logs()}"
@@ -38,6 +75,16 @@ def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
         clusters = [c for c in state[project]["clusters"] if c["resourceLabels"].get("gke-lab") == lab]
         assert [c["status"] for c in clusters] == ["RUNNING"], (lab, clusters)
         assert finished[lab]["name"] == f"provision {lab}@{project}"
+
+    # The three ran at once: some instant lies inside all three runs' spans (start to end, as the
+    # Prefect API recorded them), which two workers of one flow each could never produce.
+    spans = {
+        lab: (datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"]))
+        for lab, r in finished.items()
+    }
+    latest_start = max(start for start, _ in spans.values())
+    earliest_end = min(end for _, end in spans.values())
+    assert latest_start < earliest_end, f"the three runs did not overlap: {spans}"
 
     # Both workers took part (each runs at most two flows at a time: --limit 2).
     uuid = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"

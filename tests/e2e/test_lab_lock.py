@@ -97,44 +97,90 @@ def test_slot_held_without_any_record_is_reclaimed_after_the_stale_period(prefec
     assert _active_slots(name) == 0
 
 
+class _Clock:
+    """The lock's view of time (`time.time` and `time.monotonic` in flows.lab_lock), moved by the test:
+    how old a heartbeat is no longer depends on how fast a loaded machine writes or reads it."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class _Checks:
+    """Counts the waiter's looks at the holder (each follows a refused request for the slot)."""
+
+    def __init__(self, look, got_in: threading.Event) -> None:
+        self._look = look
+        self._got_in = got_in
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, *args, **kwargs):
+        result = self._look(*args, **kwargs)
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+        return result
+
+    def enter(self, spec: LabSpec) -> None:
+        """The waiter: takes the lock, then flags that it got in and wakes the test."""
+        with lab_lock(spec):
+            self._got_in.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def count(self) -> int:
+        with self._changed:
+            return self._count
+
+    def wait_beyond(self, count: int) -> None:
+        with self._changed:
+            # The waiter's flag is set inside the lock, after its last look: wake up for it too.
+            looked = self._changed.wait_for(lambda: self._count > count or self._got_in.is_set(), timeout=120)
+        assert looked, "the waiter stopped looking at the holder"
+
+
 def test_a_fresh_record_is_respected_even_when_the_wait_is_long(prefect_harness, monkeypatch):
+    import flows.lab_lock
+
     monkeypatch.setenv(STALE_ENV, "3")
+    clock = _Clock()
+    monkeypatch.setattr(flows.lab_lock, "time", clock)
+    got_in = threading.Event()
+    checks = _Checks(flows.lab_lock._holder_is_gone, got_in)
+    monkeypatch.setattr(flows.lab_lock, "_holder_is_gone", checks)
     spec = _spec("fresh")
     name = lock_name(spec)
     with lab_lock(spec):
         pass
     _hold_slot_like_a_dead_run(name)
-    stop = threading.Event()
 
-    def keep_alive() -> None:  # a live holder on another machine keeps beating
-        while not stop.is_set():
-            try:
-                Variable.set(
-                    record_name(name),
-                    {"flow_run_id": None, "host": "elsewhere", "pid": 2, "heartbeat": time.time()},
-                    overwrite=True,
-                )
-            except Exception:  # noqa: BLE001 - a missed beat is what a loaded holder does too
-                pass
-            stop.wait(0.3)
+    def beat() -> None:  # a live holder on another machine (a failed write fails the test)
+        record = {"flow_run_id": None, "host": "elsewhere", "pid": 2, "heartbeat": clock.now}
+        Variable.set(record_name(name), record, overwrite=True)
 
-    beat = threading.Thread(target=keep_alive)
-    beat.start()
-    got_in = threading.Event()
-    waiter = threading.Thread(target=lambda: _enter_and_flag(spec, got_in))
+    beat()
+    waiter = threading.Thread(target=checks.enter, args=(spec,))
     waiter.start()
-    try:
-        assert not got_in.wait(9)  # three stale periods: still not taken from a live holder
-    finally:
-        stop.set()
-        beat.join()
-    waiter.join(60)  # once the beats stop, the record goes stale and the slot is reclaimed
+    # Four stale periods go by while the holder beats every second of the lock's time; the waiter looks at
+    # the holder at least once in each step and finds a record at most 2 s old (one it read just before the
+    # latest beat): it keeps waiting.
+    for _ in range(12):
+        seen = checks.count()
+        beat()
+        clock.now += 1
+        checks.wait_beyond(seen)
+        assert not got_in.is_set(), "the slot was taken from a live holder"
+    # The beats stop: once the record is older than the stale period, the next look reclaims the slot.
+    clock.now += 10
+    waiter.join(120)
     assert got_in.is_set()
-
-
-def _enter_and_flag(spec: LabSpec, flag: threading.Event) -> None:
-    with lab_lock(spec):
-        flag.set()
+    assert _active_slots(name) == 0
 
 
 def test_stale_setting_is_validated(monkeypatch):

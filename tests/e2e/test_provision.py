@@ -363,22 +363,32 @@ def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emu
     assert [int(e["status"]) for e in posts] == [403]
 
 
-def test_one_run_per_lab_at_a_time(prefect_harness, lab_emulator):
+def test_one_run_per_lab_at_a_time(prefect_harness, lab_emulator, monkeypatch):
     """While another holder has the lab's slot, a run waits and calls nothing; then it proceeds."""
     import threading
-    import time
 
     from prefect.concurrency.sync import concurrency
 
+    import flows.lab_lock
     from flows.common import lab_lock, lock_name
 
+    # Observed, not timed: the waiting run has asked for the slot, been refused, and looked at the holder.
+    refused = threading.Event()
+    look_at_holder = flows.lab_lock._holder_is_gone
+
+    def observed(*args, **kwargs):
+        refused.set()
+        return look_at_holder(*args, **kwargs)
+
+    monkeypatch.setattr(flows.lab_lock, "_holder_is_gone", observed)
+    monkeypatch.setenv(flows.lab_lock.STALE_ENV, "20")  # a refused request waits 5 s instead of 15 s
     emu = lab_emulator
     lab = spec()
     outcome: dict = {}
     with lab_lock(lab):  # creates the one-slot limit and holds it, as a running provision would
         worker = threading.Thread(target=lambda: outcome.setdefault("result", provision(spec=lab)))
         worker.start()
-        time.sleep(5)  # give the second run every chance to (wrongly) start working
+        assert refused.wait(120), "the second run never asked for the lab's slot"
         assert log(emu) == [], "a run touched the cloud while another held the lab's slot"
         assert worker.is_alive()
     worker.join(timeout=600)

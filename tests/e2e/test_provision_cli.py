@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -9,6 +10,8 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.exceptions import ObjectNotFound
 
 from gke_lab.cli import main
 
@@ -16,6 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROJECT = "gke-detail"
 LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
+PROVISIONS = FlowRunFilter(name=FlowRunFilterName(any_=[f"provision cluster@{PROJECT}"]))
 
 
 def _log(emu) -> list[dict]:
@@ -40,9 +44,27 @@ def test_plan_live_up_kubeconfig(prefect_harness, emulator_factory, tmp_path):
     assert before["delete"] == [{"kind": "compute.network", "name": "default"}]
     assert [e for e in _log(emu) if e["mutating"]] == [], "plan --live must not mutate"
 
+    # Other tests of the session provision the same default lab: what is asserted below must be what
+    # this `up` created, so its lock is removed first and the runs that exist now are remembered.
+    from prefect.client.orchestration import get_client
+
+    lock = f"gke-lab:{PROJECT}:cluster"
+    with get_client(sync_client=True) as client:
+        with contextlib.suppress(ObjectNotFound):
+            client.delete_global_concurrency_limit_by_name(lock)
+        earlier = {r.id for r in client.read_flow_runs(flow_run_filter=PROVISIONS)}
+
     up = runner.invoke(main, ["up", "--set", LOCAL], catch_exceptions=False)
     assert up.exit_code == 0, up.output
     assert "# Lab card: cluster" in up.stdout
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(lock)  # created again by this `up`
+        assert limit.limit == 1 and limit.active_slots == 0  # and released when it finished
+        new = [r for r in client.read_flow_runs(flow_run_filter=PROVISIONS) if r.id not in earlier]
+    assert len(new) == 1, [(r.name, r.id) for r in new]
+    (run,) = new
+    assert run.state is not None and run.state.is_completed()
+    assert {"lab:cluster", f"project:{PROJECT}"} <= set(run.tags)
 
     mark = len(_log(emu))
     after = _live(runner)
@@ -71,14 +93,6 @@ def test_plan_live_up_kubeconfig(prefect_harness, emulator_factory, tmp_path):
     config = yaml.safe_load(path.read_text())
     assert config["current-context"] == "gke_gke-detail_us-west1_cluster"
     assert config["clusters"][0]["cluster"]["server"].startswith("https://127.0.0.1:")
-
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        limit = client.read_global_concurrency_limit_by_name(f"gke-lab:{PROJECT}:cluster")
-        assert limit.limit == 1
-        runs = [r for r in client.read_flow_runs() if r.name == f"provision cluster@{PROJECT}"]
-        assert runs and {"lab:cluster", f"project:{PROJECT}"} <= set(runs[0].tags)
 
 
 def test_up_with_bad_spec_exits_2_naming_the_field(emulator):

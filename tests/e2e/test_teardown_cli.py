@@ -25,6 +25,22 @@ def cluster_labels(emu) -> dict:
     return {c["name"]: c.get("resourceLabels", {}) for c in st["clusters"]}
 
 
+def lab_keys(emu) -> tuple[dict[str, dict], dict[str, str]]:
+    """The lab's own KMS keys (short name -> labels) and the states of their versions, from the emulator."""
+    st = httpx.get(f"{emu.url}/_emulator/state", timeout=60).json()["projects"][PROJECT]
+    labels = {
+        k["name"].rsplit("/", 1)[1]: k.get("labels", {})
+        for k in st["cryptoKeys"]
+        if k.get("labels", {}).get("gke-lab") == "cluster"
+    }
+    versions = {
+        v["name"]: v["state"]
+        for v in st["cryptoKeyVersions"]
+        if v["name"].split("/cryptoKeys/")[1].split("/")[0] in labels
+    }
+    return labels, versions
+
+
 def test_list_extend_down_and_reap(prefect_harness, emulator_factory):
     from flows.provision import provision_lab
     from gke_lab.overrides import apply_overrides
@@ -43,7 +59,14 @@ def test_list_extend_down_and_reap(prefect_harness, emulator_factory):
     labels = cluster_labels(emu)["cluster"]
     assert int(labels["gke-lab-expires"]) == before + 7200
     assert labels["gke-lab"] == "cluster" and labels["managed-by"] == "gke-lab"
-    assert "key-gke-node" in extended.output  # the lab's own keys carry the expiry too
+    assert "key-gke-node" in extended.output
+    # The lab's own keys carry the new expiry too, as stored in KMS.
+    keys, _ = lab_keys(emu)
+    assert sorted(keys) == ["key-gke-node", "key-gke-secret"]
+    assert {name: int(k["gke-lab-expires"]) for name, k in keys.items()} == {
+        "key-gke-node": before + 7200,
+        "key-gke-secret": before + 7200,
+    }
 
     refused = run("extend", "cluster", "--hours", "0", "--project", PROJECT)
     assert refused.exit_code == 2 and "--hours" in refused.output
@@ -64,6 +87,10 @@ def test_list_extend_down_and_reap(prefect_harness, emulator_factory):
     down = run("down", "--set", LOCAL)
     assert down.exit_code == 0, down.output
     assert "| deleted |" in down.output and cluster_labels(emu) == {}
+    # Without --destroy-keys, the keys are kept usable: every version of the lab's keys is still ENABLED.
+    keys, versions = lab_keys(emu)
+    assert sorted(keys) == ["key-gke-node", "key-gke-secret"]
+    assert versions and set(versions.values()) == {"ENABLED"}, versions
 
     empty = run("list", "--project", PROJECT)
     assert "(no labs found)" in empty.output

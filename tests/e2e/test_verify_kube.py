@@ -24,14 +24,14 @@ TOKEN = "test-bearer-token-0123456789"
 pytestmark = pytest.mark.e2e
 
 
-def start_cluster(*, authorized=None, egress=True, nodes_per_zone=1, log=None):
+def start_cluster(*, authorized=None, egress=True, nodes_per_zone=1, log=None, zones=ZONES):
     nodes = [
         {
             "name": f"gke-cluster-default-pool-{z[-1]}{i}",
             "zone": z,
             "internal_ip": f"10.128.0.{10 * n + i + 2}",
         }
-        for n, z in enumerate(ZONES)
+        for n, z in enumerate(zones)
         for i in range(nodes_per_zone)
     ]
     cluster = KubeCluster(
@@ -143,6 +143,29 @@ def test_spread_fails_when_all_pods_share_one_zone():
         report = verify.verify_echo(api, spec, [*ZONES, "us-west1-c"])
         nodes = next(x for x in report["checks"] if x["id"] == "nodes-ready")
         assert not nodes["passed"] and nodes["detail"]["zones_without_ready_node"] == ["us-west1-c"]
+        assert report["passed"] is False
+    finally:
+        c.stop()
+
+
+def test_spread_fails_when_both_replicas_run_on_the_only_node():
+    """One node in one zone, two replicas: both pods run and are Ready on that node, so every other
+    check passes and the spread check alone fails, naming the one node the pods share."""
+    c = start_cluster(authorized=None, zones=ZONES[:1])
+    try:
+        spec = SimpleNamespace(namespace="default", image=ARTICLE_IMAGE, replicas=2)
+        api = client_for(c)
+        echo.apply_echo(api, spec)
+        echo.wait_rollout(api, spec)
+        report = verify.verify_echo(api, spec, ZONES[:1])
+        checks = {x["id"]: x for x in report["checks"]}
+        assert checks["pods-running"]["passed"], checks["pods-running"]
+        spread = checks["pods-spread"]
+        assert not spread["passed"], spread
+        assert spread["detail"]["running"] == 2
+        assert spread["detail"]["nodes"] == ["gke-cluster-default-pool-a0"]
+        assert spread["detail"]["zones"] == [ZONES[0]]
+        assert [x["id"] for x in report["checks"] if not x["passed"]] == ["pods-spread"]
         assert report["passed"] is False
     finally:
         c.stop()

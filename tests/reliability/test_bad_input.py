@@ -8,10 +8,12 @@ with a real Prefect API behind it, where no flow run may be created.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import time
 import urllib.parse
+from dataclasses import dataclass
 
 import pytest
 
@@ -76,42 +78,100 @@ BAD_SPECS: list[tuple[dict, str]] = [
 
 SECRET = "reliability-signing-secret"
 USER = "U0RELIABLE"
-# (command text after `/lab`, what the refusal must name)
-BAD_COMMANDS: list[tuple[str, str]] = [
-    ("up demo cluster.master_ipv4_cidr=172.16.0.0/29", "cluster.master_ipv4_cidr"),
-    ("up demo network.subnet.cidr=10.1.0.0/33", "network.subnet.cidr"),
-    ("up demo cluster.num_nodes=9", "cluster.num_nodes"),
+ADMIN = "U0ADMIN"
+
+
+def _admin_only_else(path: str, reason: str) -> dict[str, str]:
+    """A listed user may not set `path` at all; an admin may, and is refused by the spec's check."""
+    return {USER: f"`{path}`: admin-only; you may set only", ADMIN: f"`{path}: {reason}"}
+
+
+def _invalid(path: str, reason: str) -> str:
+    return f"not started, the spec is invalid:\n\u2022 `{path}: {reason}"
+
+
+NOT_A_DURATION = "is not a duration: use e.g. `4h`, `90m` or `1d`"
+BAD_LAB_NAME = "is not accepted: 1-30 characters, lowercase letters, digits and '-'"
+NOT_GKE_RECURRENCE = "is not one GKE accepts (accepted: FREQ=DAILY"
+# (command text after `/lab`, the refusal's own message: one text, or one per user)
+BAD_COMMANDS: list[tuple[str, str | dict[str, str]]] = [
+    (
+        "up demo cluster.master_ipv4_cidr=172.16.0.0/29",
+        _admin_only_else("cluster.master_ipv4_cidr", "172.16.0.0/29 is a /29 (accepted: exactly a /28)"),
+    ),
+    (
+        "up demo network.subnet.cidr=10.1.0.0/33",
+        _admin_only_else("network.subnet.cidr", "'10.1.0.0/33' is not an IPv4 CIDR range"),
+    ),
+    (
+        "up demo cluster.num_nodes=9",
+        _invalid(
+            "cluster.num_nodes", "9 nodes per zone is outside the autoscaling bounds (accepted: 0 to 2)"
+        ),
+    ),
     (
         "up demo 'cluster.master_authorized_networks=[{cidr: 0.0.0.0/0, name: all}]'",
-        "cluster.master_authorized_networks",
+        {
+            USER: "`cluster.master_authorized_networks`: admin-only; you may set only",
+            ADMIN: "`cluster.master_authorized_networks[0].cidr: 0.0.0.0/0 opens the control plane to the "
+            "whole internet",
+        },
     ),
-    ("up demo cluster.nosuch=1", "cluster.nosuch"),
-    ("up demo echo.replicas=50", "echo.replicas"),
-    ("up demo cluster.autoscaling.min=5", "cluster.autoscaling.min"),
-    ("up demo kms.keyring=bad/ring", "kms.keyring"),
-    ("up demo region=mars-north1", "region"),
-    ("up demo project_id=UPPER", "project_id"),
-    ("up demo cluster.maintenance_window.recurrence=FREQ=NEVER", "cluster.maintenance_window.recurrence"),
-    ("up demo lab=other", "lab"),
-    ("up demo ttl=soon", "ttl"),
-    ("up Bad_Name", "lab name"),
-    ("up demo blueprint=Not!Valid", "blueprint"),
+    ("up demo cluster.nosuch=1", _admin_only_else("cluster.nosuch", "unknown field 'nosuch'")),
+    ("up demo echo.replicas=50", _invalid("echo.replicas", "Input should be less than or equal to 10")),
+    (
+        "up demo cluster.autoscaling.min=5",
+        _admin_only_else("cluster.autoscaling.min", "minimum 5 exceeds maximum 2 (accepted: 0 to 2)"),
+    ),
+    (
+        "up demo kms.keyring=bad/ring",
+        _admin_only_else("kms.keyring", "'bad/ring' is not a valid Cloud KMS ID"),
+    ),
+    ("up demo region=mars-north1", _admin_only_else("region", "Input should be 'asia-east1'")),
+    ("up demo project_id=UPPER", _admin_only_else("project_id", "'UPPER' is not a valid project ID")),
+    (
+        "up demo cluster.maintenance_window.recurrence=FREQ=NEVER",
+        _admin_only_else(
+            "cluster.maintenance_window.recurrence", f"'FREQ=NEVER' FREQ=NEVER {NOT_GKE_RECURRENCE}"
+        ),
+    ),
+    ("up demo lab=other", "`lab=` cannot be set here: the lab name is the NAME argument"),
+    ("up demo ttl=soon", f"ttl: `soon` {NOT_A_DURATION}"),
+    ("up Bad_Name", f"lab name `Bad_Name` {BAD_LAB_NAME}"),
+    ("up demo blueprint=Not!Valid", "blueprint name `Not!Valid` is not a block name"),
     # Inputs that once answered 500 or held the event loop for seconds.
-    ("up demo ttl=" + "9" * 400, "ttl"),
-    ("extend demo " + "9" * 400 + "h", "duration"),
-    ("up demo 'cluster.num_nodes=" + "[" * 1000 + "'", "cluster.num_nodes"),
-    ("up demo cluster.num_nodes=" + "9" * 5000, "cluster.num_nodes"),
+    ("up demo ttl=" + "9" * 400, f"ttl: `{'9' * 60}\u2026` {NOT_A_DURATION}"),
+    ("extend demo " + "9" * 400 + "h", f"duration: `{'9' * 60}\u2026` {NOT_A_DURATION}"),
+    (
+        "up demo 'cluster.num_nodes=" + "[" * 1000 + "'",
+        {
+            USER: f"`cluster.num_nodes`: `{'[' * 60}\u2026` is not accepted (accepted: a whole number",
+            ADMIN: _invalid("cluster.num_nodes", "value nests deeper than 16 levels"),
+        },
+    ),
+    (
+        "up demo cluster.num_nodes=" + "9" * 5000,
+        {
+            USER: f"`cluster.num_nodes`: `{'9' * 60}\u2026` is not accepted (accepted: a whole number",
+            ADMIN: _invalid("cluster.num_nodes", "value is not valid YAML: integer 99999999999999999999..."),
+        },
+    ),
     (
         "up demo 'cluster.maintenance_window.recurrence=FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30'",
-        "cluster.maintenance_window.recurrence",
+        _admin_only_else(
+            "cluster.maintenance_window.recurrence",
+            f"'FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30' FREQ=MINUTELY {NOT_GKE_RECURRENCE}",
+        ),
     ),
     (
         "up demo 'cluster.maintenance_window.recurrence=FREQ=DAILY;DTSTART=20200101'",
-        "cluster.maintenance_window",
+        _admin_only_else(
+            "cluster.maintenance_window.recurrence",
+            "'FREQ=DAILY;DTSTART=20200101' DTSTART is not accepted with FREQ=DAILY",
+        ),
     ),
-    ("up 'demo\n'", "lab name"),  # a name ending in a newline matched `^...$`
+    ("up 'demo\n'", f"lab name `demo\n` {BAD_LAB_NAME}"),  # a name ending in a newline matched `^...$`
 ]
-ADMIN = "U0ADMIN"
 
 
 def test_corpus_is_large_enough():
@@ -177,44 +237,102 @@ def _signed(body: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("user", [USER, ADMIN])
-@pytest.mark.parametrize(("text", "field"), BAD_COMMANDS, ids=[t[:60] for t, _ in BAD_COMMANDS])
-def test_malformed_chat_commands_refused(text, field, user, emulator, prefect_harness):
-    """Refused for listed users (by the chat policy or the spec) and for admins (by the spec)."""
+@dataclass
+class Chat:
+    """The chatops app in front of the test Prefect server, which has a `provision-lab` deployment
+    (without a worker: a run it creates stays scheduled), and the Prefect API calls the app made."""
+
+    deployment_id: str
+    calls: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def send(self, text: str, user: str) -> str:
+        from prefect.settings import PREFECT_API_URL
+        from starlette.testclient import TestClient
+
+        from chatops.app import create_app
+        from chatops.policy import Policy
+        from chatops.prefect_api import PrefectApi
+        from chatops.settings import Settings
+
+        calls = self.calls
+
+        class RecordingApi(PrefectApi):
+            async def _call(self, method: str, path: str, **kwargs):
+                calls.append((method, path))
+                return await super()._call(method, path, **kwargs)
+
+        api_url = PREFECT_API_URL.value()
+        settings = Settings(
+            signing_secret=SECRET,
+            policy=Policy(users=frozenset({USER}), admins=frozenset({ADMIN})),
+            api_url=api_url,
+            ui_url=api_url.removesuffix("/api"),
+        )
+        body = urllib.parse.urlencode(
+            {
+                "command": "/lab",
+                "text": text,
+                "user_id": user,
+                "user_name": "reliability",
+                "response_url": "http://127.0.0.1:9/unused",
+                "trigger_id": f"t{len(calls)}",
+            }
+        )
+        with TestClient(create_app(settings, api=RecordingApi(api_url, timeout=30))) as http:
+            resp = http.post("/slack/commands", content=body, headers=_signed(body))
+        assert resp.status_code == 200, resp.text
+        return resp.json()["text"]
+
+    def runs(self) -> list[str]:
+        """The ids of the deployment's flow runs, read from the Prefect API."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        with get_client(sync_client=True) as client:
+            found = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[self.deployment_id]))
+            )
+        return sorted(str(r.id) for r in found)
+
+    def creates(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[1].endswith("/create_flow_run")]
+
+
+@pytest.fixture(scope="module")
+def chat(prefect_harness) -> Chat:
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
-    from starlette.testclient import TestClient
 
-    from chatops.app import create_app
-    from chatops.policy import Policy
-    from chatops.settings import Settings
+    from flows.provision import provision_lab
 
-    api_url = PREFECT_API_URL.value()
-    settings = Settings(
-        signing_secret=SECRET,
-        policy=Policy(users=frozenset({USER}), admins=frozenset({ADMIN})),
-        api_url=api_url,
-        ui_url=api_url.removesuffix("/api"),
-    )
     with get_client(sync_client=True) as client:
-        runs_before = len(client.read_flow_runs(limit=200))
-    since = max((e["seq"] for e in log(emulator)), default=0)
-    body = urllib.parse.urlencode(
-        {
-            "command": "/lab",
-            "text": text,
-            "user_id": user,
-            "user_name": "reliability",
-            "response_url": "http://127.0.0.1:9/unused",
-            "trigger_id": "t",
-        }
-    )
-    with TestClient(create_app(settings)) as http:
-        resp = http.post("/slack/commands", content=body, headers=_signed(body))
-    assert resp.status_code == 200
-    answer = resp.json()["text"]
-    assert field in answer, answer
-    assert "not started" in answer or ":no_entry:" in answer, answer
-    _no_mutation(emulator, since)
-    with get_client(sync_client=True) as client:
-        assert len(client.read_flow_runs(limit=200)) == runs_before, "a refused command created a flow run"
+        flow_id = client.create_flow(provision_lab)
+        deployment_id = client.create_deployment(flow_id=flow_id, name="provision-lab")
+    return Chat(deployment_id=str(deployment_id))
+
+
+def test_a_valid_chat_command_creates_a_run(chat, emulator):
+    """The control for the refusals below: the deployment is there, so a valid `up` does create a run
+    and the checks "no create call" and "no new run" can fail."""
+    before = chat.runs()
+    chat.calls.clear()
+    answer = chat.send("up control ttl=2h", ADMIN)
+    assert "provisioning lab `control`" in answer, answer
+    assert chat.creates() == [("POST", f"deployments/{chat.deployment_id}/create_flow_run")]
+    assert len(chat.runs()) == len(before) + 1
+    assert log(emulator) == [], "chat called the cloud: it only creates a flow run"
+
+
+@pytest.mark.parametrize("user", [USER, ADMIN])
+@pytest.mark.parametrize(("text", "expected"), BAD_COMMANDS, ids=[t[:60] for t, _ in BAD_COMMANDS])
+def test_malformed_chat_commands_refused(text, expected, user, chat, emulator):
+    """Refused for listed users (by the chat policy or the spec) and for admins (by the spec), with the
+    message of that refusal; no flow run is asked for, none exists afterwards, and the cloud is not called."""
+    before = chat.runs()
+    chat.calls.clear()
+    answer = chat.send(text, user)
+    assert answer.startswith(":no_entry:"), answer
+    wanted = expected[user] if isinstance(expected, dict) else expected
+    assert wanted in answer, answer
+    assert chat.creates() == [], f"a refused command asked Prefect for a run: {chat.calls}"
+    assert chat.runs() == before, "a refused command created a flow run"
+    assert log(emulator) == [], "chat called the cloud"

@@ -83,13 +83,11 @@ def _up(emu, output: Path) -> subprocess.Popen:
 
 
 def _slots_held(name: str) -> int:
+    """The lab lock's occupied slots; the limit exists once any run took the lock (a failed read fails)."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        try:
-            return int(client.read_global_concurrency_limit_by_name(name).active_slots)
-        except Exception:  # noqa: BLE001 - no such limit: nothing held
-            return 0
+        return int(client.read_global_concurrency_limit_by_name(name).active_slots)
 
 
 def _kill_at(emu, moment: Callable[[dict], bool], output: Path) -> None:
@@ -126,6 +124,8 @@ def test_killed_runs_resume_to_the_clean_result(emulator_factory, prefect_harnes
         emu = emulator_factory(latency_scale=SCALE)
         _kill_at(emu, moment, tmp_path / f"{point}-killed.log")
         held = _slots_held(lock)
+        # The killed run was inside the lock (it had called the cloud): its slot is still taken.
+        assert held == 1, f"after a kill {point} the lab's lock {lock!r} holds {held} slot(s), not 1"
 
         output = tmp_path / f"{point}-rerun.log"
         rerun = _up(emu, output)
@@ -140,7 +140,13 @@ def test_killed_runs_resume_to_the_clean_result(emulator_factory, prefect_harnes
                 f"{_slots_held(lock)} are still held: a process that no longer exists keeps the lab locked\n"
                 + output.read_text()[-2000:]
             ) from None
-        assert rerun.returncode == 0, f"rerun after a kill {point} failed:\n{output.read_text()[-3000:]}"
+        rerun_output = output.read_text()
+        assert rerun.returncode == 0, f"rerun after a kill {point} failed:\n{rerun_output[-3000:]}"
+        # The rerun got in by reclaiming the dead run's slot, said so, and released it when done.
+        assert f"reclaimed lab lock {lock} from a run that stopped without releasing it" in rerun_output, (
+            rerun_output[-3000:]
+        )
+        assert _slots_held(lock) == 0, f"the rerun after a kill {point} left the lab's lock taken"
 
         final = state(emu)
         assert inventory.duplicates(final, PROJECT) == [], point

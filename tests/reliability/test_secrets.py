@@ -1,24 +1,113 @@
 """A service-account key in a prefect-gcp `GcpCredentials` block never leaks: after a full provisioning
-run that uses the block, none of the key's private material is in any log line (the run's logs read
-back from the Prefect API, and every record this process logged), artifact, or flow-run parameter."""
+run that uses the block, none of the key's private material is in any log line (all the run's logs, read
+back from the Prefect API page by page, and every record this process logged), artifact, or flow-run
+parameter.
+
+The key is really used: the run's Kubernetes API token is granted at the emulator's token endpoint for
+an assertion the block's key signed (a recorder in front of the endpoint checks the signature)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import threading
 import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.reliability.helpers import SCALE, lab_spec
 
 BLOCK = "reliability-sa-key"
 
 
-def _throwaway_key(token_uri: str, project: str) -> tuple[dict, list[str]]:
-    """A service-account key file's content and the fragments of its private key to search for."""
+@dataclass(frozen=True)
+class Grant:
+    """One request that reached the token endpoint: the assertion's claims, whether the block's key
+    signed it, and the endpoint's HTTP status."""
+
+    claims: dict[str, Any]
+    signed_by_block_key: bool
+    status: int
+
+
+def _b64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+class TokenRecorder:
+    """Stands in front of the emulator's /token: records each JWT-bearer grant, then forwards it."""
+
+    def __init__(self, endpoint: str, public_key: rsa.RSAPublicKey) -> None:
+        self.grants: list[Grant] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                answer = httpx.post(
+                    endpoint,
+                    content=body,
+                    headers={"content-type": self.headers.get("content-type", "")},
+                    timeout=60,
+                )
+                assertion = parse_qs(body.decode()).get("assertion", [""])[0]
+                recorder.grants.append(recorder.grant(assertion, public_key, answer.status_code))
+                self.send_response(answer.status_code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+    @staticmethod
+    def grant(assertion: str, public_key: rsa.RSAPublicKey, status: int) -> Grant:
+        try:
+            header, payload, signature = assertion.split(".")
+        except ValueError:
+            return Grant({}, False, status)
+        try:
+            public_key.verify(
+                _b64(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+            signed = True
+        except InvalidSignature:
+            signed = False
+        return Grant(json.loads(_b64(payload)), signed, status)
+
+
+def _all_logs(client, run_ids) -> list:
+    """Every log record of the runs, page by page (one page would silently cut a long run's logs)."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    found: list = []
+    page = 200
+    while True:
+        batch = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)), limit=page, offset=len(found)
+        )
+        found.extend(batch)
+        if len(batch) < page:
+            return found
+
+
+def _throwaway_key(token_uri: str, project: str) -> tuple[dict, list[str], rsa.RSAPublicKey]:
+    """A service-account key file's content, the fragments of its private key to search for, and the
+    key's public half."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -36,7 +125,7 @@ def _throwaway_key(token_uri: str, project: str) -> tuple[dict, list[str]]:
         "client_id": "100000000000000000001",
         "token_uri": token_uri,
     }
-    return info, fragments
+    return info, fragments, key.public_key()
 
 
 def _leaks(text: str, fragments: list[str]) -> list[str]:
@@ -52,8 +141,6 @@ def test_service_account_key_never_leaks(emulator_factory, prefect_harness, capl
         ArtifactFilterFlowRunId,
         FlowRunFilter,
         FlowRunFilterParentFlowRunId,
-        LogFilter,
-        LogFilterFlowRunId,
     )
     from prefect.logging.handlers import APILogHandler
     from prefect_gcp import GcpCredentials
@@ -62,7 +149,9 @@ def test_service_account_key_never_leaks(emulator_factory, prefect_harness, capl
 
     emu = emulator_factory(latency_scale=SCALE)
     spec = lab_spec("secret-lab")
-    info, fragments = _throwaway_key(f"{emu.url}/token", spec.project_id)
+    info, fragments, public_key = _throwaway_key("", spec.project_id)
+    recorder = TokenRecorder(f"{emu.url}/token", public_key)
+    info["token_uri"] = recorder.url  # the block's token endpoint: the emulator's, behind the recorder
     GcpCredentials(service_account_info=info, project=spec.project_id).save(BLOCK, overwrite=True)
 
     caplog.set_level(logging.DEBUG)
@@ -77,12 +166,18 @@ def test_service_account_key_never_leaks(emulator_factory, prefect_harness, capl
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id]))
         )
         run_ids = [run_id, *(r.id for r in children)]
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids)), limit=200)
+        logs = _all_logs(client, run_ids)
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=run_ids))
         )
         parameters = [client.read_flow_run(i).parameters for i in run_ids]
 
+    recorder.server.shutdown()
+    # The block's key signed the grant of the token the run used on the cluster, and the emulator's token
+    # endpoint granted it.
+    ours = [g for g in recorder.grants if g.claims.get("iss") == info["client_email"]]
+    assert ours, f"no token grant for {info['client_email']} reached the token endpoint: {recorder.grants}"
+    assert all(g.signed_by_block_key and g.status == 200 for g in ours), ours
     assert flow_run.parameters.get("credentials_block") == BLOCK  # the block was named, not its content
     assert logs, "the run logged nothing: nothing was checked"
     assert artifacts, "the run published no artifact: nothing was checked"
