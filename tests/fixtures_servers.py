@@ -50,6 +50,20 @@ def _clean_env() -> dict[str, str]:
     }
 
 
+class RetryBusy(httpx.HTTPTransport):
+    """Retries 429 and 503 as Prefect's own client does (up to 5 retries with backoff): a server on SQLite
+    answers 503 while its database is locked by another writer, and the request was rolled back."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(5):
+            response = super().handle_request(request)
+            if response.status_code not in (429, 503):
+                return response
+            response.close()
+            time.sleep(0.5 * 2**attempt)
+        return super().handle_request(request)
+
+
 @dataclass
 class Proc:
     name: str
@@ -133,7 +147,7 @@ class Stack:
     # ------------------------------------------------------------------ REST helpers
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url + "/", timeout=30)
+        return httpx.Client(base_url=self.api_url + "/", timeout=30, transport=RetryBusy())
 
     def deployment_id(self, name: str) -> str:
         with self.client() as c:

@@ -60,6 +60,22 @@ def shots():
         shutil.rmtree(path, ignore_errors=True)
 
 
+def open_custom_run(page) -> None:
+    """Open the deployment's Run menu and pick Custom run. A click that lands while the page is still
+    hydrating (slow under a loaded server) opens no menu: click again until the menu is there."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    custom = page.get_by_role("menuitem", name="Custom run")
+    for _ in range(3):
+        page.get_by_role("button", name="Run", exact=True).click()
+        try:
+            custom.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    custom.click()
+
+
 def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, shots: Path):
     from playwright.sync_api import expect
 
@@ -72,8 +88,7 @@ def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, s
         page.goto(sqlite_stack.ui_url + "/")
         page.get_by_role("link", name="Deployments").first.click()
         page.get_by_role("link", name="provision-lab").first.click()
-        page.get_by_role("button", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Custom run").click()
+        open_custom_run(page)
 
         def field(param: str):
             # The form's fields: a label row, then the input(s) in a fieldset of the same container.
@@ -131,8 +146,7 @@ def submit_custom_run(page, ui_url: str, deployment: str, overrides: list[str]) 
     page.goto(ui_url + "/")
     page.get_by_role("link", name="Deployments").first.click()
     page.get_by_role("link", name=deployment, exact=True).first.click()
-    page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Custom run").click()
+    open_custom_run(page)
 
     def field(param: str):
         return page.locator(f"xpath=//label[normalize-space()='{param} (Optional)']/../../..")
