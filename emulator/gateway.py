@@ -10,11 +10,13 @@ without an answer).
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from emulator.errors import ApiError, service_disabled
@@ -40,6 +42,15 @@ class Outcome:
     result: Any = None
     error: ApiError | None = None
     drop: bool = False  # a lost response: close the connection without answering
+
+
+def drop_connection(handler: BaseHTTPRequestHandler) -> None:
+    """A lost response on either HTTP server: the request took effect, then the connection closes."""
+    handler.close_connection = True
+    try:
+        handler.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def internal_error(exc: BaseException) -> ApiError:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from emulator.errors import ApiError, invalid, not_found
-from emulator.gateway import Call
+from emulator.gateway import Call, drop_connection
 from emulator.routing import Router
 from emulator.store import Project
 
@@ -145,12 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         status, out = self.app.handle(self.command, self.path, raw)
         if status == DROP:
-            # The request took effect; its answer is lost: the client reads a closed connection.
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            drop_connection(self)
             return
         data = json.dumps(out).encode()
         self.send_response(status)

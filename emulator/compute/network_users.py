@@ -126,23 +126,17 @@ class NetworkUsersMixin(OperationsMixin):
         return self.list_response(project, kind + "List", items, query, GLOBAL, collection)
 
     def get_network_user(self, project: Project, region: str, collection: str, name: str) -> dict[str, Any]:
-        self._collection(collection, region)
-        with project.locked():
-            res = project.network_resources.get((collection, region, name))
-            if res is None:
-                raise not_found(
-                    f"The resource 'projects/{project.id}/regions/{region}/{collection}/{name}' was not found"
-                )
-            return public(res)
+        return self._get(project, collection, region, f"regions/{region}/{collection}/{name}", name)
 
     def get_global_network_user(self, project: Project, collection: str, name: str) -> dict[str, Any]:
-        self._collection(collection, GLOBAL)
+        return self._get(project, collection, GLOBAL, f"global/{collection}/{name}", name)
+
+    def _get(self, project: Project, collection: str, scope: str, path: str, name: str) -> dict[str, Any]:
+        self._collection(collection, scope)
         with project.locked():
-            res = project.network_resources.get((collection, GLOBAL, name))
+            res = project.network_resources.get((collection, scope, name))
             if res is None:
-                raise not_found(
-                    f"The resource 'projects/{project.id}/global/{collection}/{name}' was not found"
-                )
+                raise not_found(f"The resource 'projects/{project.id}/{path}' was not found")
             return public(res)
 
     def network_user_paths(self, project: Project, link: str) -> list[str]:
