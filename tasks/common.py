@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE
@@ -21,20 +20,15 @@ MUTATING: dict[str, Any] = {
     "retry_condition_fn": retry_condition,
 }
 
-# Read-only lookups: shared across runs for a while (project number, server config).
-READ_ONLY: dict[str, Any] = {
-    "cache_policy": TASK_SOURCE + INPUTS,
-    "cache_expiration": timedelta(minutes=30),
-    "persist_result": True,
-    "retries": 2,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retry_condition,
-}
+# Read-only lookups (project number, server config): cached per flow run only, like the ensures. Shared
+# across runs, an answer read from another endpoint that once had the same address (an emulator restarted on
+# a reused port) or a version offer that has moved on would be taken for this project's, and keys granted to
+# another project's agents.
+READ_ONLY: dict[str, Any] = MUTATING
 
 # Live observations (verification, audit): never cached, retried only on transient failures.
 LIVE: dict[str, Any] = {
-    **{k: v for k, v in READ_ONLY.items() if k not in ("cache_policy", "cache_expiration")},
+    **{k: v for k, v in READ_ONLY.items() if k != "cache_policy"},
     "cache_policy": NO_CACHE,
 }
 
