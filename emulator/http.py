@@ -117,14 +117,14 @@ class RestApp:
                 return 200, {}
             if method == "POST" and name == "patch":
                 return 200, emu.patch(body or {})
-            m = re.match(r"^projects/([^/]+)/settings$", name)
+            m = re.fullmatch(r"projects/([^/]+)/settings", name)
             if m and method == "POST":
                 return 200, emu.project_settings(m.group(1), body or {})
-            m = re.match(r"^projects/([^/]+)/zones/([^/]+)/instances$", name)
+            m = re.fullmatch(r"projects/([^/]+)/zones/([^/]+)/instances", name)
             if m and method == "POST":
                 return 200, emu.add_instance(m.group(1), m.group(2), body or {})
             # forwarding rules, addresses, VPN gateways/tunnels placed by tests (compute/network_users.py)
-            m = re.match(r"^projects/([^/]+)/(?:regions/([^/]+)|(global))/([A-Za-z]+)$", name)
+            m = re.fullmatch(r"projects/([^/]+)/(?:regions/([^/]+)|(global))/([A-Za-z]+)", name)
             if m and method == "POST":
                 scope = m.group(2) or "global"
                 return 200, emu.seed_network_user(m.group(1), scope, m.group(4), body or {})

@@ -192,6 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             client_ip=self.client_address[0],
         )
         # No credentials: anonymous, allowed the public paths only. Credentials that fail: 401 everywhere.
+        # https://kubernetes.io/docs/reference/access-authn-authz/authentication/#anonymous-requests
         anonymous = "authorization" not in req.headers
         if not (anonymous and parts.path.rstrip("/") in PUBLIC_PATHS) and not self._authenticated(
             server, req

@@ -5,6 +5,11 @@ never issued, or one past its expiry, gets 401 Unauthorized (a Kubernetes Status
 endpoint (`POST /token`) plays Google's: a JWT-bearer grant (a service-account key's signed assertion) or a
 refresh-token grant (user credentials) gets a `ya29.` token valid for `lifetime` seconds (3600, as Google's;
 tests shorten it through `POST /_emulator/tokens`), and every cluster asks `valid` of each bearer token.
+
+Sources: https://developers.google.com/identity/protocols/oauth2/service-account (the JWT-bearer grant; access
+tokens last one hour), https://cloud.google.com/kubernetes-engine/docs/how-to/api-server-authentication (GKE
+authenticates Google OAuth2 access tokens), https://kubernetes.io/docs/reference/access-authn-authz/authentication/
+(a request whose credentials fail is answered 401; one without credentials is anonymous).
 """
 
 from __future__ import annotations
