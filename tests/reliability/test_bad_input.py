@@ -9,14 +9,12 @@ with a real Prefect API behind it, where no flow run may be created.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
-import time
 import urllib.parse
 from dataclasses import dataclass
 
 import pytest
 
+from tests.deploy.test_chatops_server import Slack
 from tests.reliability.helpers import log
 
 # (override, the field path the refusal must name)
@@ -227,16 +225,6 @@ def test_malformed_specs_refused_by_parameter_validation(emulator, prefect_harne
     assert missing == [], f"refusals that do not name the field: {missing}"
 
 
-def _signed(body: str) -> dict[str, str]:
-    ts = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "x-slack-request-timestamp": ts,
-        "x-slack-signature": f"v0={digest}",
-        "content-type": "application/x-www-form-urlencoded",
-    }
-
-
 @dataclass
 class Chat:
     """The chatops app in front of the test Prefect server, which has a `provision-lab` deployment
@@ -279,7 +267,8 @@ class Chat:
             }
         )
         with TestClient(create_app(settings, api=RecordingApi(api_url, timeout=30))) as http:
-            resp = http.post("/slack/commands", content=body, headers=_signed(body))
+            headers = Slack.headers(body.encode(), secret=SECRET)
+            resp = http.post("/slack/commands", content=body, headers=headers)
         assert resp.status_code == 200, resp.text
         return resp.json()["text"]
 

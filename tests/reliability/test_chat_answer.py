@@ -10,17 +10,14 @@ user the API could not be reached, while the run was created anyway.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
-import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from tests.deploy.test_chatops_server import Receiver
+from tests.deploy.test_chatops_server import Receiver, Slack
 
 SECRET = "reliability-answer-secret"
 ADMIN = "U0ADMIN"
@@ -93,16 +90,6 @@ def _runs_of_lab(deployment_id: str) -> list[str]:
     return [str(r.id) for r in found]
 
 
-def _signed(body: str) -> dict[str, str]:
-    ts = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "x-slack-request-timestamp": ts,
-        "x-slack-signature": f"v0={digest}",
-        "content-type": "application/x-www-form-urlencoded",
-    }
-
-
 def test_the_answer_goes_out_before_the_run_is_created(provision_deployment, emulator):
     from prefect.settings import PREFECT_API_URL
     from starlette.testclient import TestClient
@@ -134,7 +121,8 @@ def test_the_answer_goes_out_before_the_run_is_created(provision_deployment, emu
     )
     try:
         with TestClient(create_app(settings)) as http:
-            answer = http.post("/slack/commands", content=body, headers=_signed(body))
+            headers = Slack.headers(body.encode(), secret=SECRET)
+            answer = http.post("/slack/commands", content=body, headers=headers)
             # What was true when the answer came back: the create had reached the API and was held there.
             held, runs_at_answer = proxy.held, _runs_of_lab(provision_deployment)
             proxy.release.set()
