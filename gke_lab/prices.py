@@ -68,16 +68,15 @@ NAT_DATA_GIB = Price(0.045, "GiB processed", NAT_PRICING, note="traffic-dependen
 # effective March 17, 2025); destroyed versions are free; key operations are usage-dependent and left out.
 KMS_KEY_VERSION_MONTH = Price(0.06, "key version-month", KMS_PRICING)
 
-_MACHINE_NOT_FOUND = (
-    "not found: the stored copy of the page lacks its per-machine-type tables, and third-party copies of "
-    "them disagree with each other"
-)
+# Not found: the stored copy of the page lacks its per-machine-type tables, and the third-party copies of
+# them that turned up disagree with each other (the same type at prices a factor of 30 apart).
+_MACHINE_NOT_FOUND = "price not found on Google's page (see gke_lab/prices.py)"
 
 
 def machine_hour(machine_type: str, preemptible: bool) -> Price:
     """The hourly list price of one VM of `machine_type` (spot/preemptible or on-demand).
 
-    No machine-type price was found on Google's page (see `_MACHINE_NOT_FOUND`), so every lookup answers an
-    unknown price; the table is keyed here so that filling it in is a change to this function only."""
+    No machine-type price was found on Google's page, so every lookup answers an unknown price; filling the
+    table in is a change to this function only."""
     model = "spot/preemptible" if preemptible else "on-demand"
     return Price(None, f"{machine_type} {model} VM-hour", VM_PRICING, note=_MACHINE_NOT_FOUND)
