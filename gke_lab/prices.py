@@ -69,7 +69,10 @@ NAT_DATA_GIB = Price(0.045, "GiB processed", NAT_PRICING, note="traffic-dependen
 KMS_KEY_VERSION_MONTH = Price(0.06, "key version-month", KMS_PRICING)
 
 # Not found: the stored copy of the page lacks its per-machine-type tables, and the third-party copies of
-# them that turned up disagree with each other (the same type at prices a factor of 30 apart).
+# them that turned up disagree with each other (the same type at prices a factor of 30 apart). The Spot
+# page (https://cloud.google.com/spot-vms/pricing) showed E2 at $0.00872 per vCPU-hour and $0.001169 per
+# GiB-hour, but its stored copy does not say for which region, and Spot prices change up to once a day:
+# not used.
 _MACHINE_NOT_FOUND = "price not found on Google's page (see gke_lab/prices.py)"
 
 

@@ -216,23 +216,34 @@ class RegionQuotas:
     unknown: str | None = None
 
 
+def _field(entry: object, name: str) -> object:
+    """A field of a proto-plus message (the client's answer) or of a dict (REST JSON, tests)."""
+    return entry.get(name) if isinstance(entry, Mapping) else getattr(entry, name, None)
+
+
+def _amount(value: object) -> float | None:
+    """A finite, non-negative quota figure; an unset one (proto default) is 0; anything else None."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        figure = float(value)
+    except ValueError:
+        return None
+    return figure if math.isfinite(figure) and figure >= 0 else None
+
+
 def parse(project: str, region: str, entries: Iterable[object]) -> RegionQuotas:
     """Quota entries (objects or dicts with metric, limit, usage) -> RegionQuotas. An entry that is not a
     finite, non-negative number pair is left out: an answer we cannot read is no quota we can rely on."""
     found: dict[str, Quota] = {}
     for entry in entries:
-        get = entry.get if isinstance(entry, Mapping) else lambda name, e=entry: getattr(e, name, None)
-        metric, limit, usage = get("metric"), get("limit"), get("usage")
+        metric, limit, usage = (_field(entry, name) for name in ("metric", "limit", "usage"))
         if not isinstance(metric, str) or not metric:
             continue
-        try:
-            limit_value, usage_value = float(limit or 0), float(usage or 0)
-        except (TypeError, ValueError):
-            continue
-        if (
-            not (math.isfinite(limit_value) and math.isfinite(usage_value))
-            or min(limit_value, usage_value) < 0
-        ):
+        limit_value, usage_value = _amount(limit), _amount(usage)
+        if limit_value is None or usage_value is None:
             continue
         found[metric] = Quota(metric, limit_value, usage_value)
     if not found:

@@ -166,6 +166,8 @@ def test_hostile_quota_entries_are_left_out():
             {"metric": "INSTANCES", "limit": -1, "usage": 0},
             {"metric": "", "limit": 1, "usage": 0},
             {"metric": "SSD_TOTAL_GB", "limit": "lots", "usage": 0},
+            {"metric": "IN_USE_ADDRESSES", "limit": True, "usage": 0},
+            {"metric": "STATIC_ADDRESSES", "limit": 8, "usage": float("inf")},
             {"metric": "DISKS_TOTAL_GB", "limit": 4096, "usage": 100},
         ],
     )
