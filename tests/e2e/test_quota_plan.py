@@ -50,3 +50,37 @@ def test_plan_live_json_carries_cost_and_quota(emulator_factory):
     assert plan["quota"]["fits"] is None
     assert plan["quota"]["unknown"] == "regions.get found no region us-west1"
     assert mutating(emu) == []
+
+
+async def artifacts_of(flow_run_id) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async with get_client() as client:
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key: a.data for a in found if a.key}
+
+
+@pytest.mark.slow
+def test_plan_flow_publishes_cost_and_quota(prefect_harness, emulator_factory):
+    import asyncio
+
+    from flows.plan import plan_lab
+    from gke_lab import reports
+    from gke_lab.overrides import apply_overrides
+
+    emu = emulator_factory(projects={PROJECT: NUMBER})
+    admin(emu, "POST", "faults", json={"rules": [{**REGION_GET, "status": 404}]})
+    state = plan_lab(spec=apply_overrides(None, []), return_state=True)
+    assert state.is_completed(), state.message
+    artifacts = asyncio.run(artifacts_of(state.state_details.flow_run_id))
+    assert artifacts[f"cluster-{PROJECT}-cost"] == reports.cost_markdown(hourly(LabSpec()))
+    assert artifacts[f"cluster-{PROJECT}-quota"] == (
+        f"# Quota in {PROJECT} / us-west1: quotas unknown: regions.get found no region us-west1\n"
+    )
+    result = state.result()
+    assert result["cost"] == hourly(LabSpec()).to_dict()
+    assert result["quota"]["unknown"] == "regions.get found no region us-west1"
+    assert mutating(emu) == []
