@@ -390,7 +390,7 @@ def _first_shortfall(lab: QuotaNeeds, region: RegionQuotas, taken: Mapping[str, 
 
 
 def place(
-    lab: QuotaNeeds,
+    needs: QuotaNeeds,
     quotas: Mapping[str, RegionQuotas],
     count: int,
     *,
@@ -400,8 +400,8 @@ def place(
     plus those placed here; ties keep the mapping's order), each only where all its needs still fit."""
     load = dict(load or {})
     order = list(quotas)
-    if lab.unknown is not None:
-        return Placement((), tuple(f"project {p}: {lab.unknown}" for p in order))
+    if needs.unknown is not None:
+        return Placement((), tuple(f"project {p}: {needs.unknown}" for p in order))
     taken: dict[str, dict[str, float]] = {p: {} for p in order}
     unchecked = tuple(f"project {p}: quotas unknown: {quotas[p].unknown}" for p in order if quotas[p].unknown)
     placed: list[str] = []
@@ -413,7 +413,7 @@ def place(
         choice = None
         for project in sorted(order, key=lambda p: (load.get(p, 0), order.index(p))):
             region = quotas[project]
-            shortfall = None if region.unknown else _first_shortfall(lab, region, taken[project])
+            shortfall = None if region.unknown else _first_shortfall(needs, region, taken[project])
             if shortfall is None:
                 choice = project
                 break
@@ -423,6 +423,6 @@ def place(
             break
         placed.append(choice)
         load[choice] = load.get(choice, 0) + 1
-        for need in lab.amounts(quotas[choice]):
+        for need in needs.amounts(quotas[choice]):
             taken[choice][need.metric] = taken[choice].get(need.metric, 0.0) + need.amount
     return Placement(tuple(placed), blocked, unchecked)

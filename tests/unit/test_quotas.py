@@ -203,7 +203,8 @@ def test_a_metric_the_region_does_not_report_does_not_block():
 
 def test_place_spreads_least_loaded_first():
     lab = quotas.needs(LabSpec())
-    placed = quotas.place(lab, {"a": region("a", **ROOMY), "b": region("b", **ROOMY)}, 3, load={"a": 2})
+    projects = {"a": region("a", **ROOMY), "b": region("b", **ROOMY)}
+    placed = quotas.place(needs=lab, quotas=projects, count=3, load={"a": 2})  # the pool design's call
     assert placed.projects == ("b", "b", "a")
     assert placed.blocked == ()
 
