@@ -261,7 +261,7 @@ def read(clients: Clients, project: str, region: str) -> RegionQuotas:
         resource=f"projects/{project}/regions/{region}",
     )
     if answer is None:
-        return RegionQuotas(project, region, unknown=f"regions.get found no region {region}")
+        return RegionQuotas(project, region, unknown=f"regions.get answered 404 for regions/{region}")
     return parse(project, region, getattr(answer, "quotas", None) or ())
 
 

@@ -25,7 +25,7 @@ def mutating(emu) -> list[dict]:
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(404, "regions.get found no region us-west1"), (403, "regions.get failed: ")],
+    [(404, "regions.get answered 404 for regions/us-west1"), (403, "regions.get failed: ")],
 )
 def test_plan_live_says_quotas_unknown_when_regions_get_is_not_answered(emulator_factory, status, reason):
     emu = emulator_factory(projects={PROJECT: NUMBER})
@@ -48,7 +48,7 @@ def test_plan_live_json_carries_cost_and_quota(emulator_factory):
     assert plan["cost"] == hourly(LabSpec()).to_dict()
     assert plan["quota"]["project"] == PROJECT
     assert plan["quota"]["fits"] is None
-    assert plan["quota"]["unknown"] == "regions.get found no region us-west1"
+    assert plan["quota"]["unknown"] == "regions.get answered 404 for regions/us-west1"
     assert mutating(emu) == []
 
 
@@ -78,9 +78,9 @@ def test_plan_flow_publishes_cost_and_quota(prefect_harness, emulator_factory):
     artifacts = asyncio.run(artifacts_of(state.state_details.flow_run_id))
     assert artifacts[f"cluster-{PROJECT}-cost"] == reports.cost_markdown(hourly(LabSpec()))
     assert artifacts[f"cluster-{PROJECT}-quota"] == (
-        f"# Quota in {PROJECT} / us-west1: quotas unknown: regions.get found no region us-west1\n"
+        f"# Quota in {PROJECT} / us-west1: quotas unknown: regions.get answered 404 for regions/us-west1\n"
     )
     result = state.result()
     assert result["cost"] == hourly(LabSpec()).to_dict()
-    assert result["quota"]["unknown"] == "regions.get found no region us-west1"
+    assert result["quota"]["unknown"] == "regions.get answered 404 for regions/us-west1"
     assert mutating(emu) == []

@@ -99,6 +99,7 @@ def test_flow_artifacts_render_the_same_objects():
     assert quota_md.startswith("# Quota in p / us-west1: blocked: project p: CPUS needs 4, 2 free of 8")
     assert "| CPUS | 4 | 2 | 8 | **blocks** |" in quota_md
     unknown = reports.quota_markdown(
-        quotas.QuotaReport("p", "us-west1", unknown="regions.get found no region")
+        quotas.QuotaReport("p", "us-west1", unknown="regions.get answered 404 for regions/us-west1")
     )
-    assert unknown == "# Quota in p / us-west1: quotas unknown: regions.get found no region\n"
+    why = "regions.get answered 404 for regions/us-west1"
+    assert unknown == f"# Quota in p / us-west1: quotas unknown: {why}\n"
