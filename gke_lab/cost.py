@@ -44,9 +44,10 @@ class Cost:
     def complete(self) -> bool:
         return not self.unpriced
 
-    def summary(self) -> str:
-        """`$0.1234/h` or, with unknown prices, `at least $0.1234/h (no price for: ...)`."""
-        amount = f"${self.total:.4f}/h"
+    def summary(self, labs: int = 1) -> str:
+        """`$0.1234/h` or, with unknown prices, `at least $0.1234/h (no price for: ...)`; for `labs` labs
+        (an idle pool's ready labs) the sum of them all."""
+        amount = f"${self.total * labs:.4f}/h" + ("" if labs == 1 else f" for {labs} labs")
         if self.complete:
             return amount
         return f"at least {amount} (no price for: {', '.join(self.unpriced)})"

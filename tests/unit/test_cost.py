@@ -95,3 +95,8 @@ def test_to_dict_is_plain_json():
     d = cost.hourly(LabSpec()).to_dict()
     assert d["complete"] is False
     assert {line["item"] for line in d["lines"]} >= {"GKE cluster management", "KMS key versions (software)"}
+
+
+def test_summary_for_an_idle_pool_multiplies_and_keeps_the_caveat():
+    c = cost.hourly(LabSpec())
+    assert c.summary(3).startswith(f"at least ${c.total * 3:.4f}/h for 3 labs (no price for: nodes")
