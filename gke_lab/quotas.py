@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gke_lab import regions
 from gke_lab.spec import LabSpec
 
 if TYPE_CHECKING:
@@ -106,9 +107,19 @@ def machine_shape(machine_type: str) -> MachineShape:
     return MachineShape(machine_type, cpus if cpus > 0 else None, FAMILY_CPU_METRIC.get(family))
 
 
+# "By default, GKE replicates each node pool across three zones of the control plane's region"
+# (https://cloud.google.com/kubernetes-engine/docs/concepts/regional-clusters).
+DEFAULT_REGIONAL_ZONES = 3
+
+
+def node_zones(spec: LabSpec) -> list[str]:
+    """The zones that run nodes: `node_locations`, or (none given) the region's zones as GKE picks them."""
+    return list(spec.cluster.node_locations) or regions.zones_of(spec.region)[:DEFAULT_REGIONAL_ZONES]
+
+
 def node_count(spec: LabSpec) -> int:
-    """Nodes at creation: `num_nodes` in each zone of `node_locations` (GKE's per-zone count)."""
-    return spec.cluster.num_nodes * len(spec.cluster.node_locations)
+    """Nodes at creation: `num_nodes` in each node zone (GKE counts nodes per zone)."""
+    return spec.cluster.num_nodes * len(node_zones(spec))
 
 
 def nat_addresses(spec: LabSpec) -> int:

@@ -76,6 +76,13 @@ def test_vcpus_and_cpu_metric_by_machine_type(machine_type, vcpus, metric):
     assert (shape.vcpus, shape.cpu_metric) == (vcpus, metric)
 
 
+def test_without_node_locations_a_regional_cluster_runs_in_three_zones_of_its_region():
+    lab = LabSpec()
+    bare = lab.model_copy(update={"cluster": lab.cluster.model_copy(update={"node_locations": []})})
+    assert quotas.node_zones(bare) == ["us-west1-a", "us-west1-b", "us-west1-c"]
+    assert quotas.needs(bare).nodes == 3
+
+
 def test_an_unknown_machine_type_is_not_guessed():
     lab = quotas.needs(spec(machine_type="zz9-plural-z"))
     assert lab.vcpus is None
