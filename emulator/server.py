@@ -203,7 +203,12 @@ class Emulator:
         self.log.clear()
 
     def project_quotas(self, project_id: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        raise not_found("quotas are not modelled yet")
+        """The admin route: set a project's regional quota limits (POST), or read them (GET)."""
+        project = self.backend.project(project_id)
+        with project.locked():
+            if body is not None:
+                self.compute.set_quota_limits(project, body)
+            return {"limits": {region or "*": dict(v) for region, v in project.quota_limits.items()}}
 
     def project_settings(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Admin switches for one project: `defaults` ("today" | "legacy") for a project not created yet,
