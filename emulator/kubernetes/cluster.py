@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote
 
 from emulator.faults import Fault
 from emulator.kube_server import KubeHTTPServer, Request, Response, status_error
-from emulator.kubernetes.authz import Access, attributes, forbidden, unauthorized
+from emulator.kubernetes.authz import Access, Attributes, attributes, forbidden, unauthorized
 from emulator.kubernetes.bootstrap import _Bootstrap
 from emulator.kubernetes.deployments import _Deployments
 from emulator.kubernetes.endpoints import _Endpoints
@@ -24,6 +24,7 @@ from emulator.kubernetes.events import _Events
 from emulator.kubernetes.namespaces import _Namespaces
 from emulator.kubernetes.nodes import _Nodes
 from emulator.kubernetes.objects import DEFAULT_VERSION, KINDS, RBAC, _Objects
+from emulator.kubernetes.patches import json_merge_patch, json_patch, strategic_merge_patch
 from emulator.kubernetes.pods import _PodRun, _Pods
 from emulator.kubernetes.proxy import _Proxy
 from emulator.kubernetes.rbac import _Rbac
@@ -300,11 +301,25 @@ class KubeCluster(
         if attrs.group == RBAC and attrs.verb in ("create", "update", "patch"):
             try:
                 body = json.loads(req.body.decode() or "{}")
-            except (UnicodeDecodeError, ValueError):
+                if attrs.verb == "patch":  # judged on the object the patch would make
+                    body = self._patched(req, attrs, body)
+            except (UnicodeDecodeError, ValueError, BadRequest):
                 return None  # the verb answers the malformed body
             if isinstance(body, dict) and self._rbac_escalation(access.user, access.groups, attrs, body):
                 return forbidden(access.user, attrs)
         return None
+
+    def _patched(self, req: Request, attrs: Attributes, patch: object) -> object:
+        current = self._store[(attrs.group, attrs.resource)].get((attrs.namespace, attrs.name))
+        if current is None:
+            return None  # the verb answers 404
+        ctype = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+        apply = {
+            "application/json-patch+json": json_patch,
+            "application/merge-patch+json": json_merge_patch,
+            "application/strategic-merge-patch+json": strategic_merge_patch,
+        }.get(ctype)
+        return apply(copy.deepcopy(current), patch) if apply is not None else None
 
     def _serve(self, req: Request) -> Response:
         access, refusal, iam_allows = self._authorization(req)

@@ -287,6 +287,20 @@ def test_rbac_refuses_privilege_escalation(labs, tmp_path):
     with kube_as(clusters[LAB_B], user_token(emu, "frank@example.com"), tmp_path) as frank:
         rbac = client.RbacAuthorizationV1Api(frank)
         rbac.create_namespaced_role_binding("default", binding("gina-edit", "edit"))
+        small = client.V1Role(
+            metadata=client.V1ObjectMeta(name="small"),
+            rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get"])],
+        )
+        rbac.create_namespaced_role("default", small)
+        rbac.patch_namespaced_role("small", "default", {"metadata": {"labels": {"size": "small"}}})
+        # a JSON patch that widens the role is judged on the role it would make
+        everything = {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}
+        with pytest.raises(ApiException) as err:
+            rbac.patch_namespaced_role(
+                "small", "default", [{"op": "add", "path": "/rules/-", "value": everything}]
+            )
+        assert err.value.status == 403
+        assert rbac.read_namespaced_role("small", "default").rules[0].verbs == ["get"]
         with pytest.raises(ApiException) as err:
             rbac.create_namespaced_role_binding("default", binding("gina-root", "cluster-admin"))
         assert err.value.status == 403
