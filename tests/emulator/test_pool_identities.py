@@ -324,3 +324,29 @@ def test_rbac_refuses_privilege_escalation(labs, tmp_path):
                 )
             )
         assert err.value.status == 403
+
+
+def test_the_products_service_account_key_stands_for_the_operator(labs, tmp_path):
+    """A service-account key's JWT-bearer grant (a GcpCredentials block) acts as the operator in a cluster,
+    within what the admin API leaves the operator."""
+    emu, _, clusters = labs
+    claims = base64.urlsafe_b64encode(json.dumps({"iss": f"runner@{LAB_A}.iam.gserviceaccount.com"}).encode())
+    grant = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "assertion": f"e30.{claims.decode()}.sig",
+    }
+    token = httpx.post(f"{emu.url}/token", data=grant, timeout=30).json()["access_token"]
+    with kube_as(clusters[LAB_A], token, tmp_path) as api:
+        assert len(client.CoreV1Api(api).list_node().items) == 2
+        settings = f"{emu.url}/_emulator/projects/{LAB_A}/settings"
+        httpx.post(
+            settings, json={"deniedPermissions": ["container.nodes.list"]}, timeout=30
+        ).raise_for_status()
+        try:
+            with pytest.raises(ApiException) as err:
+                client.CoreV1Api(api).list_node()
+            assert err.value.status == 403
+            assert f'User "runner@{LAB_A}.iam.gserviceaccount.com" cannot list' in status_of(err)["message"]
+        finally:
+            httpx.post(settings, json={"deniedPermissions": []}, timeout=30).raise_for_status()
+        assert len(client.CoreV1Api(api).list_node().items) == 2
