@@ -8,10 +8,11 @@ their own through `POST /_emulator/projects/{p}/quotas`.
 
 Usage counts what exists in the region: every cluster's nodes from its create on (GKE reserves them when it
 accepts the create) -- vCPUs by machine type, boot disks by disk type (pd-standard in DISKS_TOTAL_GB,
-pd-balanced and pd-ssd in SSD_TOTAL_GB: https://cloud.google.com/compute/resource-usage), an
-external address per node of a cluster without private nodes -- plus the admin API's VMs and external
-addresses and forwarding rules.
-"""
+pd-balanced and pd-ssd in SSD_TOTAL_GB: https://cloud.google.com/compute/resource-usage), an external address
+per node of a cluster without private nodes -- plus the admin API's VMs and external addresses and forwarding
+rules, and the address each Cloud NAT gateway with automatic allocation reserves once a VM or node in its
+network uses it (a static regional external address: one serves 1008 VMs at the default 64 ports each,
+https://cloud.google.com/nat/docs/ports-and-addresses)."""
 
 from __future__ import annotations
 
@@ -110,9 +111,20 @@ class QuotasMixin:
                 )
                 if not private:
                     add("IN_USE_ADDRESSES", 1)
+        networks_in_use: set[str] = set()
         for (zone, _), instance in project.instances.items():
-            if zone.rsplit("-", 1)[0] == region and not instance.get("_cluster"):
+            if zone.rsplit("-", 1)[0] != region:
+                continue
+            networks_in_use.update(nic.get("network", "") for nic in instance.get("networkInterfaces") or [])
+            if not instance.get("_cluster"):
                 add("CPUS", vcpus(str(instance.get("machineType") or "e2-medium")))
+        for (router_region, _), router in project.routers.items():
+            if router_region != region or router.get("network") not in networks_in_use:
+                continue
+            for nat in router.get("nats") or []:
+                if nat.get("natIpAllocateOption") == "AUTO_ONLY":
+                    add("STATIC_ADDRESSES", 1)
+                    add("IN_USE_ADDRESSES", 1)
         for (collection, scope, _), resource in project.network_resources.items():
             external = resource.get("addressType", "EXTERNAL") == "EXTERNAL"
             scheme = resource.get("loadBalancingScheme", "EXTERNAL")

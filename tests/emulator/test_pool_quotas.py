@@ -81,9 +81,13 @@ def test_a_create_beyond_the_quota_is_refused_and_usage_follows_the_clusters(emu
         assert got["CPUS"] == (4.0, 4.0) and got["DISKS_TOTAL_GB"] == (4096.0, 200.0)
         assert got["IN_USE_ADDRESSES"] == (8.0, 0.0)  # private nodes have no external address
         wait_gke(c, op)
-        assert quotas(emu)["CPUS"] == (4.0, 4.0)
+        got = quotas(emu)
+        assert got["CPUS"] == (4.0, 4.0)
+        # the nodes now use the lab's Cloud NAT, whose automatic allocation reserved one external address
+        assert got["STATIC_ADDRESSES"] == (8.0, 1.0) and got["IN_USE_ADDRESSES"] == (8.0, 1.0)
         wait_gke(c, c.gke.delete_cluster(name=f"{PARENT}/clusters/cluster"))
-        assert quotas(emu)["CPUS"] == (4.0, 0.0)
+        got = quotas(emu)
+        assert got["CPUS"] == (4.0, 0.0) and got["STATIC_ADDRESSES"] == (8.0, 0.0)
     finally:
         c.close()
 
