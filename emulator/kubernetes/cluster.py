@@ -274,13 +274,15 @@ class KubeCluster(
         IAM policy has its own. No access model (a cluster on its own): everyone allowed."""
         if self._access is None:
             return None, None, True
-        _, _, token = req.headers.get("authorization", "").partition(" ")
-        try:
-            access = self._access(token.strip()) if token.strip() else None
-        except Exception:
-            access = None
-        if access is None:  # anonymous: the public paths only, already checked by the server
+        if "authorization" not in req.headers:  # anonymous: the public paths only, checked by the server
             return None, None, True
+        _, _, token = req.headers["authorization"].partition(" ")
+        try:
+            access = self._access(token.strip())
+        except Exception:  # a broken check refuses, never lets a request through
+            access = None
+        if access is None:  # e.g. the token expired since the server checked it
+            return None, unauthorized(), False
         # GKE authenticates a Google account only with container.clusters.get in the cluster's project
         if not access.iam("container.clusters.get"):
             return access, unauthorized(), False
