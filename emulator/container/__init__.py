@@ -34,6 +34,8 @@ class ContainerService(ClustersMixin, LoadBalancersMixin, ServerConfigMixin):
             routes=(
                 # each method's permission as its reference page names it, e.g.
                 # https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters/get
+                # getServerConfig's page names no permission: a named user needs container.clusters.list here
+                # rather than nothing, so that the emulator is never more lenient than Google
                 Route("GET", "/serverConfig", self.server_config, permission="container.clusters.list"),
                 Route("POST", "/clusters", self.create_cluster, permission="container.clusters.create"),
                 Route("GET", "/clusters", self.list_clusters, permission="container.clusters.list"),
