@@ -209,6 +209,13 @@ def test_rbac_objects_and_namespace_bindings(labs, tmp_path):
         )
         groups = [g.name for g in client.ApisApi(operator).get_api_versions().groups]
         assert "rbac.authorization.k8s.io" in groups
+        served = {r.name: r.namespaced for r in rbac.get_api_resources().resources}
+        assert served == {
+            "roles": True,
+            "rolebindings": True,
+            "clusterroles": False,
+            "clusterrolebindings": False,
+        }
         role = client.V1Role(
             metadata=client.V1ObjectMeta(name="pod-reader"),
             rules=[client.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["get", "list"])],
