@@ -4,7 +4,10 @@ GKE authenticates a Google account only when it holds `container.clusters.get` i
 401); it then allows a request that either the account's IAM roles (`container.<resource>.<verb>`) or the
 cluster's RBAC allow, and refuses the rest with 403 Forbidden in Kubernetes' Status shape, naming the IAM
 permission that would have allowed it
-(https://cloud.google.com/kubernetes-engine/docs/how-to/role-based-access-control#iam-interaction).
+(https://cloud.google.com/kubernetes-engine/docs/how-to/role-based-access-control#iam-interaction; GKE's
+message as kubectl shows it, e.g. `namespaces "team1" is forbidden: User "example@gmail.com" cannot patch
+resource "namespaces" in API group "" in the namespace "team1": requires one of
+["container.namespaces.update"] permission(s).`).
 The request attributes (verb, API group, resource, subresource, namespace, name) are Kubernetes' own
 (https://kubernetes.io/docs/reference/access-authn-authz/authorization/#determine-the-request-verb).
 """
@@ -85,8 +88,8 @@ def attributes(method: str, path: str, query: dict[str, str]) -> Attributes | No
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
     elif rest[0] == "namespaces" and len(rest) == 2:
-        # the namespace object itself
-        return _attributes(method, query, group, "namespaces", "", "", rest[1])
+        # the namespace object itself is authorized in its own namespace
+        return _attributes(method, query, group, "namespaces", "", rest[1], rest[1])
     resource, name = rest[0], rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
     return _attributes(method, query, group, resource, subresource, namespace, name)

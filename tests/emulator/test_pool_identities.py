@@ -192,6 +192,13 @@ def test_iam_roles_reach_inside_every_cluster_of_the_project(labs, tmp_path):
             'namespaces is forbidden: User "dave@example.com" cannot create'
         )
         assert '["container.namespaces.create"]' in status_of(err)["message"]
+        with pytest.raises(ApiException) as err:
+            core.patch_namespace("default", {"metadata": {"labels": {"owner": "dave"}}})
+        assert status_of(err)["message"] == (
+            'namespaces "default" is forbidden: User "dave@example.com" cannot patch resource "namespaces" '
+            'in API group "" in the namespace "default": requires one of ["container.namespaces.update"] '
+            "permission(s)."
+        )
 
 
 def test_rbac_objects_and_namespace_bindings(labs, tmp_path):
