@@ -30,9 +30,10 @@ _CLUSTER_WRITES = ("container.clusters.create", "container.clusters.update", "co
 # role -> (granted patterns, excepted patterns)
 ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "roles/owner": (("container.*", "resourcemanager.projects.*"), ()),
+    # where the page leaves a doubt (RBAC writes by editors), the stricter reading
     "roles/editor": (
         ("container.*", *_PROJECT_READ),
-        ("container.hostServiceAgent.use",),
+        ("container.hostServiceAgent.use", *_RBAC_WRITES),
     ),
     "roles/viewer": (
         (*_READ, *_PROJECT_READ, "resourcemanager.projects.getIamPolicy"),
