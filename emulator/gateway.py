@@ -22,7 +22,9 @@ from typing import Any
 from emulator.errors import ApiError, service_disabled
 from emulator.faults import FaultInjector
 from emulator.requestlog import RequestLog, is_mutating
+from emulator.resourcemanager import caller_holds, iam_permission_denied
 from emulator.store import Backend, Project
+from emulator.tokens import OPERATOR_CALLER, Caller, TokenRegistry
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Call:
     query: dict[str, str] = field(default_factory=dict)
     body: Any = None  # as the request log shows it
     service: str = ""  # the API the project must have enabled, e.g. compute.googleapis.com ("" for none)
+    token: str | None = None  # the request's bearer token, if it sent one
+    permission: str = ""  # the IAM permission a named user needs ("" refuses named users, "*" allows all)
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,15 @@ SERVICE_TITLES = {
 
 
 class Gateway:
-    def __init__(self, backend: Backend, faults: FaultInjector, log: RequestLog) -> None:
+    def __init__(
+        self, backend: Backend, faults: FaultInjector, log: RequestLog, tokens: TokenRegistry | None = None
+    ) -> None:
         self.backend = backend
         self.faults = faults
         self.log = log
+        self.tokens = tokens
 
-    def call(self, call: Call, handler: Callable[[Project | None], Any]) -> Outcome:
+    def call(self, call: Call, handler: Callable[[Project | None, Caller], Any]) -> Outcome:
         start = time.time()
         project_id = call.project
         trace: str | None = None
@@ -86,9 +93,12 @@ class Gateway:
             fault = self.faults.decide(call.api, call.method, call.path, project_id, mutating=mutating)
             if fault is not None:
                 raise fault.error(call.api)
+            caller = self.authenticate(call)
             if project is not None and call.service:
                 self.check_enabled(project, call.service)
-            outcome = Outcome(200, handler(project))
+            if not caller.operator:
+                self.authorize(project, caller, call)
+            outcome = Outcome(200, handler(project, caller))
         except ApiError as exc:
             outcome = Outcome(exc.code, error=exc)
         except Exception as exc:  # a bug here must look like a 500, not a hang
@@ -122,6 +132,46 @@ class Gateway:
             entry["status"] = 0 if fault.drop else outcome.status
         self.log.append(entry)
         return outcome
+
+    def authenticate(self, call: Call) -> Caller:
+        """Who sent the request. No token: the operator (the product's clients are anonymous on the emulator,
+        as with Google's own emulators); a token the token endpoint issued and not expired: whom it stands
+        for; any other token: Google's 401 UNAUTHENTICATED (https://cloud.google.com/apis/design/errors)."""
+        if not call.token:
+            return OPERATOR_CALLER
+        caller = self.tokens.caller(call.token) if self.tokens is not None else OPERATOR_CALLER
+        if caller is None:
+            raise ApiError(
+                401,
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
+                "or other valid authentication credential.",
+                status="UNAUTHENTICATED",
+                reason="authError",
+            )
+        return caller
+
+    def authorize(self, project: Project | None, caller: Caller, call: Call) -> None:
+        """A named user needs the route's IAM permission on the project, through the project's IAM policy."""
+        if call.permission == "*":
+            return
+        with_permission = call.permission or f"{call.api}.unlisted"
+        if project is not None and call.permission:
+            with project.locked():
+                if caller_holds(project, caller, call.permission):
+                    return
+        if project is None:
+            raise ApiError(403, "The caller does not have permission", status="PERMISSION_DENIED")
+        if call.api == "container":
+            # GKE names the permission and the resource, e.g. `Required "container.clusters.get"
+            # permission(s) for "projects/p/locations/l/clusters/c".`
+            resource = call.path.removeprefix("/v1/").split(":", 1)[0]
+            raise ApiError(
+                403,
+                f'Required "{with_permission}" permission(s) for "{resource}".',
+                status="PERMISSION_DENIED",
+                reason="forbidden",
+            )
+        raise iam_permission_denied(project, with_permission, f"{call.api}.googleapis.com")
 
     def check_enabled(self, project: Project, service: str) -> None:
         """Google answers every call to an API the project has not enabled with 403 SERVICE_DISABLED."""

@@ -14,6 +14,7 @@ from emulator.errors import ApiError, invalid, not_found
 from emulator.gateway import Call, drop_connection
 from emulator.routing import Router
 from emulator.store import Project
+from emulator.tokens import Caller
 
 if TYPE_CHECKING:
     from emulator.server import Emulator
@@ -47,7 +48,7 @@ class RestApp:
             + emu.service_usage.routes()
         )
 
-    def handle(self, method: str, raw_path: str, raw_body: bytes) -> tuple[int, Any]:
+    def handle(self, method: str, raw_path: str, raw_body: bytes, authorization: str = "") -> tuple[int, Any]:
         parts = urlsplit(raw_path)
         path = parts.path
         # a repeated parameter (Service Usage batchGet's names=...&names=...) arrives comma-joined
@@ -60,9 +61,12 @@ class RestApp:
             return self.admin(method, path[len("/_emulator/") :], query, body)
         if path == "/token":
             return self.emu.issue_token(body)
-        return self.api(method, path, query, body)
+        scheme, _, token = authorization.partition(" ")
+        return self.api(method, path, query, body, token.strip() if scheme.lower() == "bearer" else "")
 
-    def api(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, query: dict[str, str], body: Any, token: str = ""
+    ) -> tuple[int, Any]:
         match = self.router.match(method, path)
         named = _PROJECT_RE.match(path)
         call = Call(
@@ -73,14 +77,16 @@ class RestApp:
             query=query,
             body=body,
             service=match.service if match else "",
+            token=token or None,
+            permission=match.permission if match else "*",
         )
 
-        def serve(project: Project | None) -> Any:
+        def serve(project: Project | None, caller: Caller) -> Any:
             if match is None:
                 raise not_found(f"The requested URL {path} was not found on this server.")
             if isinstance(body, str):
                 raise invalid("Invalid JSON payload received.")
-            return match.call(project, query, body)
+            return match.call(project, query, body, caller)
 
         outcome = self.emu.gateway.call(call, serve)
         if outcome.drop:
@@ -112,6 +118,12 @@ class RestApp:
                     return 200, emu.tokens.describe()
                 if method == "POST":
                     return 200, emu.tokens.configure(body or {})
+            if method == "POST" and name == "identities/token":
+                # a named user's access token, as `gcloud auth print-access-token` gives that user
+                return 200, emu.tokens.issue_for(body or {})
+            m = re.fullmatch(r"projects/([^/]+)/quotas", name)
+            if m and method in ("GET", "POST"):
+                return 200, emu.project_quotas(m.group(1), body if method == "POST" else None)
             if method == "POST" and name == "reset":
                 emu.reset()
                 return 200, {}
@@ -142,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, out = self.app.handle(self.command, self.path, raw)
+        status, out = self.app.handle(self.command, self.path, raw, self.headers.get("Authorization") or "")
         if status == DROP:
             drop_connection(self)
             return

@@ -40,7 +40,7 @@ class IamGrpc:
             body=json.loads(type(request).to_json(request, use_integers_for_enums=False, indent=None)),
             service="iam.googleapis.com",
         )
-        outcome = self.emu.gateway.call(call, lambda _project: fn())
+        outcome = self.emu.gateway.call(call, lambda _project, _caller: fn())
         if outcome.drop:
             # What a client sees when the connection goes away before the answer: UNAVAILABLE.
             context.abort(grpc.StatusCode.UNAVAILABLE, "Connection reset by peer")

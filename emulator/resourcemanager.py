@@ -1,9 +1,10 @@
 """Resource Manager v3: projects, project IAM policies and what the caller may do on a project.
 
-The emulator's caller owns every project, unless the admin API takes permissions away from it on one
-project (`POST /_emulator/projects/{p}/settings {"deniedPermissions": [...]}`): then testIamPermissions
-leaves them out of its answer and the calls that need them are refused with Google's 403.
-"""
+The emulator's operator (emulator/tokens.py: anonymous calls and the product's own tokens) owns every project,
+unless the admin API takes permissions away from it on one project (`POST /_emulator/projects/{p}/settings
+{"deniedPermissions": [...]}`): then testIamPermissions leaves them out of its answer and the calls that need
+them are refused with Google's 403. A named user holds what the roles bound to `user:<email>` in the project's
+IAM policy grant (emulator/iam_roles.py), once each grant has propagated."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any
 
 from emulator.clock import rfc3339
 from emulator.errors import ApiError, invalid
+from emulator.iam_roles import role_grants
 from emulator.routing import Route, ServiceRoutes
 from emulator.store import Backend, Policy, Project
+from emulator.tokens import OPERATOR, OPERATOR_CALLER, Caller
 
 # service.resource.verb (https://cloud.google.com/iam/docs/permissions-reference); no wildcards
 PERMISSION_RE = re.compile(r"^[a-z][a-z0-9]*(\.[a-zA-Z][a-zA-Z0-9]*){2,}$")
@@ -30,6 +33,26 @@ def set_denied_permissions(project: Project, permissions: Any) -> None:
 
 def holds(project: Project, permission: str) -> bool:
     return permission not in project.denied_permissions
+
+
+def member_holds(project: Project, member: str, permission: str) -> bool:
+    """Whether an effective, unconditional binding of the project's policy grants the member the permission
+    (a conditional binding grants nothing here: the emulator does not evaluate conditions)."""
+    now = project.backend.clock.now()
+    return any(
+        member in b["members"]
+        and "condition" not in b
+        and project.policy.is_effective(b["role"], member, now)
+        and role_grants(b["role"], permission)
+        for b in project.policy.bindings
+    )
+
+
+def caller_holds(project: Project, caller: Caller, permission: str) -> bool:
+    """The operator holds what the admin API did not take away; a named user what its roles grant."""
+    if caller.operator:
+        return holds(project, permission)
+    return member_holds(project, caller.member, permission)
 
 
 def iam_permission_denied(project: Project, permission: str, api: str) -> ApiError:
@@ -74,7 +97,8 @@ def seed_policy(project: Project) -> None:
         ]
     else:
         bindings = [{"role": "roles/editor", "members": [cloudservices]}]
-    bindings.append({"role": "roles/owner", "members": ["user:owner@example.com"]})
+    # the operator created the project (emulator/tokens.py)
+    bindings.append({"role": "roles/owner", "members": [f"user:{OPERATOR}"]})
     project.policy = Policy(f"projects/{project.id}", bindings, now=now)
 
 
@@ -102,7 +126,9 @@ class ResourceManagerService:
         with project.locked():
             return project.policy.read(options.get("requestedPolicyVersion"))
 
-    def test_iam_permissions(self, project: Project, body: Any) -> dict[str, Any]:
+    def test_iam_permissions(
+        self, project: Project, body: Any, caller: Caller = OPERATOR_CALLER
+    ) -> dict[str, Any]:
         """The subset of the asked permissions that the caller holds on the project; asking needs no
         permission, and a wildcard is refused
         (https://cloud.google.com/resource-manager/reference/rest/v3/projects/testIamPermissions)."""
@@ -114,7 +140,7 @@ class ResourceManagerService:
                     "storage.*) are not allowed."
                 )
         with project.locked():
-            held = [p for p in dict.fromkeys(permissions) if holds(project, p)]
+            held = [p for p in dict.fromkeys(permissions) if caller_holds(project, caller, p)]
         return {"permissions": held} if held else {}
 
     def set_iam_policy(self, project: Project, body: Any) -> dict[str, Any]:
@@ -137,9 +163,21 @@ class ResourceManagerService:
             routes=(
                 # projects.get and testIamPermissions answer while the API is disabled, so that a caller can
                 # always find its project and what it may do (and then enable services)
-                Route("GET", "", self.get_project, always_on=True),
-                Route("POST", ":testIamPermissions", self.test_iam_permissions, always_on=True),
-                Route("POST", ":getIamPolicy", self.get_iam_policy),
-                Route("POST", ":setIamPolicy", self.set_iam_policy),
+                Route("GET", "", self.get_project, always_on=True, permission="resourcemanager.projects.get"),
+                Route(
+                    "POST", ":testIamPermissions", self.test_iam_permissions, always_on=True, permission="*"
+                ),
+                Route(
+                    "POST",
+                    ":getIamPolicy",
+                    self.get_iam_policy,
+                    permission="resourcemanager.projects.getIamPolicy",
+                ),
+                Route(
+                    "POST",
+                    ":setIamPolicy",
+                    self.set_iam_policy,
+                    permission="resourcemanager.projects.setIamPolicy",
+                ),
             ),
         )

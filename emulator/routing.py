@@ -1,9 +1,11 @@
 """Routes as data: each service declares (method, path template, handler); one router matches them.
 
-A handler is called with the resolved project and the template's other `{placeholders}` as keyword
-arguments, plus `query` and `body` when its signature names them. The binding is checked when the router is
-built, so a route whose template and handler disagree fails at start-up, not on the first request.
-"""
+A handler is called with the resolved project and the template's other `{placeholders}` as keyword arguments,
+plus `query`, `body` and `caller` (who sent the request, emulator/tokens.py) when its signature names them. A
+route names the IAM permission a named user needs for it (the operator's calls keep their older model); a
+route without one refuses named users, so the emulator is never more lenient than Google. The binding is
+checked when the router is built, so a route whose template and handler disagree fails at start-up, not on the
+first request."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 from emulator.store import Project
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_OPTIONAL_INPUTS = ("query", "body")
+_OPTIONAL_INPUTS = ("query", "body", "caller")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class Route:
     handler: Callable[..., Any]
     # reachable while the service is disabled (a project can always be read and enable its services)
     always_on: bool = False
+    # the IAM permission a named user needs on the project ("" for none: named users are refused; "*" for a
+    # method every caller may call, such as testIamPermissions)
+    permission: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class _Compiled:
     method: str
     regex: re.Pattern[str]
     route: Route
-    inputs: tuple[str, ...]  # which of query/body the handler takes
+    inputs: tuple[str, ...]  # which of query/body/caller the handler takes
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,13 @@ class Match:
     def service(self) -> str:
         return self.compiled.service
 
-    def call(self, project: Project | None, query: dict[str, str], body: Any) -> Any:
+    @property
+    def permission(self) -> str:
+        return self.compiled.route.permission
+
+    def call(self, project: Project | None, query: dict[str, str], body: Any, caller: Any = None) -> Any:
         kwargs: dict[str, Any] = {k: v for k, v in self.params.items() if k != "project"}
-        given = {"query": query, "body": body}
+        given = {"query": query, "body": body, "caller": caller}
         kwargs.update({name: given[name] for name in self.compiled.inputs})
         return self.compiled.route.handler(project, **kwargs)
 

@@ -61,8 +61,8 @@ class Emulator:
             new_projects=new_projects,
             project_defaults=project_defaults,
         )
-        self.gateway = Gateway(self.backend, self.faults, self.log)
         self.tokens = TokenRegistry()
+        self.gateway = Gateway(self.backend, self.faults, self.log, self.tokens)
         self.iam = IamService(self.backend)
         self.compute = ComputeService(self.backend)
         self.kms = KmsService(self.backend, self.iam)
@@ -201,6 +201,14 @@ class Emulator:
         self.backend.reset()
         self.faults.reset()
         self.log.clear()
+
+    def project_quotas(self, project_id: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """The admin route: set a project's regional quota limits (POST), or read them (GET)."""
+        project = self.backend.project(project_id)
+        with project.locked():
+            if body is not None:
+                self.compute.set_quota_limits(project, body)
+            return {"limits": {region or "*": dict(v) for region, v in project.quota_limits.items()}}
 
     def project_settings(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Admin switches for one project: `defaults` ("today" | "legacy") for a project not created yet,

@@ -189,6 +189,8 @@ class Project:
         self.service_operations: dict[str, dict[str, Any]] = {}
         # subnetwork link -> the deleted cluster whose GKE leftovers (rules, peering) still linger
         self.lingering: dict[str, str] = {}
+        # regional quota limits set through the admin API: region ("" for every region) -> metric -> limit
+        self.quota_limits: dict[str, dict[str, float]] = {}
         self.lock = threading.RLock()
         self.create_time = backend.clock.now()
         # compute (REST JSON resources, keyed by name / (scope, name))

@@ -6,6 +6,15 @@ endpoint (`POST /token`) plays Google's: a JWT-bearer grant (a service-account k
 refresh-token grant (user credentials) gets a `ya29.` token valid for `lifetime` seconds (3600, as Google's;
 tests shorten it through `POST /_emulator/tokens`), and every cluster asks `valid` of each bearer token.
 
+Who a token stands for (`Caller`): a token from the product's own grants -- the refresh-token grant of
+Application Default Credentials (client "gke-lab", or any other client) and a service-account key's JWT-bearer
+grant -- stands for the emulator's operator, the person who created the projects and runs gke-lab against
+them: `owner@example.com`, who holds roles/owner in every project's seeded IAM policy (resourcemanager.py),
+and a service account's key the runner account that person made an owner; their permissions are those the
+admin API has not taken away. A token issued through the admin route `POST /_emulator/identities/token
+{"email": ...}` stands for that named user, as that user's `gcloud auth print-access-token` would: the user's
+own IAM roles in the project and the cluster's RBAC decide what it may do.
+
 Sources: https://developers.google.com/identity/protocols/oauth2/service-account (the JWT-bearer grant; access
 tokens last one hour), https://cloud.google.com/kubernetes-engine/docs/how-to/api-server-authentication (GKE
 authenticates Google OAuth2 access tokens), https://kubernetes.io/docs/reference/access-authn-authz/authentication/
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import threading
 import time
@@ -25,6 +35,10 @@ from typing import Any
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 REFRESH_TOKEN = "refresh_token"
+NAMED_USER = "emulator:named-user"  # the admin route's grant: a named user's own access token
+OPERATOR = "owner@example.com"  # the projects' creator, who runs gke-lab (see the module docstring)
+# what Google accepts as a user account's e-mail (one @, a dotted domain, no spaces or quotes)
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 DEFAULT_LIFETIME = 3600.0
 
 
@@ -38,10 +52,36 @@ class TokenRequestError(Exception):
 
 @dataclass(frozen=True)
 class Grant:
-    subject: str  # the service account's email (the assertion's issuer), or the OAuth client ID
+    subject: str  # the service account's email (the assertion's issuer), the OAuth client ID, or the user
     grant_type: str
     issued_at: float
     expires_at: float
+
+    @property
+    def caller(self) -> Caller:
+        if self.grant_type == NAMED_USER:
+            return Caller(self.subject, operator=False)
+        if self.grant_type == JWT_BEARER:
+            return Caller(self.subject, operator=True)
+        return Caller(OPERATOR, operator=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request comes from: the Kubernetes user name (the account's e-mail) and whether it is the
+    operator (the product's own caller) or a named user whose IAM roles and RBAC bindings decide."""
+
+    email: str
+    operator: bool
+
+    @property
+    def member(self) -> str:
+        """The IAM policy member naming this caller."""
+        kind = "serviceAccount" if self.email.endswith(".gserviceaccount.com") else "user"
+        return f"{kind}:{self.email}"
+
+
+OPERATOR_CALLER = Caller(OPERATOR, operator=True)
 
 
 def _assertion_issuer(assertion: str) -> str:
@@ -94,11 +134,26 @@ class TokenRegistry:
             "issued_at": int(now),
         }
 
+    def issue_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The admin route: an access token for a named user (`{"email": ...}`)."""
+        email = body.get("email") if isinstance(body, dict) else None
+        if not isinstance(email, str) or not _EMAIL_RE.fullmatch(email):
+            raise ValueError("email must be a user's e-mail address such as alice@example.com")
+        if email.endswith(".gserviceaccount.com"):
+            raise ValueError("email must name a user account, not a service account")
+        return {**self.issue(email, NAMED_USER), "email": email}
+
     def valid(self, token: str) -> bool:
         """Whether the API server accepts this bearer token: issued here and not expired."""
+        return self.caller(token) is not None
+
+    def caller(self, token: str) -> Caller | None:
+        """Who an accepted bearer token stands for; None when it was not issued here or has expired."""
         with self._lock:
             grant = self._tokens.get(token)
-            return grant is not None and self._clock() < grant.expires_at
+            if grant is None or self._clock() >= grant.expires_at:
+                return None
+            return grant.caller
 
     def configure(self, body: dict[str, Any]) -> dict[str, Any]:
         if "lifetime_seconds" in body:

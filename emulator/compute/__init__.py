@@ -9,6 +9,7 @@
 | `routers.py` | Cloud Routers and Cloud NAT |
 | `instances.py` | VM instances |
 | `network_users.py` | forwarding rules, addresses, VPN gateways and tunnels (seeded by the admin API) |
+| `quotas.py` | regional quotas: limits, usage of what exists, `regions.get`, GKE's quota refusal |
 | `operations.py` | global, regional and zonal operations with `wait` |
 | `common.py`, `filters.py`, `base.py` | names and references, list filters, links and list responses |
 
@@ -25,6 +26,7 @@ from emulator.compute.firewalls import FirewallsMixin
 from emulator.compute.instances import InstancesMixin
 from emulator.compute.network_users import COLLECTIONS, NetworkUsersMixin
 from emulator.compute.networks import NetworksMixin
+from emulator.compute.quotas import QuotasMixin
 from emulator.compute.routers import RoutersMixin
 from emulator.compute.routes import RoutesMixin
 from emulator.compute.subnetworks import SubnetworksMixin
@@ -43,6 +45,7 @@ class ComputeService(
     RoutersMixin,
     InstancesMixin,
     NetworkUsersMixin,
+    QuotasMixin,
 ):
     """The Compute Engine backend: every resource kind's methods on one object, as the routes call them."""
 
@@ -127,6 +130,7 @@ class ComputeService(
             service="compute.googleapis.com",
             prefix="/compute/v1/projects/{project}",
             routes=(
+                Route("GET", "/regions/{region}", self.get_region),
                 Route("GET", "/global/networks", self.list_networks),
                 Route("POST", "/global/networks", self.insert_network),
                 Route("GET", "/global/networks/{name}", self.get_network),

@@ -32,13 +32,24 @@ class ContainerService(ClustersMixin, LoadBalancersMixin, ServerConfigMixin):
             service="container.googleapis.com",
             prefix="/v1/projects/{project}/locations/{location}",
             routes=(
-                Route("GET", "/serverConfig", self.server_config),
-                Route("POST", "/clusters", self.create_cluster),
-                Route("GET", "/clusters", self.list_clusters),
-                Route("GET", "/clusters/{name}", self.get_cluster),
-                Route("DELETE", "/clusters/{name}", self.delete_cluster),
-                Route("POST", "/clusters/{name}:setResourceLabels", self.set_resource_labels),
-                Route("GET", "/operations", self.list_operations),
-                Route("GET", "/operations/{name}", self.get_operation),
+                # each method's permission as its reference page names it, e.g.
+                # https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters/get
+                # getServerConfig's page names no permission: a named user needs container.clusters.list here
+                # rather than nothing, so that the emulator is never more lenient than Google
+                Route("GET", "/serverConfig", self.server_config, permission="container.clusters.list"),
+                Route("POST", "/clusters", self.create_cluster, permission="container.clusters.create"),
+                Route("GET", "/clusters", self.list_clusters, permission="container.clusters.list"),
+                Route("GET", "/clusters/{name}", self.get_cluster, permission="container.clusters.get"),
+                Route(
+                    "DELETE", "/clusters/{name}", self.delete_cluster, permission="container.clusters.delete"
+                ),
+                Route(
+                    "POST",
+                    "/clusters/{name}:setResourceLabels",
+                    self.set_resource_labels,
+                    permission="container.clusters.update",
+                ),
+                Route("GET", "/operations", self.list_operations, permission="container.operations.list"),
+                Route("GET", "/operations/{name}", self.get_operation, permission="container.operations.get"),
             ),
         )

@@ -230,12 +230,18 @@ class ClustersMixin(OperationsMixin, NodePoolsMixin, VpcMixin, ControlPlaneMixin
         check_labels(labels)
         with project.locked():
             cluster = self.find_cluster(project, location, name)
-            fingerprint = body.get("labelFingerprint", "")
-            if fingerprint and fingerprint != cluster.get("labelFingerprint"):
+            # labelFingerprint is required and must be the current one: "You must always provide an
+            # up-to-date fingerprint hash when updating or changing labels"
+            # (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters/setResourceLabels);
+            # an empty or stale one is answered 400 FAILED_PRECONDITION with this message
+            # (https://github.com/crossplane-contrib/provider-gcp/issues/477).
+            fingerprint = body.get("labelFingerprint") or ""
+            expected = cluster.get("labelFingerprint", "")
+            if fingerprint != expected:
                 raise failed_precondition(
-                    "Labels could not be set due to fingerprint mismatch: the cluster's label fingerprint "
-                    f"is "
-                    f'"{cluster.get("labelFingerprint")}", the request has "{fingerprint}".'
+                    "Labels could not be set due to fingerprint mismatch; try again with the proper "
+                    f'fingerprint: incorrect fingerprint supplied was "{fingerprint}", the expected one is '
+                    f'"{expected}".'
                 )
             self.check_not_busy(project, cluster)
             op = self.start_operation(

@@ -10,7 +10,9 @@ from typing import Any
 from emulator.container.base import ContainerBase
 from emulator.container.create_plan import CreatePlan
 from emulator.kube_server import is_mutating
+from emulator.kubernetes.authz import AUTHENTICATED, Access
 from emulator.kubernetes.images import runs_containerd2
+from emulator.resourcemanager import caller_holds
 from emulator.store import Project
 
 
@@ -36,6 +38,7 @@ class ControlPlaneMixin(ContainerBase):
         extra: dict[str, Any] = {"fault": fault, "lost_response": fault}
         if self.tokens is not None:
             extra["authenticate"] = self.tokens.valid
+            extra["access"] = lambda token: self.kube_access(project, token)
 
         return self.kube_class()(
             project=project.id,
@@ -66,6 +69,18 @@ class ControlPlaneMixin(ContainerBase):
             node_pool=plan.node_pools[0]["name"],
             **extra,
         )
+
+    def kube_access(self, project: Project, token: str) -> Access | None:
+        """Who a cluster's bearer token stands for, and what the project's IAM policy grants it there."""
+        caller = self.tokens.caller(token) if self.tokens is not None else None
+        if caller is None:
+            return None
+
+        def iam(permission: str) -> bool:
+            with project.locked():
+                return caller_holds(project, caller, permission)
+
+        return Access(caller.email, (AUTHENTICATED,), iam)
 
     def stop_kube(self, project: Project, location: str, name: str) -> None:
         kube = project.kube.pop((location, name), None)

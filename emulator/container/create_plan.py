@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from emulator.compute import ComputeService
 from emulator.compute.common import ref_name, zones_of
+from emulator.compute.quotas import node_pool_needs
 from emulator.container.common import ENCRYPTER, KEY_RE, ZONE_RE, check_labels, free_range
 from emulator.container.server_config import (
     END_OF_STANDARD_SUPPORT,
@@ -73,6 +74,8 @@ def plan_create(
     boot_keys = boot_disk_keys(services, project, pools, region)
     check_secrets_key(services, project, spec, region)
     check_labels(spec.get("resourceLabels", {}))
+    # last, as GKE accepts a request only when it would fit the region's quotas (compute/quotas.py)
+    services.compute.check_quota(project, region, node_pool_needs(pools, len(zones), private))
     return CreatePlan(
         node_pools=pools,
         zones=zones,

@@ -7,13 +7,16 @@ clock whenever the API is read, so no background threads are needed and ``delay(
 API surface: ``/version``, ``/api``, ``/apis``; core/v1 namespaces (CRUD), nodes (read), pods (read, delete,
 ``log``), services (CRUD), endpoints and events (read), the service proxy
 ``/api/v1/namespaces/N/services/[http:]NAME[:PORT]/proxy/PATH``; apps/v1 deployments (CRUD, ``status``,
-``scale``) and replicasets (read). Lists take label and field selectors and ``watch=true``. Patches: JSON
-patch, JSON merge patch and strategic merge patch (merge keys for the lists these objects use).
+``scale``) and replicasets (read); rbac.authorization.k8s.io/v1 roles, rolebindings, clusterroles and
+clusterrolebindings (CRUD; the default ClusterRoles at start). Each request is authorized as GKE does it
+(``authz``: IAM, then RBAC), when the cluster is given an access model. Lists take label and field selectors
+and ``watch=true``. Patches: JSON patch, JSON merge patch and strategic merge patch (merge keys for the lists
+these objects use).
 
 Layout: ``cluster`` is the facade (server lifecycle, request entry, the refresh pass), composed of one mixin
 per concern (``routes``, ``verbs``, ``watch``, ``events``, ``namespaces``, ``nodes``, ``bootstrap``,
-``deployments``, ``rollout``, ``pods``, ``services``, ``endpoints``, ``proxy``); ``objects``, ``errors``,
-``selectors``, ``patches``, ``validation``, ``images`` and ``echo`` are plain helpers they share.
+``deployments``, ``rollout``, ``pods``, ``services``, ``endpoints``, ``proxy``, ``rbac``); ``objects``,
+``errors``, ``selectors``, ``patches``, ``validation``, ``images`` and ``echo`` are plain helpers they share.
 """
 
 from emulator.kubernetes.cluster import KubeCluster

@@ -11,6 +11,7 @@ class _Bootstrap:
     def _bootstrap(self, nodes: list[dict]) -> None:
         for ns in SYSTEM_NAMESPACES:
             self._store[("", "namespaces")][("", ns)] = self._namespace_object(ns)
+        self._bootstrap_rbac()
         # Each node gets an equal slice of the pod range (GKE gives /24 per node for 110 pods).
         bits = max(0, (max(1, len(nodes)) - 1).bit_length())
         new_prefix = min(30, max(self._pod_net.prefixlen + bits, 24))

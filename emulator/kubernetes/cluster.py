@@ -5,14 +5,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import ipaddress
+import json
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import parse_qs, unquote
 
 from emulator.faults import Fault
 from emulator.kube_server import KubeHTTPServer, Request, Response, status_error
+from emulator.kubernetes.authz import Access, Attributes, attributes, forbidden, unauthorized
 from emulator.kubernetes.bootstrap import _Bootstrap
 from emulator.kubernetes.deployments import _Deployments
 from emulator.kubernetes.endpoints import _Endpoints
@@ -20,9 +23,11 @@ from emulator.kubernetes.errors import BadRequest, KubeApiError
 from emulator.kubernetes.events import _Events
 from emulator.kubernetes.namespaces import _Namespaces
 from emulator.kubernetes.nodes import _Nodes
-from emulator.kubernetes.objects import DEFAULT_VERSION, KINDS, _Objects
+from emulator.kubernetes.objects import DEFAULT_VERSION, KINDS, RBAC, _Objects
+from emulator.kubernetes.patches import json_merge_patch, json_patch, strategic_merge_patch
 from emulator.kubernetes.pods import _PodRun, _Pods
 from emulator.kubernetes.proxy import _Proxy
+from emulator.kubernetes.rbac import _Rbac
 from emulator.kubernetes.rollout import _Rollouts
 from emulator.kubernetes.routes import _Routes
 from emulator.kubernetes.services import _Services
@@ -45,6 +50,7 @@ class KubeCluster(
     _Services,
     _Endpoints,
     _Proxy,
+    _Rbac,
     _Objects,
 ):
     """One cluster's Kubernetes API: a TLS server plus the objects and controllers behind it.
@@ -81,6 +87,7 @@ class KubeCluster(
         lost_response: Callable[[str, str, int], Fault | None] | None = None,
         refuses_schema1: bool = False,
         authenticate: Callable[[str], bool] | None = None,
+        access: Callable[[str], Access | None] | None = None,
     ) -> None:
         self.project, self.location, self.name = project, location, name
         self.private_nodes = private_nodes
@@ -119,6 +126,9 @@ class KubeCluster(
         self._lost_response = lost_response
         # Which bearer tokens the API server accepts (the emulator's token registry); None: any.
         self._authenticate = authenticate
+        # Who a bearer token stands for and its IAM grants (GKE: IAM, then RBAC); None: every authenticated
+        # request is allowed (a cluster built on its own, outside a project)
+        self._access = access
         self._tombstones: list[tuple[int, tuple[str, str], tuple[str, str], dict]] = []
         self._lb_ready: dict[tuple[str, str], float] = {}
         self._ns_gone: dict[str, float] = {}
@@ -259,14 +269,72 @@ class KubeCluster(
             return lost
         return resp
 
+    def _authorization(self, req: Request) -> tuple[Access | None, Response | None, bool]:
+        """(who, a refusal, whether IAM alone allows the request); asked outside our lock, as the project's
+        IAM policy has its own. No access model (a cluster on its own): everyone allowed."""
+        if self._access is None:
+            return None, None, True
+        if "authorization" not in req.headers:  # anonymous: the public paths only, checked by the server
+            return None, None, True
+        _, _, token = req.headers["authorization"].partition(" ")
+        try:
+            access = self._access(token.strip())
+        except Exception:  # a broken check refuses, never lets a request through
+            access = None
+        if access is None:  # e.g. the token expired since the server checked it
+            return None, unauthorized(), False
+        # GKE authenticates a Google account only with container.clusters.get in the cluster's project
+        if not access.iam("container.clusters.get"):
+            return access, unauthorized(), False
+        query = {k: v[-1] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
+        attrs = attributes(req.method, unquote(req.path), query)
+        if attrs is None:  # discovery, /version: system:discovery is bound to every authenticated user
+            return access, None, True
+        return access, None, access.iam(attrs.iam_permission)
+
+    def _rbac_refusal(self, req: Request, access: Access) -> Response | None:
+        """RBAC's answer for a request IAM did not allow (called with our lock held)."""
+        query = {k: v[-1] for k, v in parse_qs(req.query, keep_blank_values=True).items()}
+        attrs = attributes(req.method, unquote(req.path), query)
+        if attrs is None:
+            return None
+        if not self._rbac_allows(access.user, access.groups, attrs):
+            return forbidden(access.user, attrs)
+        if attrs.group == RBAC and attrs.verb in ("create", "update", "patch"):
+            try:
+                body = json.loads(req.body.decode() or "{}")
+                if attrs.verb == "patch":  # judged on the object the patch would make
+                    body = self._patched(req, attrs, body)
+            except (UnicodeDecodeError, ValueError, BadRequest):
+                return None  # the verb answers the malformed body
+            if isinstance(body, dict) and self._rbac_escalation(access.user, access.groups, attrs, body):
+                return forbidden(access.user, attrs)
+        return None
+
+    def _patched(self, req: Request, attrs: Attributes, patch: object) -> object:
+        current = self._store[(attrs.group, attrs.resource)].get((attrs.namespace, attrs.name))
+        if current is None:
+            return None  # the verb answers 404
+        ctype = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+        apply = {
+            "application/json-patch+json": json_patch,
+            "application/merge-patch+json": json_merge_patch,
+            "application/strategic-merge-patch+json": strategic_merge_patch,
+        }.get(ctype)
+        return apply(copy.deepcopy(current), patch) if apply is not None else None
+
     def _serve(self, req: Request) -> Response:
+        access, refusal, iam_allows = self._authorization(req)
+        if refusal is not None:
+            return refusal
         egress = self._egress_now()
         callbacks: list[Callable[[], None]] = []
         with self._lock:
             self._egress = egress
             self._refresh(egress)
             try:
-                resp = self._route(req, callbacks)
+                denied = None if iam_allows or access is None else self._rbac_refusal(req, access)
+                resp = denied if denied is not None else self._route(req, callbacks)
             except KubeApiError as err:
                 resp = err.response
             except BadRequest as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from emulator.kubernetes.errors import invalid
+from emulator.kubernetes.objects import RBAC
 from emulator.kubernetes.validation import _DNS1123_LABEL, _LABEL_MSG
 
 
@@ -49,7 +50,13 @@ class _Namespaces:
         for key in list(self._store[("", "pods")]):
             if key[0] == ns:
                 self._forget_pod(*key)
-        for res in (("", "endpoints"), ("", "events"), ("apps", "replicasets")):
+        for res in (
+            ("", "endpoints"),
+            ("", "events"),
+            ("apps", "replicasets"),
+            (RBAC, "roles"),
+            (RBAC, "rolebindings"),
+        ):
             for key in list(self._store[res]):
                 if key[0] == ns:
                     self._remove(res, key)

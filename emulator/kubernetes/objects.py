@@ -32,6 +32,7 @@ class _Kind:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
+RBAC = "rbac.authorization.k8s.io"
 _READ = frozenset({"get", "list"})
 _CRUD = frozenset({"get", "list", "create", "update", "patch", "delete"})
 KINDS: dict[tuple[str, str], _Kind] = {
@@ -43,7 +44,15 @@ KINDS: dict[tuple[str, str], _Kind] = {
     ("", "events"): _Kind("Event", "events", "", "v1", True, _READ),
     ("apps", "deployments"): _Kind("Deployment", "deployments", "apps", "v1", True, _CRUD),
     ("apps", "replicasets"): _Kind("ReplicaSet", "replicasets", "apps", "v1", True, _READ),
+    (RBAC, "roles"): _Kind("Role", "roles", RBAC, "v1", True, _CRUD),
+    (RBAC, "rolebindings"): _Kind("RoleBinding", "rolebindings", RBAC, "v1", True, _CRUD),
+    (RBAC, "clusterroles"): _Kind("ClusterRole", "clusterroles", RBAC, "v1", False, _CRUD),
+    (RBAC, "clusterrolebindings"): _Kind(
+        "ClusterRoleBinding", "clusterrolebindings", RBAC, "v1", False, _CRUD
+    ),
 }
+# the API groups served, besides the core group "" (served under /api/v1)
+GROUPS = ("apps", RBAC)
 
 
 class _Objects:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, unquote
 
 from emulator.kube_server import Request, Response, json_response, status_error
 from emulator.kubernetes.errors import not_found
-from emulator.kubernetes.objects import KINDS, _Kind
+from emulator.kubernetes.objects import GROUPS, KINDS, _Kind
 
 
 class _Routes:
@@ -64,23 +64,24 @@ class _Routes:
                     "apiVersion": "v1",
                     "groups": [
                         {
-                            "name": "apps",
-                            "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                            "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"},
+                            "name": group,
+                            "versions": [{"groupVersion": f"{group}/v1", "version": "v1"}],
+                            "preferredVersion": {"groupVersion": f"{group}/v1", "version": "v1"},
                         }
+                        for group in GROUPS
                     ],
                 },
             )
         if len(segs) >= 2 and segs[:2] == ["api", "v1"]:
             group, rest = "", segs[2:]
-        elif len(segs) >= 3 and segs[:3] == ["apis", "apps", "v1"]:
-            group, rest = "apps", segs[3:]
+        elif len(segs) >= 3 and segs[0] == "apis" and segs[1] in GROUPS and segs[2] == "v1":
+            group, rest = segs[1], segs[3:]
         else:
             return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
         if not rest:
             return self._resource_list(group)
         # Namespaced forms: namespaces/{ns}/{resource}[/{name}[/{sub}...]]
-        if rest[0] == "namespaces" and len(rest) >= 3 and group in ("", "apps"):
+        if rest[0] == "namespaces" and len(rest) >= 3:
             ns, resource, tail = rest[1], rest[2], rest[3:]
             kind = KINDS.get((group, resource))
             if kind is None or not kind.namespaced:
@@ -130,7 +131,7 @@ class _Routes:
             {
                 "kind": "APIResourceList",
                 "apiVersion": "v1",
-                "groupVersion": "apps/v1" if group else "v1",
+                "groupVersion": f"{group}/v1" if group else "v1",
                 "resources": resources,
             },
         )
