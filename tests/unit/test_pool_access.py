@@ -1,0 +1,128 @@
+"""Revoking a claimant's access: only the lab's claimant, the project role kept while they hold another
+claimed lab in the project, and nobody else's membership touched (fake clients; the e2e test runs the
+same against the emulator)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from google.cloud import container_v1
+from google.iam.v1 import policy_pb2
+from google.type import expr_pb2
+
+from gke_lab import inventory, lab_access, pools
+from gke_lab.errors import LabError
+from gke_lab.inventory import Resource
+from gke_lab.ownership import Marker
+from gke_lab.pools import PoolLab, PoolState
+from gke_lab.resources.iam_policy import remove_bindings
+
+PROJECT = "proj-a-1234"
+ALICE, VICTIM = "alice@example.com", "victim@example.com"
+ROLE = lab_access.PROJECT_ROLE
+
+
+class Projects:
+    """A project IAM policy with etags: a write with a stale etag is refused (409 in Google's API)."""
+
+    def __init__(self, members: list[str]) -> None:
+        self.policy = policy_pb2.Policy(etag=b"1", version=3)
+        self.policy.bindings.add(role=ROLE, members=members)
+        self.policy.bindings.add(role="roles/viewer", members=[f"user:{ALICE}"])
+        self.writes = 0
+
+    def get_iam_policy(self, request: dict) -> policy_pb2.Policy:
+        copy = policy_pb2.Policy()
+        copy.CopyFrom(self.policy)
+        return copy
+
+    def set_iam_policy(self, request: dict) -> policy_pb2.Policy:
+        policy = request["policy"]
+        assert policy.etag == self.policy.etag
+        self.policy.CopyFrom(policy)
+        self.policy.etag = str(int(self.policy.etag) + 1).encode()
+        self.writes += 1
+        return self.policy
+
+    def members(self, role: str = ROLE) -> set[str]:
+        return {m for b in self.policy.bindings if b.role == role for m in b.members}
+
+
+def clients(projects: Projects) -> SimpleNamespace:
+    # The cluster serves no Kubernetes API (it is being provisioned): only the project part is exercised.
+    cluster = container_v1.Cluster(status=container_v1.Cluster.Status.PROVISIONING)
+    return SimpleNamespace(
+        projects=projects,
+        container=SimpleNamespace(get_cluster=lambda name: cluster),
+        access_token=lambda: "t",
+    )
+
+
+def lab(name: str = "ws-00000a", claimant: str = ALICE) -> PoolLab:
+    return PoolLab(
+        name, PROJECT, PoolState.REAPING, "us-west1", f"gke-{name}", claimed_by=pools.claimant_label(claimant)
+    )
+
+
+def listed(monkeypatch: pytest.MonkeyPatch, *others: tuple[str, str, str]) -> None:
+    """The project's other clusters: (lab, pool state, claimant)."""
+    found = []
+    for name, state, claimant in others:
+        labels = {
+            **Marker(name, 2_000_000_000).labels(),
+            pools.LABEL_POOL: "ws",
+            pools.LABEL_POOL_STATE: state,
+            pools.LABEL_CLAIMED_BY: pools.claimant_label(claimant),
+        }
+        found.append(
+            Resource("cluster", f"gke-{name}", "us-west1", Marker.from_labels(labels), labels=labels)
+        )
+    monkeypatch.setattr(inventory, "clusters", lambda c, project, locations=("-",): found)
+
+
+def test_the_project_role_goes_and_nobody_elses_membership_with_it(monkeypatch):
+    projects = Projects([f"user:{ALICE}", f"user:{VICTIM}"])
+    listed(monkeypatch, ("ws-00000b", "reaping", ALICE), ("ws-00000c", "claimed", VICTIM))
+    done = lab_access.revoke(clients(projects), lab(), ALICE)  # type: ignore[arg-type]
+    assert done == (f"projects/{PROJECT}: {ROLE} for user:{ALICE} removed",)
+    assert projects.members() == {f"user:{VICTIM}"}
+    assert projects.members("roles/viewer") == {f"user:{ALICE}"}  # another role of theirs is not ours
+
+
+def test_the_project_role_stays_while_they_hold_another_claimed_lab_there(monkeypatch):
+    projects = Projects([f"user:{ALICE}"])
+    listed(monkeypatch, ("ws-00000b", "claimed", ALICE))
+    assert lab_access.revoke(clients(projects), lab(), ALICE) == ()  # type: ignore[arg-type]
+    assert projects.members() == {f"user:{ALICE}"} and projects.writes == 0
+
+
+def test_only_the_claimant_is_revoked_and_found(monkeypatch):
+    projects = Projects([f"user:{VICTIM}", f"user:{ALICE}"])
+    listed(monkeypatch)
+    with pytest.raises(LabError, match="^identity: victim@example.com is not the claimant"):
+        lab_access.revoke(clients(projects), lab(), VICTIM)  # type: ignore[arg-type]
+    assert projects.writes == 0
+    assert lab_access.claimant_of(clients(projects), lab()) == ALICE  # type: ignore[arg-type]
+    assert lab_access.claimant_of(clients(Projects([f"user:{VICTIM}"])), lab()) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "identity",
+    ["", "alice", "alice@example.com\n", "a b@example.com", "alice@@example.com", "x" * 250 + "@e.com", 7],
+)
+def test_identities_are_google_account_emails(identity):
+    with pytest.raises(LabError, match="^identity: "):
+        lab_access.checked_identity(identity)
+
+
+def test_identities_are_lowercased():
+    assert lab_access.checked_identity("Alice@Example.COM") == "alice@example.com"
+
+
+def test_removing_a_member_drops_an_emptied_binding_and_keeps_conditional_ones():
+    policy = policy_pb2.Policy()
+    policy.bindings.add(role=ROLE, members=["user:a@x.io"])
+    policy.bindings.add(role=ROLE, members=["user:a@x.io"], condition=expr_pb2.Expr(expression="true"))
+    assert remove_bindings(policy, [(ROLE, "user:a@x.io")]) == [(ROLE, "user:a@x.io")]
+    assert len(policy.bindings) == 1 and policy.bindings[0].HasField("condition")
