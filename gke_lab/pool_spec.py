@@ -184,27 +184,21 @@ class PoolSpec(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _across_fields(cls, data: Any, handler: Any) -> PoolSpec:
-        # Each refusal carries the path of the field it is about, like LabSpec's cross-field rules.
-        spec: PoolSpec = handler(data)
-        details: list[InitErrorDetails] = []
-
-        def refuse(loc: tuple[Any, ...], value: Any, problem: str, accepted: str) -> None:
-            details.append(InitErrorDetails(type=_problem(problem, accepted), loc=loc, input=value))
-
-        if spec.hot_size > spec.max_size:
-            refuse(("hot_size",), spec.hot_size, "exceeds max_size", f"at most max_size ({spec.max_size})")
-        seen: set[str] = set()
-        for index, project in enumerate(spec.projects):
-            if project in seen:
-                refuse(("projects", index), project, f"{project!r} is listed twice", "each project once")
-            seen.add(project)
-        if spec.class_schedule is not None and spec.class_schedule.seats > spec.max_size:
-            refuse(
-                ("class_schedule", "seats"),
-                spec.class_schedule.seats,
-                "exceeds max_size",
-                f"at most max_size ({spec.max_size})",
-            )
+        # Each refusal carries the path of the field it is about, like LabSpec's cross-field rules, and they
+        # are judged also when some fields failed (on the values that can be read), so one refusal lists
+        # every problem that can be seen.
+        try:
+            spec: PoolSpec = handler(data)
+        except ValidationError as exc:
+            if not isinstance(data, dict):
+                raise
+            failed = [tuple(e["loc"]) for e in exc.errors()]
+            extra = [d for d in _cross_problems(data) if tuple(d["loc"]) not in failed]
+            if not extra:
+                raise
+            details = [_redetail(e) for e in exc.errors()] + extra
+            raise ValidationError.from_exception_data(cls.__name__, details) from None
+        details = _cross_problems(spec.model_dump())
         if details:
             raise ValidationError.from_exception_data(cls.__name__, details)
         return spec
@@ -224,6 +218,45 @@ class PoolSpec(BaseModel):
                     message += " (accepted: the fields " + ", ".join(_fields_at(tuple(error["loc"]))) + ")"
                 problems.append((dotted(tuple(error["loc"])), message))
             raise PoolSpecError(problems) from None
+
+
+def _size(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _cross_problems(data: dict[str, Any]) -> list[InitErrorDetails]:
+    """Rules across fields, on a document (values of the wrong type are left to their own errors)."""
+    details: list[InitErrorDetails] = []
+
+    def refuse(loc: tuple[Any, ...], value: Any, problem: str, accepted: str) -> None:
+        details.append(InitErrorDetails(type=_problem(problem, accepted), loc=loc, input=value))
+
+    fields = PoolSpec.model_fields
+    hot = _size(data.get("hot_size", fields["hot_size"].default))
+    most = _size(data.get("max_size", fields["max_size"].default))
+    if hot is not None and most is not None and hot > most:
+        refuse(("hot_size",), hot, "exceeds max_size", f"at most max_size ({most})")
+    projects = data.get("projects")
+    if isinstance(projects, list):
+        seen: set[str] = set()
+        for index, project in enumerate(projects):
+            if isinstance(project, str) and project in seen:
+                refuse(("projects", index), project, f"{project!r} is listed twice", "each project once")
+            seen.add(project if isinstance(project, str) else "")
+    schedule = data.get("class_schedule")
+    seats = _size(schedule.get("seats")) if isinstance(schedule, dict) else None
+    if seats is not None and most is not None and seats > most:
+        refuse(("class_schedule", "seats"), seats, "exceeds max_size", f"at most max_size ({most})")
+    return details
+
+
+def _redetail(error: Any) -> InitErrorDetails:
+    """An error of a failed validation, re-usable in a new ValidationError with the same message."""
+    if error["type"] == "pool_spec":
+        kind: Any = PydanticCustomError("pool_spec", "{problem} (accepted: {accepted})", error["ctx"])
+    else:
+        kind = PydanticCustomError(error["type"], "{msg}", {"msg": error["msg"]})
+    return InitErrorDetails(type=kind, loc=tuple(error["loc"]), input=error.get("input"))
 
 
 def _fields_at(loc: tuple[Any, ...]) -> list[str]:

@@ -131,3 +131,10 @@ def test_lab_overrides_give_the_lab_its_names_and_the_pool_the_last_word():
     assert spec.cluster.num_nodes == 2
     assert spec.cluster.name == "mine"  # an explicit name wins over the derived one
     assert spec.network.name == "gke-workshop-0a1b2c-network"
+
+
+def test_one_refusal_lists_field_and_cross_field_problems_together():
+    problems = refusal(
+        {**GOOD, "name": "Ws", "projects": ["proj-a-1234", "proj-a-1234"], "hot_size": 5, "max_size": 3}
+    )
+    assert set(problems) == {"name", "projects[1]", "hot_size"}
