@@ -192,6 +192,26 @@ def _holds_other_lab(clients: Clients, lab: PoolLab, identity: str) -> bool:
     return False
 
 
+def _remove_binding(clients: Clients, lab: PoolLab) -> str | None:
+    """Delete the lab's own claimant binding (whoever its subjects now name); None when there is none, or
+    the cluster serves no API, or the binding is not the lab's (it goes with the cluster)."""
+    api = _rbac(clients, lab)
+    if api is None:
+        return None
+    rbac, cluster = api
+    where = f"{cluster}: ClusterRoleBinding {BINDING}"
+    live = calls.get_or_none(
+        lambda: rbac.read_cluster_role_binding(BINDING), resource=where, retryable=kube.is_transient
+    )
+    labels = live.metadata.labels if live is not None and live.metadata is not None else None
+    if live is None or owner_reason(Marker.from_labels(labels), lab.lab) is not None:
+        return None
+    gone = calls.delete_or_gone(
+        lambda: rbac.delete_cluster_role_binding(BINDING), resource=where, retryable=kube.is_transient
+    )
+    return None if gone is None else f"{where}: removed"
+
+
 def revoke(clients: Clients, lab: PoolLab, identity: str) -> tuple[str, ...]:
     """Remove the in-cluster binding, then the project role unless `identity` holds another claimed lab in
     that project. Only the lab's claimant can be revoked; what is already gone is success."""
@@ -202,22 +222,11 @@ def revoke(clients: Clients, lab: PoolLab, identity: str) -> tuple[str, ...]:
         )
     done: list[str] = []
     try:
-        api = _rbac(clients, lab)
+        removed_binding = _remove_binding(clients, lab)
     except kube.ControlPlaneUnreachable:
-        api = None  # the binding goes with the cluster
-    if api is not None:
-        rbac, cluster = api
-        where = f"{cluster}: ClusterRoleBinding {BINDING}"
-        live = calls.get_or_none(
-            lambda: rbac.read_cluster_role_binding(BINDING), resource=where, retryable=kube.is_transient
-        )
-        labels = live.metadata.labels if live is not None and live.metadata is not None else None
-        # Only the lab's own binding is deleted (one without its marker is not ours: it goes with the cluster)
-        if live is not None and owner_reason(Marker.from_labels(labels), lab.lab) is None:
-            calls.delete_or_gone(
-                lambda: rbac.delete_cluster_role_binding(BINDING), resource=where, retryable=kube.is_transient
-            )
-            done.append(f"{where}: removed")
+        removed_binding = None  # the binding goes with the cluster; the project role must go regardless
+    if removed_binding is not None:
+        done.append(removed_binding)
     if not _holds_other_lab(clients, lab, identity):
         get, set_ = _project_policy(clients, lab.project)
         resource = f"projects/{lab.project}"

@@ -126,3 +126,22 @@ def test_removing_a_member_drops_an_emptied_binding_and_keeps_conditional_ones()
     policy.bindings.add(role=ROLE, members=["user:a@x.io"], condition=expr_pb2.Expr(expression="true"))
     assert remove_bindings(policy, [(ROLE, "user:a@x.io")]) == [(ROLE, "user:a@x.io")]
     assert len(policy.bindings) == 1 and policy.bindings[0].HasField("condition")
+
+
+def test_an_unreachable_control_plane_still_loses_the_claimant_their_project_role(monkeypatch):
+    from gke_lab import kube
+
+    class Unreachable:
+        """The cluster's API as seen from outside its authorized networks: no answer."""
+
+        def read_cluster_role_binding(self, name):
+            raise kube.ControlPlaneUnreachable("203.0.113.9", "connection refused")
+
+    monkeypatch.setattr(lab_access, "_rbac", lambda clients, lab: (Unreachable(), "the-cluster"))
+    projects = Projects([f"user:{ALICE}"])
+    listed(monkeypatch)
+    assert lab_access.claimant_of(clients(projects), lab()) == ALICE  # type: ignore[arg-type]
+    assert lab_access.revoke(clients(projects), lab(), ALICE) == (  # type: ignore[arg-type]
+        f"projects/{PROJECT}: {ROLE} for user:{ALICE} removed",
+    )
+    assert projects.members() == set()
