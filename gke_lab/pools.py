@@ -12,6 +12,11 @@ setResourceLabels call that carries the label fingerprint read with the state: G
 fingerprint is stale, so two claimers (or a claimer and the pool's reaper) never both win the same lab,
 whatever process or worker they run in. Labels are anyone's with `container.clusters.update`: a value
 that is not one of the above makes the lab no pool lab of ours (never claimed, never counted as ready).
+
+Decisions are pure functions of a census and a clock (`decide`, `expected_wait_seconds`, `status_rows`);
+the calls that move a lab (`mark_ready`, `claim`, `begin_reap`, `release`) change its labels through
+`gke_lab.cluster_labels.change_labels`, which re-reads and re-decides whenever the fingerprint is stale.
+Access to a claimed lab is `gke_lab.lab_access`; the teardown revokes it before the cluster goes.
 """
 
 from __future__ import annotations
