@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from gke_lab import naming, requests
 from gke_lab.expiry import EXPIRES_LABEL, format_unix, parse_time
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from gke_lab.clients import Clients
     from gke_lab.inventory import Resource
     from gke_lab.pool_spec import PoolSpec
+    from gke_lab.quotas import Placement
     from gke_lab.spec import LabSpec
 
 LABEL_POOL = requests.POOL_LABEL
@@ -158,16 +159,6 @@ class InFlightRun:
     project: str
     started: float
     failed_reason: str | None = None
-
-
-class Placement(Protocol):
-    """What gke_lab.quotas.place answers: one project per new lab that fits, and why the rest do not."""
-
-    @property
-    def projects(self) -> tuple[str, ...]: ...
-
-    @property
-    def blocked(self) -> tuple[str, ...]: ...
 
 
 # ------------------------------------------------------------------------------------------------ census

@@ -3,7 +3,6 @@ reap, a class's timeline, the expected wait, who may claim, and what a cluster's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -15,6 +14,7 @@ from gke_lab.inventory import Resource
 from gke_lab.ownership import Marker
 from gke_lab.pool_spec import PoolSpec
 from gke_lab.pools import Census, InFlightRun, NewLab, PoolLab, PoolState
+from gke_lab.quotas import Placement
 
 A, B = "proj-a-1234", "proj-b-1234"
 NOW = 1_800_000_000.0
@@ -69,12 +69,6 @@ def test_new_labs_go_to_the_least_loaded_project_first():
     assert [n.project for n in decision.provision] == [B, B]
     decision = decide(pool(hot_size=3, max_size=5), lab("000001", PoolState.CLAIMED, B))
     assert [n.project for n in decision.provision] == [A, A, B]
-
-
-@dataclass(frozen=True)
-class Placement:
-    projects: tuple[str, ...]
-    blocked: tuple[str, ...]
 
 
 def test_only_where_the_quotas_say_a_lab_fits_and_the_rest_is_blocked_naming_the_quota():
