@@ -1,7 +1,9 @@
 """Pool labs through the core against the emulator: two labs made with `pool=` by `gke-lab up`, marked
 ready, each handed out exactly once (two claimers racing on one ready lab, a reaper racing a claimer),
-access granted to the claimant alone and read back, released, and torn down with the claimant's grants
-revoked before the cluster goes (whatever the claimant wrote inside the cluster).
+access granted to the claimant alone and read back (and used: each claimant's own token works in their lab
+and is refused in the other), released, and torn down with the claimant's grants revoked before the cluster
+goes (whatever the claimant wrote inside the cluster). The emulator's Kubernetes RBAC and named-user tokens
+(`/_emulator/identities/token`) stand for GKE's.
 
 Only two labs are provisioned in this module (latency scale 0.01): the states are moved along with them.
 """
@@ -109,6 +111,34 @@ def binding_subjects(clients: Clients, lab: pools.PoolLab) -> list[str] | None:
     return [s.name for s in binding.subjects if s.kind == "User"]
 
 
+def user_token(emu, email: str) -> str:
+    """A named user's access token (their `gcloud auth print-access-token`), from the emulator."""
+    resp = httpx.post(f"{emu.url}/_emulator/identities/token", json={"email": email}, timeout=60)
+    resp.raise_for_status()
+    return resp.json()["access_token"]
+
+
+def list_pods_as(clients: Clients, lab: pools.PoolLab, token: str) -> int:
+    """The HTTP status a user gets listing the pods of the lab's cluster with their own token."""
+    cluster = clients.container.get_cluster(name=lab.cluster_name)
+    try:
+        k8s.CoreV1Api(kube.api_client_for_cluster(cluster, token)).list_namespaced_pod("default")
+    except k8s.ApiException as exc:
+        return exc.status
+    return 200
+
+
+def once_propagated(read: Callable[[], int]) -> int:
+    """The answer once the project role has propagated (401 until then); the bound only ends a wait that
+    would never end."""
+    for _ in range(300):
+        status = read()
+        if status != 401:
+            return status
+        time.sleep(0.1)
+    return status
+
+
 def cluster_labels(clients: Clients, lab: pools.PoolLab) -> dict[str, str]:
     return dict(clients.container.get_cluster(name=lab.cluster_name).resource_labels)
 
@@ -127,7 +157,7 @@ def test_claim_refusals_come_before_any_call(emulator_factory):
 def test_pool_labs_are_handed_out_once_granted_to_the_claimant_alone_released_and_revoked(
     prefect_harness, emulator_factory
 ):
-    emulator_factory(projects={PROJECT: NUMBER})
+    emu = emulator_factory(projects={PROJECT: NUMBER})
     clients = Clients.from_env()
     first, second = up(FIRST), up(SECOND)
     assert first.pool == "ws" and first.ttl_hours == POOL.idle_ttl_hours
@@ -191,6 +221,13 @@ def test_pool_labs_are_handed_out_once_granted_to_the_claimant_alone_released_an
     assert {f"user:{ALICE}", f"user:{BOB}"} <= viewers(clients)
     assert binding_subjects(clients, won.lab) == [winner]
     assert binding_subjects(clients, claimed.lab) == [loser]
+    # Isolation: each claimant's own credentials work in their lab and are refused in the other one.
+    for who, mine, theirs in ((winner, won.lab, claimed.lab), (loser, claimed.lab, won.lab)):
+        token = user_token(emu, who)
+        assert once_propagated(lambda mine=mine, token=token: list_pods_as(clients, mine, token)) == 200, who
+        assert list_pods_as(clients, theirs, token) == 403, who
+    # Someone who claimed nothing has no way in (no project role: GKE does not authenticate them).
+    assert list_pods_as(clients, won.lab, user_token(emu, "carol@example.com")) == 401
 
     # Only the claimant (or an admin) releases a lab.
     with pytest.raises(LabError, match="^requester: "):
