@@ -145,3 +145,65 @@ def test_an_unreachable_control_plane_still_loses_the_claimant_their_project_rol
         f"projects/{PROJECT}: {ROLE} for user:{ALICE} removed",
     )
     assert projects.members() == set()
+
+
+class Rbac:
+    """A cluster's RBAC API holding one ClusterRoleBinding (or none)."""
+
+    def __init__(self, existing=None) -> None:
+        self.binding = existing
+        self.replaced = None
+
+    def create_cluster_role_binding(self, body):
+        from kubernetes.client.exceptions import ApiException
+
+        if self.binding is not None:
+            raise ApiException(status=409, reason="AlreadyExists")
+        self.binding = body
+        return body
+
+    def read_cluster_role_binding(self, name):
+        return self.binding
+
+    def replace_cluster_role_binding(self, name, body):
+        self.binding = self.replaced = body
+        return body
+
+
+def claimed(name: str = "ws-00000a") -> PoolLab:
+    return PoolLab(
+        name, PROJECT, PoolState.CLAIMED, "us-west1", f"gke-{name}", claimed_by=pools.claimant_label(ALICE)
+    )
+
+
+def test_grant_binds_the_claimant_alone_and_makes_the_labs_own_binding_say_exactly_them(monkeypatch):
+    projects = Projects([])
+    fresh = Rbac()
+    monkeypatch.setattr(lab_access, "_rbac", lambda clients, lab: (fresh, "the-cluster"))
+    done = lab_access.grant(clients(projects), claimed(), "Alice@Example.com")  # type: ignore[arg-type]
+    assert (
+        done[-1]
+        == "the-cluster: ClusterRoleBinding gke-lab-claimant: cluster-admin for User alice@example.com"
+    )
+    assert [s.name for s in fresh.binding.subjects] == [
+        ALICE
+    ] and fresh.binding.role_ref.name == "cluster-admin"
+    assert projects.members() == {f"user:{ALICE}"}
+
+    # The lab's own binding found edited (an earlier attempt, or the claimant's hand): it says them again.
+    edited = lab_access._binding_body(claimed(), VICTIM)
+    again = Rbac(edited)
+    monkeypatch.setattr(lab_access, "_rbac", lambda clients, lab: (again, "the-cluster"))
+    lab_access.grant(clients(projects), claimed(), ALICE)  # type: ignore[arg-type]
+    assert again.replaced is not None and [s.name for s in again.binding.subjects] == [ALICE]
+
+
+def test_grant_never_adopts_a_binding_that_is_not_the_labs(monkeypatch):
+    from gke_lab.errors import NotOwnedError
+
+    theirs = lab_access._binding_body(claimed("ws-00000b"), VICTIM)  # another lab's marker
+    rbac = Rbac(theirs)
+    monkeypatch.setattr(lab_access, "_rbac", lambda clients, lab: (rbac, "the-cluster"))
+    with pytest.raises(NotOwnedError, match="owned by lab 'ws-00000b'"):
+        lab_access.grant(clients(Projects([])), claimed(), ALICE)  # type: ignore[arg-type]
+    assert rbac.replaced is None
