@@ -46,7 +46,13 @@ SERVING = ("RUNNING", "RECONCILING", "DEGRADED")
 
 def checked_identity(identity: object, *, field: str = "identity") -> str:
     """A claimant's identity: a Google account e-mail, lowercased; a LabError naming `field` otherwise."""
-    if not isinstance(identity, str) or len(identity) > 254 or not IDENTITY.fullmatch(identity.lower()):
+    # ASCII first: str.lower() maps some non-ASCII letters (the Kelvin sign) onto ASCII ones.
+    if (
+        not isinstance(identity, str)
+        or not identity.isascii()
+        or len(identity) > 254
+        or not IDENTITY.fullmatch(identity.lower())
+    ):
         shown = repr(identity)[:80]
         raise LabError(f"{field}: {shown} is not a Google account e-mail (accepted: e.g. alice@example.com)")
     return identity.lower()

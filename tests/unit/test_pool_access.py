@@ -109,7 +109,16 @@ def test_only_the_claimant_is_revoked_and_found(monkeypatch):
 
 @pytest.mark.parametrize(
     "identity",
-    ["", "alice", "alice@example.com\n", "a b@example.com", "alice@@example.com", "x" * 250 + "@e.com", 7],
+    [
+        "",
+        "alice",
+        "alice@example.com\n",
+        "a b@example.com",
+        "alice@@example.com",
+        "x" * 250 + "@e.com",
+        7,
+        "alice@example.\u212aom",
+    ],
 )
 def test_identities_are_google_account_emails(identity):
     with pytest.raises(LabError, match="^identity: "):
