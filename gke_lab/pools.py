@@ -414,6 +414,8 @@ def expected_wait_seconds(
 
 def may_claim(pool: PoolSpec, identity: str) -> bool:
     """Whether `identity` (an e-mail) is among the pool's claimers: itself, its domain, or `*`."""
+    if not isinstance(identity, str) or not identity.isascii():
+        return False  # str.lower() would map some non-ASCII letters onto an allowed address
     who = identity.strip().lower()
     if "@" not in who:
         return False

@@ -149,6 +149,7 @@ def test_expected_wait():
         (["domain:example.com"], "bob@evil-example.com", False),
         (["domain:example.com"], "bob@sub.example.com", False),
         (["*"], "not-an-email", False),
+        (["alice@example.com"], "alice@example.\u212aom", False),
     ],
 )
 def test_may_claim(claimers, identity, allowed):
