@@ -510,7 +510,16 @@ def claim(clients: Clients, pool: PoolSpec, identity: str, *, now: float | None 
         won = replace(
             candidate, state=PoolState.CLAIMED, claimed_by=label, expires=expires, label_fingerprint=""
         )
-        grants = lab_access.grant(clients, won, identity)
+        try:
+            grants = lab_access.grant(clients, won, identity)
+        except LabError as exc:
+            # The lab is theirs now (its labels say so) and is never handed to anyone else: say how to
+            # give it back rather than leave it unusable until it expires.
+            raise LabError(
+                f"lab {won.lab} was claimed for {identity} but access could not be granted ({exc}); "
+                f"release it (gke-lab pool release {won.lab}) and claim again",
+                resource=exc.resource,
+            ) from exc
         assert won.location is not None
         reaping.stamp_key_expiry(clients, won.project, won.lab, {_region(won.location)}, expires)
         return ClaimResult(

@@ -216,3 +216,67 @@ def test_grant_never_adopts_a_binding_that_is_not_the_labs(monkeypatch):
     with pytest.raises(NotOwnedError, match="owned by lab 'ws-00000b'"):
         lab_access.grant(clients(Projects([])), claimed(), ALICE)  # type: ignore[arg-type]
     assert rbac.replaced is None
+
+
+def test_claim_takes_the_next_lab_when_one_is_lost_and_stamps_owner_and_expiry(monkeypatch):
+    from gke_lab import cluster_labels, reaping
+    from gke_lab.cluster_labels import LabelChange
+    from gke_lab.pool_spec import PoolSpec
+
+    now = 1_800_000_000.0
+    end = now + 3600  # the class ends before the claim's TTL would
+    spec = PoolSpec.model_validate(
+        {
+            "name": "ws",
+            "projects": [PROJECT],
+            "ttl_hours": 4,
+            "class_schedule": {"seats": 2, "start": now - 600, "end": end},
+        }
+    )
+    ready = [
+        PoolLab(
+            f"ws-00000{n}",
+            PROJECT,
+            PoolState.READY,
+            "us-west1",
+            f"gke-ws-00000{n}",
+            created=now - n,
+            status="RUNNING",
+        )
+        for n in (2, 1)
+    ]
+    monkeypatch.setattr(pools, "census", lambda clients, pool, in_flight=(): pools.Census("ws", tuple(ready)))
+    written: dict[str, dict[str, str] | None] = {}
+
+    def change_labels(clients, name, change):
+        labels = {
+            **Marker(name.rsplit("gke-", 1)[1], 1).labels(),
+            pools.LABEL_POOL: "ws",
+            pools.LABEL_POOL_STATE: "ready",
+        }
+        if name.endswith("ws-000002"):  # the oldest: someone else claimed it since the census
+            labels[pools.LABEL_POOL_STATE] = "claimed"
+            labels[pools.LABEL_CLAIMED_BY] = pools.claimant_label("bob@example.com")
+        written[name] = after = change(labels)
+        return None if after is None else LabelChange(name, labels, after, "f")
+
+    monkeypatch.setattr(cluster_labels, "change_labels", change_labels)
+    monkeypatch.setattr(lab_access, "grant", lambda clients, lab, identity: ("granted",))
+    monkeypatch.setattr(reaping, "stamp_key_expiry", lambda *args: [])
+    result = pools.claim(None, spec, ALICE, now=now)  # type: ignore[arg-type]
+    assert result is not None and result.lab.lab == "ws-000001" and result.grants == ("granted",)
+    assert list(written.values())[0] is None  # the lost lab was left alone
+    after = written[ready[1].cluster_name]
+    assert after[pools.LABEL_POOL_STATE] == "claimed" and after[
+        pools.LABEL_CLAIMED_BY
+    ] == pools.claimant_label(ALICE)
+    assert after["gke-lab-expires"] == str(int(end)) == str(result.expires)  # capped at the class's end
+
+    def refused(clients, lab, identity):
+        raise LabError("RBAC refused")
+
+    monkeypatch.setattr(lab_access, "grant", refused)
+    with pytest.raises(LabError, match=r"release it \(gke-lab pool release ws-000001\)"):
+        pools.claim(None, spec, ALICE, now=now)  # type: ignore[arg-type]
+    with pytest.raises(LabError, match="^class_schedule.end: the class of pool ws ended"):
+        pools.claim(None, spec, ALICE, now=end)  # type: ignore[arg-type]
