@@ -143,6 +143,26 @@ def cluster_labels(clients: Clients, lab: pools.PoolLab) -> dict[str, str]:
     return dict(clients.container.get_cluster(name=lab.cluster_name).resource_labels)
 
 
+def without_state(clients: Clients, spec) -> None:
+    """The lab's cluster as a pool lab is between its creation and its verification: no state label (a
+    provision run that marks its lab ready may already have set one; the test takes it off again)."""
+    name = spec.cluster_name
+    change_labels(
+        clients, name, lambda labels: {k: v for k, v in labels.items() if k != pools.LABEL_POOL_STATE}
+    )
+
+
+def verified(clients: Clients, spec) -> None:
+    """A pool lab without a state is provisioning and never claimable; mark_ready makes it ready, once."""
+    without_state(clients, spec)
+    assert labs(clients)[spec.lab].state is PoolState.PROVISIONING
+    assert pools.claim(clients, POOL, ALICE) is None  # no other lab is ready either at this point
+    assert pools.mark_ready(clients, spec.model_copy(update={"pool": None})) is False  # no pool lab
+    assert pools.mark_ready(clients, spec) is True
+    assert pools.mark_ready(clients, spec) is False  # already past that state
+    assert labs(clients)[spec.lab].state is PoolState.READY
+
+
 def test_claim_refusals_come_before_any_call(emulator_factory):
     emu = emulator_factory(projects={PROJECT: NUMBER})
     clients = Clients.from_env()
@@ -159,18 +179,9 @@ def test_pool_labs_are_handed_out_once_granted_to_the_claimant_alone_released_an
 ):
     emu = emulator_factory(projects={PROJECT: NUMBER})
     clients = Clients.from_env()
-    first, second = up(FIRST), up(SECOND)
+    first = up(FIRST)
     assert first.pool == "ws" and first.ttl_hours == POOL.idle_ttl_hours
-
-    # Made, not yet verified as a pool lab: provisioning, never claimable.
-    assert {name: lab.state for name, lab in labs(clients).items()} == {
-        FIRST: PoolState.PROVISIONING,
-        SECOND: PoolState.PROVISIONING,
-    }
-    assert pools.claim(clients, POOL, ALICE) is None
-    assert pools.mark_ready(clients, first) is True
-    assert pools.mark_ready(clients, first) is False  # already past that state
-    assert pools.mark_ready(clients, first.model_copy(update={"pool": None})) is False
+    verified(clients, first)
 
     # Two claimers race on the one ready lab: exactly one wins it.
     outcomes = race(
@@ -189,8 +200,9 @@ def test_pool_labs_are_handed_out_once_granted_to_the_claimant_alone_released_an
     assert labels[EXPIRES_LABEL] == str(won.expires)
     assert time.time() < won.expires <= time.time() + 2 * 3600 + 1
 
-    # A reaper racing a claimer on the other ready lab: exactly one of them moves it.
-    assert pools.mark_ready(clients, second) is True
+    # A reaper racing a claimer on the other lab, made now and ready: exactly one of them moves it.
+    second = up(SECOND)
+    verified(clients, second)
     snapshot = labs(clients)[SECOND]
     assert snapshot.state is PoolState.READY
     reaped, claimed = race(
