@@ -75,6 +75,7 @@ PROVISION: tuple[Phase, ...] = (
 # Named as gke_lab.teardown.PHASES, which the teardown flow walks.
 TEARDOWN: tuple[Phase, ...] = (
     Phase("in_use", 3.0, ("teardown-in_use",), "checking what still uses the lab"),
+    Phase("access", 3.0, ("teardown-access",), "revoking the claimant's access"),
     Phase("workload", 10.0, ("teardown-workload",), "deleting"),
     Phase("cluster", 240.0, ("teardown-cluster",), "deleting"),
     Phase("firewalls", 20.0, ("teardown-firewalls",), "deleting"),

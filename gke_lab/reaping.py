@@ -214,17 +214,6 @@ def markdown(plan: Plan, outcomes: dict[str, str] | None = None, *, dry_run: boo
 # ------------------------------------------------------------------------------------------------ extend
 
 
-def _label_race(exc: BaseException) -> bool:
-    """Transient, or a label-fingerprint mismatch (someone changed the labels since our read): re-read."""
-    from google.api_core import exceptions as gexc
-
-    from gke_lab.errors import api_message, is_transient
-
-    if is_transient(exc):
-        return True
-    return isinstance(exc, gexc.FailedPrecondition | gexc.BadRequest) and "fingerprint" in api_message(exc)
-
-
 @dataclass
 class Extension:
     resource: str
@@ -244,10 +233,7 @@ def extend_lab(
 ) -> list[Extension]:
     """Move `gke-lab-expires` N hours past the later of now and the current expiry: on the lab's
     cluster(s) (setResourceLabels with the label fingerprint) and on the KMS keys it owns."""
-    from google.cloud import container_v1, kms_v1
-    from google.protobuf import field_mask_pb2
-
-    from gke_lab import ops, retry
+    from gke_lab.cluster_labels import change_labels
     from gke_lab.errors import LabError
 
     now = time.time() if now is None else now
@@ -261,32 +247,37 @@ def extend_lab(
     new_value = exp.extended(current, hours, now)
     done: list[Extension] = []
     for c in clusters:
-        parent = f"projects/{project}/locations/{c.location}"
-        name = f"{parent}/clusters/{c.name}"
-
-        def set_labels(name: str = name, parent: str = parent) -> str:
-            # Fresh read each attempt: the fingerprint guards against a concurrent label change (409/412).
-            live = clients.container.get_cluster(name=name)
-            labels = dict(live.resource_labels)
-            old = labels.get(exp.EXPIRES_LABEL, "")
-            labels[exp.EXPIRES_LABEL] = str(new_value)
-            op = clients.container.set_labels(
-                request=container_v1.SetLabelsRequest(
-                    name=name, resource_labels=labels, label_fingerprint=live.label_fingerprint
-                )
-            )
-            ops.wait_container(clients, op, location_path=parent, resource=name)
-            return old
-
-        old = retry.call(set_labels, resource=name, action="set labels of", retryable=_label_race)
-        done.append(Extension(name, old, str(new_value)))
+        name = f"projects/{project}/locations/{c.location}/clusters/{c.name}"
+        changed = change_labels(clients, name, partial(_with_expiry, value=new_value))
+        if changed is None:
+            raise LabError(f"{name} disappeared while its expiry was being moved", resource=name)
+        done.append(Extension(name, changed.before.get(exp.EXPIRES_LABEL, ""), str(new_value)))
     regions = {inv.region_of(c.location) for c in clusters}
+    done += stamp_key_expiry(clients, project, lab, regions, new_value)
+    return done
+
+
+def _with_expiry(labels: dict[str, str], value: int) -> dict[str, str]:
+    return {**labels, exp.EXPIRES_LABEL: str(value)}
+
+
+def stamp_key_expiry(
+    clients: Clients, project: str, lab: str, regions: Iterable[str], value: int
+) -> list[Extension]:
+    """Write `gke-lab-expires=value` on the KMS keys `lab` owns in `regions` (the keys outlive the lab's
+    other resources; their expiry follows the cluster's so `list` and the reaper agree)."""
+    from google.cloud import kms_v1
+    from google.protobuf import field_mask_pb2
+
+    from gke_lab import retry
+
+    done: list[Extension] = []
     for key in inv.crypto_keys(clients, project, regions):
         if not key.owned_by(lab):
             continue
         labels = dict(key.labels)
         old = labels.get(exp.EXPIRES_LABEL, "")
-        labels[exp.EXPIRES_LABEL] = str(new_value)
+        labels[exp.EXPIRES_LABEL] = str(value)
         retry.call(
             partial(
                 clients.kms.update_crypto_key,
@@ -296,5 +287,5 @@ def extend_lab(
             resource=key.name,
             action="update labels of",
         )
-        done.append(Extension(key.name, old, str(new_value)))
+        done.append(Extension(key.name, old, str(value)))
     return done

@@ -318,6 +318,18 @@ def _exclusions(hold: UpgradeHold | None) -> dict[str, container_v1.TimeWindow]:
     return {HOLD_NAME: window}
 
 
+# The pool label's key (gke_lab.pools.LABEL_POOL; that module reads clusters, this one only builds them).
+POOL_LABEL = "gke-lab-pool"
+
+
+def cluster_labels(spec: LabSpec, marker: Marker) -> dict[str, str]:
+    """The cluster's labels: the ownership marker, and the pool's name when the lab belongs to a pool."""
+    labels = marker.labels()
+    if spec.pool is not None:
+        labels[POOL_LABEL] = spec.pool
+    return labels
+
+
 def build_cluster(
     spec: LabSpec, version: str | None, marker: Marker, now: datetime | None = None
 ) -> container_v1.Cluster:
@@ -391,7 +403,7 @@ def build_cluster(
         release_channel=container_v1.ReleaseChannel(
             channel=container_v1.ReleaseChannel.Channel[c.release_channel] if c.release_channel else 0  # type: ignore[misc]  # proto-plus enums are indexable by name
         ),
-        resource_labels=marker.labels(),
+        resource_labels=cluster_labels(spec, marker),
     )
     if c.network_policy:
         cluster.network_policy = container_v1.NetworkPolicy(

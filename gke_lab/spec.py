@@ -288,6 +288,18 @@ def _check_recurrence(value: str) -> str:
     return value
 
 
+def _check_pool(value: str | None) -> str | None:
+    from gke_lab.pool_spec import POOL_NAME  # the pool module's rule; it imports nothing of the spec's
+
+    if value is not None and not POOL_NAME.fullmatch(value):
+        raise _problem(
+            f"{value!r} is not a pool name",
+            "null (no pool), or 1-20 characters: lowercase letters, digits and '-', starting with a letter, "
+            "not ending with '-'",
+        )
+    return value
+
+
 def _check_display_name(value: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise _problem(f"{value!r} contains control characters", "printable text of at most 63 characters")
@@ -588,6 +600,12 @@ class LabSpec(BaseModel):
         allow_inf_nan=False,
         title="TTL (hours)",
         description="Expiry stamped on the lab; 0 = never expires.",
+    )
+    pool: Annotated[str | None, AfterValidator(_check_pool)] = Field(
+        None,
+        title="Pool",
+        description="The lab pool this lab belongs to (its cluster carries the gke-lab-pool label); "
+        "null = an ordinary lab.",
     )
     delete_default_network: StrictBool = Field(
         True,

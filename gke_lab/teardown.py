@@ -4,7 +4,8 @@ Each phase reads the live state when it starts, so a rerun after a crash (or a t
 already gone) simply finds less to do. A resource that has the lab's name but no marker, or another lab's
 marker, is reported and left alone. 404 on delete is success. `dry_run` lists and deletes nothing.
 
-Order: workload (LoadBalancer Services first, so GKE removes their forwarding and firewall rules) ->
+Order: a claimed pool lab's claimant access (gke_lab.lab_access) -> workload (LoadBalancer Services
+first, so GKE removes their forwarding and firewall rules) ->
 cluster (wait) -> leftover GKE/`k8s-fw-*` firewall rules of the lab's network -> router (Cloud NAT) ->
 subnet -> network -> the node service account's project bindings -> the service account -> with
 `destroy_keys`, destruction of the keys' live versions (key rings and keys themselves are reused).
@@ -248,6 +249,42 @@ def owned_clusters(clients: Clients, target: LabTarget) -> tuple[list[inv.Resour
     found = inv.clusters(clients, target.project_id, ALL_LOCATIONS)
     named = {target.spec.cluster.name} if target.spec else set()
     return _select("cluster", found, target.lab, named)
+
+
+def revoke_access(clients: Clients, target: LabTarget, *, dry_run: bool = False) -> list[Row]:
+    """A claimed pool lab's claimant loses access before its cluster goes: the in-cluster binding and the
+    project role (gke_lab.lab_access.revoke). The claimant is whoever the cluster's claimant label names;
+    a name found only in the cluster (the claimant's to edit) is never believed on its own."""
+    from gke_lab import lab_access, pools
+
+    rows: list[Row] = []
+    clusters, _ = owned_clusters(clients, target)
+    for c in clusters:
+        pool = c.labels.get(pools.LABEL_POOL)
+        if pool is None or pools.LABEL_CLAIMED_BY not in c.labels:
+            continue  # no pool lab, or never claimed: nobody was granted anything
+        lab = pools.read_lab(target.project_id, c, pool)
+        if not isinstance(lab, pools.PoolLab):
+            rows.append(
+                Row("access", "cluster", c.ref, KEPT, f"not a valid pool lab ({lab}): no claimant known")
+            )
+            continue
+        try:
+            identity = lab_access.claimant_of(clients, lab)
+            if identity is None:
+                rows.append(Row("access", "claimant", c.ref, ALREADY_GONE, "no grant names the claimant"))
+            elif dry_run:
+                rows.append(
+                    Row("access", "claimant", identity, WOULD_DELETE, f"claimant of pool lab {lab.lab}")
+                )
+            else:
+                revoked = lab_access.revoke(clients, lab, identity)
+                rows += [Row("access", "grant", what, DELETED, "claimant of a pool lab") for what in revoked]
+                if not revoked:
+                    rows.append(Row("access", "claimant", identity, ALREADY_GONE, "no grant left"))
+        except LabError as exc:  # a grant left behind would outlive the cluster: stop here, rerun
+            rows.append(Row("access", "cluster", c.ref, FAILED, f"access not revoked: {exc}"))
+    return rows
 
 
 def remove_workload(clients: Clients, target: LabTarget, *, dry_run: bool = False) -> list[Row]:
@@ -730,6 +767,8 @@ class Phase:
 
 PHASES: tuple[Phase, ...] = (
     Phase("in_use", check_not_in_use, blocks_the_rest=True),
+    # Once the cluster is gone nothing names the claimant any more: their grants would be left behind.
+    Phase("access", revoke_access, blocks_the_rest=True),
     Phase("workload", remove_workload),
     Phase("cluster", delete_clusters, blocks_the_rest=True),
     Phase("firewalls", delete_firewalls, blocks_the_rest=True),

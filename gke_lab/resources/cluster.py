@@ -14,7 +14,7 @@ from gke_lab import calls, kube, ops, retry
 from gke_lab.clients import Clients
 from gke_lab.errors import LabError, is_permission_denied, is_transient
 from gke_lab.ownership import Marker
-from gke_lab.requests import build_cluster
+from gke_lab.requests import POOL_LABEL, build_cluster
 from gke_lab.resources.decision import (
     Action,
     Blocker,
@@ -125,7 +125,13 @@ def setting_differences(spec: LabSpec, cluster: container_v1.Cluster) -> list[Di
         config = cluster.master_authorized_networks_config
     live = sorted(b.cidr_block for b in config.cidr_blocks) if config.enabled else None
     want = sorted(n.cidr for n in spec.cluster.master_authorized_networks)
-    return [] if live == want else [Difference("authorized_networks_config.cidr_blocks", live, want)]
+    out = [] if live == want else [Difference("authorized_networks_config.cidr_blocks", live, want)]
+    # The pool a lab belongs to is a label GKE can change in place; a lab made for one pool (or none) is
+    # not silently taken into another by a run with a different `pool`.
+    live_pool = cluster.resource_labels.get(POOL_LABEL)
+    if live_pool != spec.pool:
+        out.append(Difference(f"resource_labels.{POOL_LABEL}", live_pool, spec.pool))
+    return out
 
 
 def assess(spec: LabSpec, live: container_v1.Cluster | None) -> Decision:

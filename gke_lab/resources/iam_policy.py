@@ -74,3 +74,42 @@ def ensure_members(
     return retry.call(
         cycle, resource=resource, action="update IAM policy of", retryable=retryable, backoff=backoff
     )
+
+
+def remove_bindings(policy: Any, unwanted: Iterable[Pair]) -> list[Pair]:
+    """Remove (role, member) pairs from unconditional bindings in place; return the pairs that were there.
+
+    A binding left without members is dropped (as gcloud does); everything else stays exactly as read."""
+    removed: list[Pair] = []
+    for role, member in unwanted:
+        for binding in policy.bindings:
+            if binding.role == role and not binding.HasField("condition") and member in binding.members:
+                binding.members.remove(member)
+                removed.append((role, member))
+    empty = [b for b in policy.bindings if not b.members]
+    for binding in empty:
+        policy.bindings.remove(binding)
+    return removed
+
+
+def ensure_absent(
+    get: Callable[[], Any],
+    set_: Callable[[Any], Any],
+    unwanted: list[Pair],
+    resource: str,
+    retryable: Callable[[BaseException], bool] = is_transient,
+    backoff: retry.Backoff = retry.DEFAULT,
+) -> list[Pair]:
+    """One read-modify-write removing `unwanted` (the mirror of `ensure_members`): nothing of anyone else's
+    is dropped, a 409/ABORTED restarts with a fresh read, nothing to remove makes no mutating call."""
+
+    def cycle() -> list[Pair]:
+        policy = get()
+        removed = remove_bindings(policy, unwanted)
+        if removed:
+            set_(policy)
+        return removed
+
+    return retry.call(
+        cycle, resource=resource, action="update IAM policy of", retryable=retryable, backoff=backoff
+    )

@@ -16,6 +16,7 @@ from gke_lab.spec import LabSpec
 def test_the_table_holds_every_phase_in_dependency_order():
     assert td.PHASE_NAMES == (
         "in_use",
+        "access",
         "workload",
         "cluster",
         "firewalls",
@@ -28,6 +29,7 @@ def test_the_table_holds_every_phase_in_dependency_order():
     )
     assert [p.name for p in td.PHASES if p.blocks_the_rest] == [
         "in_use",
+        "access",
         "cluster",
         "firewalls",
         "router",
@@ -71,12 +73,12 @@ def test_a_failed_cluster_phase_stops_the_rest(monkeypatch):
 
     monkeypatch.setattr(td, "PHASES", tuple(replace(p, run=fake(p.name)) for p in td.PHASES))
     report = td.teardown(None, td.LabTarget.from_spec(LabSpec()))  # type: ignore[arg-type]
-    assert ran == ["in_use", "workload", "cluster"]
+    assert ran == ["in_use", "access", "workload", "cluster"]
     assert [r.name for r in report.failed] == ["us-west1/cluster"]
 
 
 def test_unknown_phase_is_refused_naming_the_accepted_ones():
-    with pytest.raises(ValueError, match="accepted: in_use, workload, cluster"):
+    with pytest.raises(ValueError, match="accepted: in_use, access, workload, cluster"):
         td.run_phase(None, td.LabTarget.from_spec(LabSpec()), "everything")  # type: ignore[arg-type]
 
 
