@@ -1,0 +1,82 @@
+"""What the faces of a pool (CLI, chat, flows) show: the card of a claimed lab, a claim's place in line.
+
+Formatting only: the decisions are gke_lab.pools'.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from gke_lab.pools import ClaimResult
+from gke_lab.progress import about
+from gke_lab.spec import LabSpec
+
+# A claimant is one Google account, an e-mail: never `*` or `domain:`, which stand for many people.
+IDENTITY = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){1,8}")
+
+
+def identity_problem(identity: object) -> str | None:
+    """Why `identity` is not one Google account's e-mail (None: it is)."""
+    if not isinstance(identity, str) or not IDENTITY.fullmatch(identity):
+        return f"{str(identity)[:70]!r} is not a Google account e-mail (e.g. alice@example.com)"
+    return None
+
+
+def _when(unix: int | float | None) -> str:
+    if unix is None:
+        return "never"
+    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def claim_card_markdown(result: ClaimResult) -> str:
+    """The lab card of a claim: which lab, how to reach it, until when, what was granted, how long it took."""
+    lab = result.lab
+    lines = [
+        f"# Lab {lab.lab} (claimed by {result.claimant})",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| project | `{lab.project}` |",
+        f"| cluster | `{lab.cluster or '?'}` in `{lab.location or '?'}` |",
+        f"| endpoint | `{lab.endpoint or '?'}` |",
+        f"| expires | {_when(result.expires)} |",
+        f"| claimed in | {result.seconds:.1f} s |",
+        "",
+        "Connect:",
+        "",
+        "```",
+        result.kubeconfig_command,
+        "kubectl get nodes",
+        "```",
+    ]
+    if result.grants:
+        lines += ["", "Granted:", "", *(f"- {grant}" for grant in result.grants)]
+    return "\n".join(lines) + "\n"
+
+
+def claim_result_json(result: ClaimResult) -> dict[str, Any]:
+    """The claim as a flow result (JSON: the lab's state as its text)."""
+    data = asdict(result)
+    data["lab"]["state"] = str(result.lab.state)
+    data["grants"] = list(result.grants)
+    return data
+
+
+def waiting_text(pool: str, position: int, wait_seconds: float) -> str:
+    """A queued claim: its place in line and the expected wait."""
+    return (
+        f"pool {pool} has no ready lab: you are number {position} in line; "
+        f"expected wait {about(wait_seconds)} (a claim is served as soon as a lab is ready)"
+    )
+
+
+def hourly_cost(spec: LabSpec) -> float | None:
+    """USD per hour of one lab from the repository's price table (None: this version has none)."""
+    try:
+        from gke_lab import cost
+    except ImportError:
+        return None
+    return float(cost.hourly(spec).total)
