@@ -7,7 +7,6 @@ so any number of workers share them; the flows here only read, decide through gk
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,8 +23,8 @@ from flows.progress import history
 from gke_lab import pool_card, progress
 from gke_lab import pools as lab_pools
 from gke_lab.errors import LabError
-from gke_lab.identity import LAB_PATTERN
-from gke_lab.pool_spec import MAX_POOL_SIZE, POOL_NAME, PoolSpec
+from gke_lab.pool_card import check_identity, check_lab_name, check_pool_name
+from gke_lab.pool_spec import MAX_POOL_SIZE, PoolSpec
 from gke_lab.spec import SpecError
 from tasks import pools as pool_tasks
 
@@ -43,12 +42,6 @@ class PoolPass:
     lost: list[str] = field(default_factory=list)  # reaps another process won first (claimed meanwhile)
     blocked: list[str] = field(default_factory=list)
     error: str | None = None
-
-
-def check_pool_name(name: object, where: str = "pool") -> str:
-    if not isinstance(name, str) or not POOL_NAME.fullmatch(name):
-        raise SpecError([(where, f"{str(name)[:40]!r} is not a pool name (1-20 of a-z, 0-9, '-')")])
-    return name
 
 
 def provision_seconds() -> float:
@@ -131,13 +124,6 @@ def maintain_pools(pools: list[str] | None = None, credentials_block: str | None
     if failed:
         raise LabError(f"maintaining pool(s) {', '.join(failed)} failed; the next run tries again")
     return {"pools": [asdict(p) for p in passes], "provision_seconds": seconds}
-
-
-def check_identity(identity: object, where: str = "identity") -> str:
-    problem = pool_card.identity_problem(identity)
-    if problem:
-        raise SpecError([(where, problem)])
-    return str(identity)
 
 
 @flow(name="claim-lab", log_prints=True)
@@ -232,8 +218,7 @@ def release_lab(
             Credentials).
     """
     check_pool_name(pool)
-    if not isinstance(lab, str) or not re.fullmatch(LAB_PATTERN, lab):
-        raise SpecError([("lab", f"{str(lab)[:70]!r} is not a lab name")])
+    check_lab_name(lab)
     check_identity(requester, "requester")
     spec: PoolSpec = pool_tasks.load_pool(pool)
     use_credentials(credentials_block)

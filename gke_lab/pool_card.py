@@ -1,6 +1,5 @@
-"""What the faces of a pool (CLI, chat, flows) show: the card of a claimed lab, a claim's place in line.
-
-Formatting only: the decisions are gke_lab.pools'.
+"""What the faces of a pool (CLI, chat, flows) check and show: the names and identity they accept, the
+card of a claimed lab, a claim's place in line. The decisions are gke_lab.pools'.
 """
 
 from __future__ import annotations
@@ -10,9 +9,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from gke_lab.identity import LAB_PATTERN
+from gke_lab.pool_spec import POOL_NAME
 from gke_lab.pools import ClaimResult
 from gke_lab.progress import about
-from gke_lab.spec import LabSpec
+from gke_lab.spec import LabSpec, SpecError
 
 # A claimant is one Google account, an e-mail: never `*` or `domain:`, which stand for many people.
 IDENTITY = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){1,8}")
@@ -23,6 +24,27 @@ def identity_problem(identity: object) -> str | None:
     if not isinstance(identity, str) or not IDENTITY.fullmatch(identity):
         return f"{str(identity)[:70]!r} is not a Google account e-mail (e.g. alice@example.com)"
     return None
+
+
+def check_identity(identity: object, where: str = "identity") -> str:
+    """`identity` when it is one Google account's e-mail; else SpecError naming `where`."""
+    problem = identity_problem(identity)
+    if problem:
+        raise SpecError([(where, problem)])
+    return str(identity)
+
+
+def check_pool_name(name: object, where: str = "pool") -> str:
+    """`name` when it is a pool name; else SpecError naming `where`."""
+    if not isinstance(name, str) or not POOL_NAME.fullmatch(name):
+        raise SpecError([(where, f"{str(name)[:40]!r} is not a pool name (1-20 of a-z, 0-9, '-')")])
+    return name
+
+
+def check_lab_name(name: object, where: str = "lab") -> str:
+    if not isinstance(name, str) or not re.fullmatch(LAB_PATTERN, name):
+        raise SpecError([(where, f"{str(name)[:70]!r} is not a lab name")])
+    return name
 
 
 def _when(unix: int | float | None) -> str:

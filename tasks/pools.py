@@ -70,8 +70,7 @@ def tag_value(tags: Iterable[str], prefix: str) -> str | None:
     return next((tag[len(prefix) :] for tag in tags if tag.startswith(prefix)), None)
 
 
-@task(name="load-pool", **LIVE)
-def load_pool(name: str) -> PoolSpec:
+def read_pool(name: str) -> PoolSpec:
     """The PoolSpec saved in the LabPool block `name`; refused naming `pool` when missing or misnamed."""
     from blocks.pool import LabPool
 
@@ -80,20 +79,29 @@ def load_pool(name: str) -> PoolSpec:
     except ValueError as exc:
         raise SpecError([("pool", f"no LabPool block named {name!r} ({exc})")]) from exc
     if not isinstance(block, LabPool):
-        raise RuntimeError("load_pool loads blocks synchronously: call it outside an event loop")
+        raise RuntimeError("read_pool loads blocks synchronously: call it outside an event loop")
     if block.pool.name != name:
         raise SpecError([("pool.name", f"{block.pool.name!r} differs from its block's name {name!r}")])
     return block.pool
 
 
-@task(name="pool-names", **LIVE)
-def pool_names() -> list[str]:
+def saved_pool_names() -> list[str]:
     """Every saved LabPool block's name."""
     from blocks.pool import LabPool
 
     with get_client(sync_client=True) as client:
         documents = client.read_block_documents_by_type(LabPool.get_block_type_slug())
     return sorted(d.name for d in documents if d.name)
+
+
+@task(name="load-pool", **LIVE)
+def load_pool(name: str) -> PoolSpec:
+    return read_pool(name)
+
+
+@task(name="pool-names", **LIVE)
+def pool_names() -> list[str]:
+    return saved_pool_names()
 
 
 def in_flight_of(run: FlowRun, now: float) -> pools.InFlightRun | None:
@@ -109,8 +117,7 @@ def in_flight_of(run: FlowRun, now: float) -> pools.InFlightRun | None:
     return pools.InFlightRun(lab=lab, project=project, started=started, failed_reason=failed)
 
 
-@task(name="in-flight-runs", **LIVE)
-def in_flight_runs(pool: PoolSpec) -> list[pools.InFlightRun]:
+def read_in_flight(pool: PoolSpec) -> list[pools.InFlightRun]:
     """The pool's provision-lab runs still in flight, and those that failed within its idle TTL."""
     now = time.time()
     since = datetime.now(UTC) - timedelta(hours=pool.idle_ttl_hours)
@@ -126,6 +133,11 @@ def in_flight_runs(pool: PoolSpec) -> list[pools.InFlightRun]:
         )
     found = (in_flight_of(run, now) for run in runs)
     return [run for run in found if run is not None]
+
+
+@task(name="in-flight-runs", **LIVE)
+def in_flight_runs(pool: PoolSpec) -> list[pools.InFlightRun]:
+    return read_in_flight(pool)
 
 
 @task(name="pool-census", **LIVE)

@@ -362,3 +362,27 @@ def test_release_refuses_bad_input_naming_the_field(core, lab, requester, field)
         release_lab(pool="workshop", lab=lab, requester=requester)
     assert field in str(caught.value)
     assert core.released == []
+
+
+def test_cli_claim_prints_the_card_and_its_timing(core):
+    from click.testing import CliRunner
+
+    from gke_lab.cli import main
+
+    core.ready = [ready_lab("workshop-abcdef")]
+    result = CliRunner().invoke(main, ["pool", "claim", "workshop", "--identity", CLAIMANT, "-q"])
+    assert result.exit_code == 0, result.output
+    assert "get-credentials workshop-abcdef-cluster" in result.output
+    assert "claimed in 0.4 s" in result.output
+    assert core.claims == [CLAIMANT]
+
+
+def test_cli_claim_of_a_pool_that_is_not_saved_exits_2_naming_it(core):
+    from click.testing import CliRunner
+
+    from gke_lab.cli import main
+
+    result = CliRunner().invoke(main, ["pool", "claim", "nosuchpool", "--identity", CLAIMANT, "-q"])
+    assert result.exit_code == 2, result.output
+    assert "error: pool: no LabPool block named 'nosuchpool'" in result.output
+    assert core.claims == []
