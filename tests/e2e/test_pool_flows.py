@@ -386,3 +386,15 @@ def test_cli_claim_of_a_pool_that_is_not_saved_exits_2_naming_it(core):
     assert result.exit_code == 2, result.output
     assert "error: pool: no LabPool block named 'nosuchpool'" in result.output
     assert core.claims == []
+
+
+@pytest.mark.parametrize("name", ["maintain_pools", "claim_lab", "release_lab"])
+def test_every_pool_flow_parameter_has_a_title_and_a_description_in_the_form(name):
+    from prefect.utilities.callables import parameter_schema
+
+    import flows.pools
+
+    pool_flow = getattr(flows.pools, name)
+    schema = parameter_schema(pool_flow)
+    missing = [k for k, p in schema.properties.items() if not p.get("title") or not p.get("description")]
+    assert not missing
