@@ -80,10 +80,10 @@ def provision_estimate() -> float:
 
 
 def pool_section(text: str, pool: str) -> str | None:
-    """The `## ...` section of a status table whose heading names `pool` (as a whole word), or None."""
-    sections = re.split(r"(?m)^(?=## )", text)
+    """The section of a status text whose heading (any level) names `pool` as a whole word, or None."""
+    sections = re.split(r"(?m)^(?=#{1,6} )", text)
     word = re.compile(rf"(?<![-a-z0-9]){re.escape(pool)}(?![-a-z0-9])")
-    return next((s for s in sections if s.startswith("## ") and word.search(s.splitlines()[0])), None)
+    return next((s for s in sections if s.startswith("#") and word.search(s.splitlines()[0])), None)
 
 
 def in_code_block(text: str, limit: int) -> str:

@@ -98,7 +98,7 @@ def waiting_text(pool: str, position: int, wait_seconds: float) -> str:
 def hourly_cost(spec: LabSpec) -> float | None:
     """USD per hour of one lab from the repository's price table (None: this version has none)."""
     try:
-        from gke_lab import cost
+        from gke_lab.cost import hourly
     except ImportError:
         return None
-    return float(cost.hourly(spec).total)
+    return float(hourly(spec).total)

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import task
@@ -59,7 +59,13 @@ RUNS_READ = 200
 # marked) no longer holds up the claims behind it.
 MAX_WAIT_MINUTES = 120
 
-LIVE = {"cache_policy": NO_CACHE, "persist_result": False}
+LIVE: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def start_run(name: str, **options: Any) -> FlowRun:
+    """A run of deployment `name`, created and left to the workers (the caller does not wait for it)."""
+    # Called from synchronous flows and tasks, run_deployment answers the run itself, not a coroutine.
+    return cast(FlowRun, run_deployment(name, timeout=0, as_subflow=False, **options))
 
 
 def pool_tag(pool: str) -> str:
@@ -149,7 +155,7 @@ def census(pool: PoolSpec, in_flight: list[pools.InFlightRun]) -> Census:
 def placement(pool: PoolSpec, spec: LabSpec, census: Census) -> Any:
     """Where new labs fit by the projects' regional quotas (None: this version reads no quotas)."""
     try:
-        from gke_lab import quotas
+        import gke_lab.quotas as quotas
     except ImportError:
         return None
     live = (PoolState.READY, PoolState.PROVISIONING, PoolState.CLAIMED)
@@ -168,13 +174,11 @@ def decide(
 @task(name="start-provision", **LIVE)
 def start_provision(pool: PoolSpec, new: NewLab) -> str:
     """Start one new lab as its own provision-lab run (any worker takes it); its run id."""
-    run = run_deployment(
+    run = start_run(
         PROVISION_DEPLOYMENT,
         parameters={"blueprint": pool.blueprint, "overrides": pools.lab_overrides(pool, new, [])},
         tags=["gke-lab", pool_tag(pool.name), f"{LAB_TAG}{new.lab}", f"{PROJECT_TAG}{new.project}"],
         flow_run_name=f"provision {new.lab}@{new.project}",
-        timeout=0,
-        as_subflow=False,
     )
     return str(run.id)
 
@@ -188,13 +192,11 @@ def begin_reap(lab: PoolLab) -> bool:
 def start_teardown(pool: str, lab: PoolLab) -> str:
     """Start the teardown of a pool lab (already moved to reaping) as a teardown-lab run; its run id."""
     regions = [region_of(lab.location)] if lab.location else []
-    run = run_deployment(
+    run = start_run(
         TEARDOWN_DEPLOYMENT,
         parameters={"identity": {"project_id": lab.project, "lab": lab.lab, "regions": regions}},
         tags=["gke-lab", pool_tag(pool), f"{LAB_TAG}{lab.lab}", f"{PROJECT_TAG}{lab.project}"],
         flow_run_name=f"teardown {lab.lab}@{lab.project}",
-        timeout=0,
-        as_subflow=False,
     )
     return str(run.id)
 
@@ -202,12 +204,10 @@ def start_teardown(pool: str, lab: PoolLab) -> str:
 @task(name="start-maintain-pools", **LIVE)
 def start_maintain(pool: str) -> str:
     """Start a maintain-pools run for one pool (a refill after a claim); its run id."""
-    run = run_deployment(
+    run = start_run(
         MAINTAIN_DEPLOYMENT,
         parameters={"pools": [pool]},
         tags=["gke-lab", pool_tag(pool)],
-        timeout=0,
-        as_subflow=False,
     )
     return str(run.id)
 

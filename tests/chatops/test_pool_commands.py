@@ -97,13 +97,13 @@ def test_bad_identity_mappings_are_refused_naming_the_variable(text, message):
 
 STATUS = """# Lab pools
 
-## Pool workshop
+# Pool `workshop`
 
 | lab | state |
 |---|---|
 | workshop-1a2b3c | ready |
 
-## Pool workshop-2
+# Pool `workshop-2`
 
 | lab | state |
 |---|---|
