@@ -14,7 +14,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from flows.common import publish, spec_run_name, use_credentials
 from flows.hooks import notify_completion, notify_failure
 from flows.params import resolve_spec
-from gke_lab import ipplan, preflight, reports
+from gke_lab import cost, ipplan, preflight, reports
 from gke_lab.plan import LivePlan, build_plan, live_detail, render_text
 from gke_lab.preflight import PreflightError
 from gke_lab.spec import LabSpec
@@ -58,6 +58,7 @@ def plan_lab(
     lab = resolve_spec(spec, blueprint, overrides)
     use_credentials(credentials_block)
     publish(lab, "ip-plan", reports.ip_plan_markdown(ipplan.plan(lab)), "IP plan of the lab network")
+    publish(lab, "cost", reports.cost_markdown(cost.hourly(lab)), "Hourly cost of the lab")
     # The same checks as `plan --live`, as a table; a failed check fails the run with its one line.
     try:
         checked = preflight_tasks.check(lab, "plan")
@@ -73,5 +74,9 @@ def plan_lab(
     live = project_tasks.live_plan(lab)
     plan = build_plan(lab).with_live(live)
     publish(lab, "plan", live_markdown(live), "What a provisioning run would do")
+    if live.quota is not None:
+        publish(
+            lab, "quota", reports.quota_markdown(live.quota), "The lab's needs against the project's quotas"
+        )
     print(render_text(plan))
     return plan.to_dict()

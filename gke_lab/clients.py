@@ -105,6 +105,12 @@ class Clients:
         return self._rest(compute_v1.NetworksClient)
 
     @cached_property
+    def regions(self) -> compute_v1.RegionsClient:
+        from google.cloud import compute_v1
+
+        return self._rest(compute_v1.RegionsClient)
+
+    @cached_property
     def subnetworks(self) -> compute_v1.SubnetworksClient:
         from google.cloud import compute_v1
 

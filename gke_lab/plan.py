@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-from gke_lab import ipplan
+from gke_lab import cost, ipplan, quotas
 from gke_lab.ownership import Marker, marker_for
 from gke_lab.requests import (
     REQUIRED_SERVICES,
@@ -55,10 +55,11 @@ class PlanRow:
 
 @dataclass(frozen=True)
 class LivePlan:
-    """The decisions for the live project, or why it could not be read."""
+    """The decisions for the live project, or why it could not be read, and the lab's quotas there."""
 
     decisions: tuple[Decision, ...] = ()
     error: str | None = None
+    quota: quotas.QuotaReport | None = None
 
     def rows(self) -> list[Decision]:
         return [d for action in live_actions() for d in self.decisions if d.action is action]
@@ -90,6 +91,7 @@ class Plan:
     rows: tuple[PlanRow, ...]
     warnings: tuple[str, ...]
     marker: Marker
+    cost: cost.Cost
     live: LivePlan | None = field(default=None)
 
     @property
@@ -121,9 +123,12 @@ class Plan:
             "warnings": list(self.warnings),
             "ownership": {"labels": dict(self.labels), "description": self.description},
             "cluster_request": self.cluster_request,
+            "cost": self.cost.to_dict(),
         }
         if self.live is not None:
             out["live"] = self.live.to_dict()
+            if self.live.quota is not None:
+                out["quota"] = self.live.quota.to_dict()
         return out
 
 
@@ -255,6 +260,7 @@ def build_plan(spec: LabSpec, now: float | None = None) -> Plan:
         rows=tuple(resources(spec)),
         warnings=tuple(warnings),
         marker=marker,
+        cost=cost.hourly(spec),
     )
 
 
@@ -353,8 +359,18 @@ def live_decisions(c: Clients, spec: LabSpec) -> list[Decision]:
     return decisions
 
 
+def quota_report(c: Clients, spec: LabSpec) -> quotas.QuotaReport:
+    """The lab's needs against its project's regional quotas; a read that fails makes them unknown (the
+    plan still answers: quotas inform the run, they are not a resource of it)."""
+    try:
+        region = quotas.read(c, spec.project_id, spec.region)
+    except Exception as exc:  # noqa: BLE001 - reported in the quota section instead
+        region = quotas.RegionQuotas(spec.project_id, spec.region, unknown=f"regions.get failed: {exc}")
+    return quotas.report(quotas.needs(spec), region)
+
+
 def read_live(c: Clients, spec: LabSpec) -> LivePlan:
-    return LivePlan(decisions=tuple(live_decisions(c, spec)))
+    return LivePlan(decisions=tuple(live_decisions(c, spec)), quota=quota_report(c, spec))
 
 
 # ------------------------------------------------------------------------------------------ rendering
@@ -394,8 +410,11 @@ def render_text(plan: Plan) -> str:
     for r in res:
         detail = f"  {r.detail}" if r.detail else ""
         lines.append(f"  {r.action:<{wa}}  {r.kind:<{wk}}  {r.name:<{wn}}  [{r.where}]{detail}")
+    lines += ["", *render_cost(plan.cost)]
     if plan.live is not None:
         lines += ["", *render_live(plan.live)]
+        if plan.live.quota is not None:
+            lines += ["", *render_quota(plan.live.quota)]
     if plan.warnings:
         lines.append("")
         lines += [f"warning: {w}" for w in plan.warnings]
@@ -420,3 +439,45 @@ def render_live(live: LivePlan) -> list[str]:
     lines = ["Live state (what a run would do now)"]
     lines += [f"  {a:<{wa}}  {k:<{wk}}  {n:<{wn}}  {d}".rstrip() for a, k, n, d in rows]
     return lines
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def render_cost(lab_cost: cost.Cost) -> list[str]:
+    """The lab's hourly cost, line by line, with the price table's date."""
+    rows = [
+        (line.item, quotas.number(line.quantity), _usd(line.hourly), line.note or line.price.note)
+        for line in lab_cost.lines
+    ]
+    wi, wq, wu = (max(len(r[i]) for r in rows) for i in range(3))
+    read_on = lab_cost.lines[0].price.read_on if lab_cost.lines else ""
+    lines = [f"Cost per hour (USD, list prices read {read_on}; gke_lab/prices.py names the pages)"]
+    lines += [f"  {i:<{wi}}  {q:>{wq}}  {u:>{wu}}  {n}".rstrip() for i, q, u, n in rows]
+    lines.append(f"  total: {lab_cost.summary()}")
+    return lines
+
+
+def render_quota(report: quotas.QuotaReport) -> list[str]:
+    """The lab's needs against the project's regional quotas, and whether it fits."""
+    title = f"Quota in project {report.project}, region {report.region}: {report.verdict()}"
+    if not report.rows:
+        return [title]
+    rows = [
+        (
+            r.metric,
+            quotas.number(r.need),
+            "-" if r.free is None else quotas.number(r.free),
+            "-" if r.limit is None else quotas.number(r.limit),
+            {True: "fits", False: "BLOCKS", None: "not reported"}[r.fits],
+        )
+        for r in report.rows
+    ]
+    widths = [max(len(r[i]) for r in [("metric", "need", "free", "limit", ""), *rows]) for i in range(4)]
+    lines = [title]
+    for row in [("metric", "need", "free", "limit", ""), *rows]:
+        lines.append(
+            "  " + "  ".join(f"{v:<{w}}" for v, w in zip(row[:4], widths, strict=True)) + f"  {row[4]}"
+        )
+    return [line.rstrip() for line in lines]

@@ -260,6 +260,47 @@ def lab_card_markdown(
     return "\n".join(out) + "\n"
 
 
+# --- cost and quota ----------------------------------------------------------------------------------------
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def cost_markdown(lab_cost: Any) -> str:
+    """The lab's hourly cost (a `gke_lab.cost.Cost`): one row per item, its price's page, and the total."""
+    rows = [
+        [
+            line.item,
+            f"{line.quantity:g}",
+            "not found" if line.price.usd is None else f"${line.price.usd:g} / {line.price.unit}",
+            _usd(line.hourly),
+            f"[{line.price.read_on}]({line.price.source})",
+            line.note or line.price.note,
+        ]
+        for line in lab_cost.lines
+    ]
+    return (
+        f"# Cost per hour: {lab_cost.summary()}\n\n"
+        + table(["item", "quantity", "list price", "USD / hour", "read", "note"], rows)
+        + "\n\nMonthly prices are divided by 730 hours, Google's hours per month.\n"
+    )
+
+
+def _amount(value: float | None) -> str | None:
+    return None if value is None else f"{value:g}"
+
+
+def quota_markdown(report: Any) -> str:
+    """The lab's needs against its project's regional quotas (a `gke_lab.quotas.QuotaReport`)."""
+    title = f"# Quota in {report.project} / {report.region}: {report.verdict()}"
+    if not report.rows:
+        return title + "\n"
+    verdicts = {True: "fits", False: "**blocks**", None: "not reported"}
+    rows = [
+        [r.metric, _amount(r.need), _amount(r.free), _amount(r.limit), verdicts[r.fits]] for r in report.rows
+    ]
+    return f"{title}\n\n" + table(["metric", "need", "free", "limit", ""], rows) + "\n"
+
+
 _TOKENISH = re.compile(r"(ya29\.[\w.-]+|Bearer\s+\S+)", re.I)
 
 
