@@ -20,7 +20,7 @@ from flows.common import use_credentials
 from flows.hooks import notify_failure
 from flows.params import resolve_spec
 from flows.progress import history
-from gke_lab import pool_card, progress
+from gke_lab import cost, pool_card, progress
 from gke_lab import pools as lab_pools
 from gke_lab.errors import LabError
 from gke_lab.pool_card import check_identity, check_lab_name, check_pool_name
@@ -78,7 +78,7 @@ def _maintain_one(name: str, seconds: float) -> tuple[PoolPass, str]:
             done.reaping.append(lab.lab)
         else:
             done.lost.append(lab.lab)
-    status = lab_pools.status_markdown(pool, census, time.time(), pool_card.hourly_cost(spec))
+    status = lab_pools.status_markdown(pool, census, time.time(), cost.hourly(spec).total)
     return done, status.rstrip() + "\n\n" + _pass_markdown(done) + "\n"
 
 

@@ -13,7 +13,7 @@ from gke_lab.identity import LAB_PATTERN
 from gke_lab.pool_spec import POOL_NAME
 from gke_lab.pools import ClaimResult
 from gke_lab.progress import about
-from gke_lab.spec import LabSpec, SpecError
+from gke_lab.spec import SpecError
 
 # A claimant is one Google account, an e-mail: never `*` or `domain:`, which stand for many people.
 IDENTITY = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63}){1,8}")
@@ -93,12 +93,3 @@ def waiting_text(pool: str, position: int, wait_seconds: float) -> str:
         f"pool {pool} has no ready lab: you are number {position} in line; "
         f"expected wait {about(wait_seconds)} (a claim is served as soon as a lab is ready)"
     )
-
-
-def hourly_cost(spec: LabSpec) -> float | None:
-    """USD per hour of one lab from the repository's price table (None: this version has none)."""
-    try:
-        from gke_lab.cost import hourly
-    except ImportError:
-        return None
-    return float(hourly(spec).total)

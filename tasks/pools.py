@@ -8,7 +8,6 @@ cached: every answer depends on the moment it is asked.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -31,9 +30,9 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 
-from gke_lab import pools
+from gke_lab import pools, quotas
 from gke_lab.pool_spec import PoolSpec
-from gke_lab.pools import Census, ClaimResult, NewLab, PoolLab, PoolState
+from gke_lab.pools import Census, ClaimResult, NewLab, PoolLab
 from gke_lab.regions import region_of
 from gke_lab.spec import LabSpec, SpecError
 from tasks.common import clients
@@ -152,21 +151,17 @@ def census(pool: PoolSpec, in_flight: list[pools.InFlightRun]) -> Census:
 
 
 @task(name="pool-placement", **LIVE)
-def placement(pool: PoolSpec, spec: LabSpec, census: Census) -> Any:
-    """Where new labs fit by the projects' regional quotas (None: this version reads no quotas)."""
-    try:
-        import gke_lab.quotas as quotas
-    except ImportError:
-        return None
-    live = (PoolState.READY, PoolState.PROVISIONING, PoolState.CLAIMED)
-    load = Counter(lab.project for lab in census.labs if lab.state in live)
+def placement(pool: PoolSpec, spec: LabSpec, census: Census) -> quotas.Placement:
+    """Where the pool's new labs fit by its projects' regional quotas (compute regions.get)."""
+    load = pools.project_load(census)
+    room = max(pool.max_size - sum(load.values()), 0)
     read = {project: quotas.read(clients(), project, spec.region) for project in pool.projects}
-    return quotas.place(quotas.needs(spec), read, pool.max_size, load=load)
+    return quotas.place(quotas.needs(spec), read, room, load=load)
 
 
 @task(name="pool-decide", **LIVE)
 def decide(
-    pool: PoolSpec, census: Census, provision_seconds: float, placement: Any = None
+    pool: PoolSpec, census: Census, provision_seconds: float, placement: quotas.Placement | None = None
 ) -> pools.PoolDecision:
     return pools.decide(pool, census, time.time(), provision_seconds=provision_seconds, placement=placement)
 

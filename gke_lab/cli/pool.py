@@ -92,7 +92,7 @@ def status_command(pools: tuple[str, ...], credentials_block: str | None, debug:
         check_input(name, needs_identity=False)
     quiet_prefect()
     from flows.params import resolve_spec
-    from gke_lab import pool_card
+    from gke_lab import cost
     from gke_lab import pools as lab_pools
     from gke_lab.cli.checks import block_credentials
     from gke_lab.clients import Clients, set_default_credentials
@@ -108,12 +108,12 @@ def status_command(pools: tuple[str, ...], credentials_block: str | None, debug:
         try:
             pool = read_pool(name)
             census = lab_pools.census(clients, pool, read_in_flight(pool))
-            cost = pool_card.hourly_cost(resolve_spec(None, pool.blueprint, list(pool.overrides)))
+            hourly = cost.hourly(resolve_spec(None, pool.blueprint, list(pool.overrides))).total
         except SpecError as exc:
             refuse(exc)
         except Exception as exc:  # noqa: BLE001 - one line, --debug for the traceback
             fail(f"pool {name}: {type(exc).__name__}: {exc}", exc, debug)
-        click.echo(lab_pools.status_markdown(pool, census, time.time(), cost).rstrip() + "\n")
+        click.echo(lab_pools.status_markdown(pool, census, time.time(), hourly).rstrip() + "\n")
 
 
 @pool_group.command("claim")

@@ -158,6 +158,8 @@ def core(deployments, monkeypatch):
         monkeypatch.setattr(pools, name, getattr(fake, name), raising=False)
     monkeypatch.setattr(pools, "InFlightRun", InFlight, raising=False)
     monkeypatch.setattr(pool_tasks, "clients", lambda: None)
+    # No quotas to read without a cloud: labs are placed by the core's own spreading.
+    monkeypatch.setattr(pool_tasks, "placement", lambda pool, spec, census: None)
     # Each test starts without the pool runs of the tests before it.
     with get_client(sync_client=True) as client:
         for run in client.read_flow_runs(limit=200):
