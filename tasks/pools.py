@@ -262,4 +262,4 @@ def mark_ready(spec: LabSpec) -> bool:
 
 @task(name="expected-wait", **LIVE)
 def expected_wait(census: Census, provision_seconds: float, position: int) -> float:
-    return pools.expected_wait_seconds(census, provision_seconds, position)
+    return pools.expected_wait_seconds(census, provision_seconds, position, now=time.time())

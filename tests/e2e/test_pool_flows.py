@@ -110,7 +110,9 @@ class FakeCore:
         self.released.append((lab, requester, admin))
         return replace(ready_lab(lab), state=PoolState.REAPING)
 
-    def expected_wait_seconds(self, census: Census, provision_seconds: float, queue_position: int) -> float:
+    def expected_wait_seconds(
+        self, census: Census, provision_seconds: float, queue_position: int, *, now: float | None = None
+    ) -> float:
         return 300.0 * queue_position
 
     def status_markdown(self, pool: PoolSpec, census: Census, now: float, hourly_cost: float | None) -> str:
