@@ -31,9 +31,9 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 
 from gke_lab import pools, quotas
+from gke_lab.inventory import region_of
 from gke_lab.pool_spec import PoolSpec
 from gke_lab.pools import Census, ClaimResult, NewLab, PoolLab
-from gke_lab.regions import region_of
 from gke_lab.spec import LabSpec, SpecError
 from tasks.common import clients
 

@@ -205,7 +205,7 @@ def release_command(
     from gke_lab.clients import Clients, set_default_credentials
     from gke_lab.errors import LabError
     from gke_lab.identity import LabIdentity
-    from gke_lab.regions import region_of
+    from gke_lab.inventory import region_of
     from tasks.pools import read_pool
 
     try:

@@ -72,7 +72,9 @@ def _run(overrides: list[str]) -> None:
     )
     clients = Clients.from_env()
     typical = sum(phase.typical for phase in progress.PROVISION)
-    decision = pools.decide(pool, pools.census(clients, pool), time.time(), provision_seconds=typical)
+    # The emulator's project is new: its APIs are disabled until the first provision enables them, so the
+    # pool starts from an empty census rather than a read.
+    decision = pools.decide(pool, pools.Census(pool=pool.name), time.time(), provision_seconds=typical)
     base = variant_spec(pool.blueprint)
     specs = [apply_overrides(base, pools.lab_overrides(pool, new)) for new in decision.provision]
     _say(
@@ -120,7 +122,7 @@ def _run(overrides: list[str]) -> None:
 def _teardown(lab: Any) -> Any:
     from flows.teardown import teardown_lab
     from gke_lab.identity import LabIdentity
-    from gke_lab.regions import region_of
+    from gke_lab.inventory import region_of
     from gke_lab.teardown import Report
 
     regions = (region_of(lab.location),) if lab.location else ()

@@ -219,7 +219,8 @@ def test_maintain_reports_failed_provisions_with_their_reason(core):
 def test_maintain_tears_down_only_the_reaps_it_won(core):
     from flows.pools import maintain_pools
 
-    core.ready = [ready_lab("workshop-aaaaaa"), ready_lab("workshop-bbbbbb")]
+    # A regional cluster's location is its region; a zonal one's, a zone of it.
+    core.ready = [replace(ready_lab("workshop-aaaaaa"), location="us-west1"), ready_lab("workshop-bbbbbb")]
     core.reap = list(core.ready)
     core.reap_wins = {"workshop-aaaaaa"}  # the other one was claimed meanwhile: its fingerprint moved
     result = maintain_pools(pools=["workshop"])["pools"][0]
