@@ -403,3 +403,18 @@ def test_every_pool_flow_parameter_has_a_title_and_a_description_in_the_form(nam
     schema = parameter_schema(pool_flow)
     missing = [k for k, p in schema.properties.items() if not p.get("title") or not p.get("description")]
     assert not missing
+
+
+@pytest.mark.slow
+def test_demo_pool_fills_two_claims_one_and_leaves_nothing(prefect_harness):
+    """`gke-lab demo --pool` against its own emulator, with the real pool core (no fakes here)."""
+    from click.testing import CliRunner
+
+    from gke_lab.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--pool"])
+    assert result.exit_code == 0, result.output
+    assert "2 ready, 0 provisioning, 0 claimed" in result.output
+    assert "claimed by student@example.com" in result.output
+    assert "1 ready, 0 provisioning, 1 claimed" in result.output
+    assert "labs of pool 'demo' left: 0" in result.output
