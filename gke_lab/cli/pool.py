@@ -52,7 +52,7 @@ def check_input(pool: str, identity: object = None, *, needs_identity: bool = Tr
 
 @main.group("pool")
 def pool_group() -> None:
-    """Lab pools: ready labs that a person claims in seconds."""
+    """Lab pools: list, status, claim a ready lab in seconds, release it."""
 
 
 @pool_group.command("list")
