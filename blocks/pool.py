@@ -1,7 +1,8 @@
 """A saved lab pool: a PoolSpec under a name, editable in the Prefect UI (Blocks > GKE Lab Pool).
 
 `maintain-pools` keeps every saved pool full, `claim-lab` hands one of its ready labs to a person.
-`gke-lab blocks register` saves the example pool `workshop` (two ready labs of the `small-zonal` blueprint).
+`gke-lab blocks register` saves the example pool `workshop` (`small-zonal` labs) with a hot size of 0: it
+provisions nothing, and costs nothing, until an operator raises `hot_size` (or gives it a class).
 """
 
 from __future__ import annotations
@@ -27,5 +28,6 @@ EXAMPLE_POOL = "workshop"
 
 
 def example_pool(project: str) -> PoolSpec:
-    """The example pool `gke-lab blocks register` saves: two ready `small-zonal` labs in one project."""
-    return PoolSpec(name=EXAMPLE_POOL, blueprint="small-zonal", projects=[project], hot_size=2, max_size=4)
+    """The example pool `gke-lab blocks register` saves: `small-zonal` labs in one project, none kept ready
+    (maintain-pools runs on a schedule once deployed: registering blocks must not start paid labs)."""
+    return PoolSpec(name=EXAMPLE_POOL, blueprint="small-zonal", projects=[project], hot_size=0, max_size=4)

@@ -29,6 +29,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
+from prefect.exceptions import PrefectHTTPStatusError
 
 from gke_lab import pools, quotas
 from gke_lab.inventory import region_of
@@ -95,7 +96,12 @@ def saved_pool_names() -> list[str]:
     from blocks.pool import LabPool
 
     with get_client(sync_client=True) as client:
-        documents = client.read_block_documents_by_type(LabPool.get_block_type_slug())
+        try:
+            documents = client.read_block_documents_by_type(LabPool.get_block_type_slug())
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code == 404:  # the block type is not registered: no pool saved
+                return []
+            raise
     return sorted(d.name for d in documents if d.name)
 
 

@@ -53,6 +53,6 @@ def register_command(overwrite: bool) -> None:
     project = variant_spec("small-zonal").project_id
     LabPool(
         pool=example_pool(project),
-        description="Example: two ready small-zonal labs, claimed with /lab claim.",
+        description="Example: small-zonal labs claimed with /lab claim; raise hot_size to keep labs ready.",
     ).save(EXAMPLE_POOL, overwrite=True)
     click.echo(f"saved pool {EXAMPLE_POOL}")

@@ -418,3 +418,13 @@ def test_demo_pool_fills_two_claims_one_and_leaves_nothing(prefect_harness):
     assert "claimed by student@example.com" in result.output
     assert "1 ready, 0 provisioning, 1 claimed" in result.output
     assert "labs of pool 'demo' left: 0" in result.output
+
+
+def test_maintain_with_no_pool_block_type_registered_has_nothing_to_do(core, monkeypatch):
+    """A server where `gke-lab blocks register` never ran: the schedule's runs complete, doing nothing."""
+    from blocks.pool import LabPool
+    from flows.pools import maintain_pools
+
+    monkeypatch.setattr(LabPool, "_block_type_slug", "gke-lab-pool-never-registered")
+    assert maintain_pools()["pools"] == []
+    assert "No LabPool blocks saved" in str(Artifact.get("pool-status").data)
