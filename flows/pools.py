@@ -65,7 +65,9 @@ def _maintain_one(name: str, seconds: float) -> tuple[PoolPass, str]:
     done = PoolPass(pool=name)
     spec = resolve_spec(None, pool.blueprint, list(pool.overrides))
     census = pool_tasks.census(pool, pool_tasks.in_flight_runs(pool))
-    decision = pool_tasks.decide(pool, census, seconds, pool_tasks.placement(pool, spec, census))
+    # Claims waiting in line are demand too: each gets a lab of its own on the way.
+    wanted = pool_card.with_waiting_claims(pool, pool_tasks.waiting_claims(name))
+    decision = pool_tasks.decide(wanted, census, seconds, pool_tasks.placement(pool, spec, census))
     done.blocked = list(decision.blocked)
     for new in decision.provision:
         pool_tasks.start_provision(pool, new)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gke_lab.identity import LAB_PATTERN
-from gke_lab.pool_spec import POOL_NAME
+from gke_lab.pool_spec import POOL_NAME, PoolSpec
 from gke_lab.pools import ClaimResult
 from gke_lab.progress import about
 from gke_lab.spec import SpecError
@@ -45,6 +45,14 @@ def check_lab_name(name: object, where: str = "lab") -> str:
     if not isinstance(name, str) or not re.fullmatch(LAB_PATTERN, name):
         raise SpecError([(where, f"{str(name)[:70]!r} is not a lab name")])
     return name
+
+
+def with_waiting_claims(pool: PoolSpec, waiting: int) -> PoolSpec:
+    """The pool as maintenance should fill it: its hot size plus the claims waiting in line (within its
+    maximum), so that a queue longer than the hot size is served by labs made for it, not a few at a time."""
+    if waiting <= 0:
+        return pool
+    return pool.model_copy(update={"hot_size": min(pool.max_size, pool.hot_size + waiting)})
 
 
 def _when(unix: int | float | None) -> str:

@@ -250,6 +250,23 @@ def claims_ahead(pool: str, run_id: UUID) -> int:
     return runs_ahead(runs, me, datetime.now(UTC))
 
 
+@task(name="waiting-claims", **LIVE)
+def waiting_claims(pool: str) -> int:
+    """How many claim-lab runs of the pool are waiting in line now (started, not finished, not stale)."""
+    now = datetime.now(UTC)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[CLAIM_FLOW])),
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[pool_tag(pool)]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
+            ),
+            limit=RUNS_READ,
+        )
+    oldest = now - timedelta(minutes=MAX_WAIT_MINUTES)
+    return sum(1 for run in runs if run.start_time is not None and run.start_time >= oldest)
+
+
 @task(name="claim-pool-lab", **LIVE)
 def claim(pool: PoolSpec, identity: str) -> ClaimResult | None:
     # Not retried: a lost answer would otherwise claim a second lab for the same person.

@@ -216,6 +216,17 @@ def test_maintain_reports_failed_provisions_with_their_reason(core):
     assert reasons[lab] == "quota CPUS exceeded"
 
 
+def test_maintain_makes_a_lab_for_each_claim_waiting_in_line_within_the_maximum(core):
+    from flows.pools import claim_lab, maintain_pools
+
+    with get_client(sync_client=True) as client:
+        for _ in range(2):
+            waiting = client.create_flow_run(claim_lab, tags=["gke-lab-pool:workshop"])
+            client.set_flow_run_state(waiting.id, Running(), force=True)
+    # hot size 2 + 2 waiting claims, capped by max size 3
+    assert len(maintain_pools(pools=["workshop"])["pools"][0]["started"]) == 3
+
+
 def test_maintain_tears_down_only_the_reaps_it_won(core):
     from flows.pools import maintain_pools
 
