@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -46,7 +47,7 @@ from chatops.live import live_lab
 from chatops.policy import Refused
 from chatops.prefect_api import TERMINAL_STATES, PrefectApi, PrefectApiError
 from chatops.settings import Settings
-from gke_lab.progress import duration
+from gke_lab.progress import PROVISION, about, duration
 from gke_lab.spec import SpecError
 
 log = logging.getLogger("gke_lab.chatops")
@@ -58,6 +59,38 @@ CHECK_THREADS = 4
 HISTORY_LIMIT = 200
 
 T = TypeVar("T")
+
+
+POOL_TAG = "gke-lab-pool:"
+POOL_STATUS_KEY = "pool-status"  # the artifact every maintain-pools run publishes
+STATUS_CHARS = 2800  # Slack shows about 3000 characters of a message before "see more"
+
+
+def line_position(ahead: int, provision_seconds: float) -> str:
+    """Where a new claim stands in its pool's line, and what to expect."""
+    empty = f"if the pool has no ready lab, expect about {about(provision_seconds)} (one lab being made)"
+    if ahead == 0:
+        return f"First in line: a ready lab is yours in seconds; {empty}."
+    return f"{ahead} claim(s) ahead of you in line, served first; {empty} per claim ahead."
+
+
+def provision_estimate() -> float:
+    """Typical seconds to provision one lab (gke_lab.progress's figures for real Google Cloud)."""
+    return sum(phase.typical for phase in PROVISION)
+
+
+def pool_section(text: str, pool: str) -> str | None:
+    """The section of a status text whose heading (any level) names `pool` as a whole word, or None."""
+    sections = re.split(r"(?m)^(?=#{1,6} )", text)
+    word = re.compile(rf"(?<![-a-z0-9]){re.escape(pool)}(?![-a-z0-9])")
+    return next((s for s in sections if s.startswith("#") and word.search(s.splitlines()[0])), None)
+
+
+def in_code_block(text: str, limit: int) -> str:
+    """Text shown inside a Slack code block: shortened, unable to close the block or form mentions/links."""
+    text = text if len(text) <= limit else text[:limit] + "\n…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+    return f"```\n{text}\n```"
 
 
 class BodyTooLarge(Exception):
@@ -192,6 +225,12 @@ class ChatOps:
             return await self.act_on_lab(command, user_id, form, key)
         if command.action == "status":
             return await self.status(command.lab, user_id)
+        if command.action == "claim":
+            return await self.claim(command, user_id, form, key)
+        if command.action == "release":
+            return await self.release(command, user_id, form, key)
+        if command.action == "pool":
+            return await self.pool_status(command.pool)
         return await self.list_labs()
 
     def help(self) -> str:
@@ -346,6 +385,76 @@ class ChatOps:
         if form.get("response_url") and self.watch(run["id"], form["response_url"]):
             return f":rocket: {what}: {link} (I will post the outcome here)"
         return f":rocket: {what}: {link} (follow it there)"
+
+    # ---------------------------------------------------------------- pools
+
+    def identity_of(self, user_id: str) -> str:
+        """The Google account a lab claimed by this Slack user is granted to; refused when none is mapped."""
+        identity = self.settings.identities.get(user_id)
+        if identity is None:
+            raise Refused(
+                f"you (<@{user_id}>) have no Google account on record, and a claimed lab is granted to one: "
+                f"ask an admin to add `{user_id}=you@example.com` to GKE_LAB_CHATOPS_IDENTITIES"
+            )
+        return identity
+
+    async def claim(self, command: Command, user_id: str, form: dict[str, str], key: str) -> str:
+        """Start a claim-lab run and answer at once with the place in line; the card follows when served."""
+        identity = self.identity_of(user_id)
+        pool = command.pool or ""
+        deployment = await self.api.deployment(self.settings.deployments["claim"])
+        # Claims of a pool are served in the order their runs start: every one not finished is ahead.
+        ahead = await self.api.flow_runs(
+            tags_all=[f"{POOL_TAG}{pool}"],
+            deployment_ids=[str(deployment["id"])],
+            states=["SCHEDULED", "PENDING", "RUNNING"],
+            limit=HISTORY_LIMIT,
+        )
+        created = await self.api.create_flow_run(
+            deployment["id"],
+            parameters={"pool": pool, "identity": identity},
+            tags=["gke-lab", CHAT_TAG, f"{POOL_TAG}{pool}", f"{OWNER_TAG}{user_id}"],
+            name=f"claim {pool}",
+            idempotency_key=f"{key}:claim",
+        )
+        what = f"claiming a lab of pool `{pool}` for {identity}"
+        answer = self._started(created.run, created.created, form, what)
+        if not created.created:
+            return answer
+        return answer + "\n" + line_position(len(ahead), provision_estimate())
+
+    async def release(self, command: Command, user_id: str, form: dict[str, str], key: str) -> str:
+        """Start a release-lab run: the pool core lets only the claimant (or an admin) release."""
+        identity = self.identity_of(user_id)
+        lab, pool = command.lab or "", command.pool or ""
+        deployment = await self.api.deployment(self.settings.deployments["release"])
+        created = await self.api.create_flow_run(
+            deployment["id"],
+            parameters={
+                "pool": pool,
+                "lab": lab,
+                "requester": identity,
+                "admin": self.policy.is_admin(user_id),
+            },
+            tags=["gke-lab", CHAT_TAG, f"{POOL_TAG}{pool}", f"{LAB_TAG}{lab}", f"{OWNER_TAG}{user_id}"],
+            name=f"release {lab}",
+            idempotency_key=f"{key}:release",
+        )
+        return self._started(created.run, created.created, form, f"releasing lab `{lab}` (it is torn down)")
+
+    async def pool_status(self, pool: str | None) -> str:
+        """The pools' status table the latest maintain-pools run published (one pool's section if named)."""
+        artifact = await self.api.latest_artifact(POOL_STATUS_KEY)
+        if not artifact:
+            return "no pool status yet: the maintain-pools deployment publishes it (every 5 minutes)"
+        text = str(artifact.get("data") or "")
+        if pool:
+            section = pool_section(text, pool)
+            if section is None:
+                return f"pool `{pool}` is not in the latest status (`/lab pool` lists every pool)"
+            text = section
+        when = str(artifact.get("updated") or artifact.get("created") or "")[:16].replace("T", " ")
+        return f"*Lab pools* (as of {when} UTC)\n" + in_code_block(text.strip(), STATUS_CHARS)
 
     async def status(self, lab: str | None, user_id: str) -> str:
         tags = ["gke-lab", f"{LAB_TAG}{lab}"] if lab else ["gke-lab", f"{OWNER_TAG}{user_id}"]

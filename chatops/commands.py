@@ -12,6 +12,9 @@ USAGE = """\
 `cluster.num_nodes=2`)
 • `/lab down NAME [project=ID]`: tear a lab down (yours, or any lab for admins)
 • `/lab extend NAME 2h [project=ID]`: push a lab's expiry out (yours, or any lab for admins)
+• `/lab claim POOL`: a ready lab of a pool in seconds, yours until its TTL (or wait in line when empty)
+• `/lab release LAB`: give a claimed lab back (it is torn down)
+• `/lab pool [POOL]`: the pools' status: ready, provisioning, claimed, failed
 • `/lab status [NAME]`: state of a lab's latest runs (default: your labs)
 • `/lab list`: labs started through Prefect and their state
 • `/lab help`: this text"""
@@ -26,18 +29,24 @@ _PROJECT = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")
 _RESERVED_PATHS = {"lab": "the lab name is the NAME argument", "ttl_hours": "use ttl=DURATION"}
 
 
+# Pool names (gke_lab.pool_spec.POOL_NAME) and their labs, `<pool>-<6 hex>` (gke_lab.pools.pool_lab_name).
+_POOL_NAME = re.compile(r"[a-z]([-a-z0-9]{0,18}[a-z0-9])?")
+_POOL_LAB = re.compile(r"(?P<pool>[a-z]([-a-z0-9]{0,18}[a-z0-9])?)-[0-9a-f]{6}")
+
+
 class CommandError(ValueError):
     """The text is not a valid command; the message is shown to the user as is."""
 
 
 @dataclass(frozen=True)
 class Command:
-    action: str  # up | down | extend | status | list | help
+    action: str  # up | down | extend | status | list | help | claim | release | pool
     lab: str | None = None
     ttl_hours: float | None = None  # up: ttl=..., extend: the extension
     blueprint: str | None = None
     overrides: list[str] = field(default_factory=list)
     project: str | None = None  # down/extend: project=ID, when the lab name alone is ambiguous
+    pool: str | None = None  # claim, pool: the pool named; release: the pool the lab's name says
 
 
 def shown(text: str, limit: int = 60) -> str:
@@ -101,7 +110,39 @@ def parse(text: str) -> Command:
         return Command("extend", lab=_lab_name(args[0], "extend"), ttl_hours=hours, project=project)
     if action == "up":
         return _parse_up(args)
-    raise CommandError(f"unknown command `{shown(action)}`: use up, down, extend, status, list or help")
+    if action == "claim":
+        if len(args) != 1:
+            raise CommandError("`/lab claim` takes exactly one pool NAME, e.g. `/lab claim workshop`")
+        return Command("claim", pool=_pool_name(args[0]))
+    if action == "pool":
+        if len(args) > 1:
+            raise CommandError("`/lab pool` takes at most one pool NAME")
+        return Command("pool", pool=_pool_name(args[0]) if args else None)
+    if action == "release":
+        if len(args) != 1:
+            raise CommandError(
+                "`/lab release` takes exactly one lab NAME, e.g. `/lab release workshop-1a2b3c`"
+            )
+        lab = _lab_name(args[0], "release")
+        match = _POOL_LAB.fullmatch(lab)
+        if not match:
+            raise CommandError(
+                f"lab `{lab}` is not a pool lab (pool labs are named POOL-xxxxxx, as `/lab claim` answered); "
+                "other labs end with `/lab down`"
+            )
+        return Command("release", lab=lab, pool=match.group("pool"))
+    raise CommandError(
+        f"unknown command `{shown(action)}`: use up, down, extend, claim, release, pool, status, list or help"
+    )
+
+
+def _pool_name(text: str) -> str:
+    if not _POOL_NAME.fullmatch(text):
+        raise CommandError(
+            f"pool name `{shown(text)}` is not accepted: 1-20 characters, lowercase letters, digits and '-', "
+            "starting with a letter and not ending with '-'"
+        )
+    return text
 
 
 def _project_argument(args: list[str], action: str) -> tuple[list[str], str | None]:

@@ -102,7 +102,17 @@ PERMISSIONS: tuple[Permission, ...] = (
         "labs they started; more than 0, at most the TTL cap",
         "any chat lab; at most one year",
     ),
-    Permission("`/lab status [NAME]`, `/lab list`", "yes", "yes"),
+    Permission(
+        "`/lab claim POOL`",
+        "a ready lab of a pool whose claimers include their Google account (GKE_LAB_CHATOPS_IDENTITIES)",
+        "the same",
+    ),
+    Permission(
+        "`/lab release LAB`",
+        "labs they claimed; the lab is torn down",
+        "any claimed lab",
+    ),
+    Permission("`/lab status [NAME]`, `/lab list`, `/lab pool [POOL]`", "yes", "yes"),
     Permission("`/lab help`", "anyone in the workspace", "yes"),
 )
 
@@ -149,6 +159,12 @@ ENVIRONMENT: tuple[Setting, ...] = (
         "GKE_LAB_CHATOPS_BLUEPRINT",
         "(LabSpec's defaults)",
         "blueprint of `/lab up` when the command names none",
+    ),
+    Setting(
+        "GKE_LAB_CHATOPS_IDENTITIES",
+        "(nobody)",
+        "comma-separated `U123=alice@example.com`: a Slack user ID and the Google account its claimed labs "
+        "are granted to",
     ),
     Setting("GKE_LAB_CHATOPS_MAX_BODY", "16384", "largest accepted request body in bytes"),
     Setting(

@@ -114,9 +114,16 @@ class PrefectApi:
         return dict(response.json())
 
     async def flow_runs(
-        self, *, tags_all: list[str], deployment_ids: list[str] | None = None, limit: int = 50
+        self,
+        *,
+        tags_all: list[str],
+        deployment_ids: list[str] | None = None,
+        limit: int = 50,
+        states: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         flow_runs: dict[str, Any] = {"tags": {"all_": tags_all}}
+        if states:
+            flow_runs["state"] = {"type": {"any_": states}}
         body: dict[str, Any] = {"flow_runs": flow_runs, "sort": "EXPECTED_START_TIME_DESC", "limit": limit}
         if deployment_ids:
             body["deployments"] = {"id": {"any_": deployment_ids}}
@@ -131,6 +138,13 @@ class PrefectApi:
         if response.status_code != 200:
             return []
         return list(response.json())
+
+    async def latest_artifact(self, key: str) -> dict[str, Any] | None:
+        """The latest version of the artifact `key` (e.g. the pools' status table), or None."""
+        response = await self._call("GET", f"artifacts/{key}/latest")
+        if response.status_code != 200:
+            return None
+        return dict(response.json())
 
     async def progress_artifact(self, run_id: str) -> dict[str, Any] | None:
         """The run's progress artifact (`data` is the percentage, `description` the phase), or None."""

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from chatops.policy import DEFAULT_MAX_TTL_HOURS, YEAR_HOURS, Policy, parse_ids
+from gke_lab.pool_card import identity_problem
 
 DEFAULT_MAX_BODY = 16 * 1024  # Slack slash-command payloads are about 1 KiB
 SECRET_BLOCK_ENV = "GKE_LAB_CHATOPS_SECRET_BLOCK"
+IDENTITIES_ENV = "GKE_LAB_CHATOPS_IDENTITIES"
 
 
 class ConfigError(RuntimeError):
@@ -39,8 +42,12 @@ class Settings:
             "up": "provision-lab",
             "down": "teardown-lab",
             "extend": "extend-lab",
+            "claim": "claim-lab",
+            "release": "release-lab",
         }
     )
+    # Slack user ID -> the Google account a claimed lab is granted to.
+    identities: dict[str, str] = field(default_factory=dict)
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/runs/flow-run/{run_id}"
@@ -57,6 +64,27 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     if not math.isfinite(value) or not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} is out of range (accepted: {low:g} to {high:g})")
     return value
+
+
+def parse_identities(text: str | None) -> dict[str, str]:
+    """`U123=alice@example.com, U456=bob@example.com` -> {"U123": "alice@example.com", ...}."""
+    found: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        user, sep, identity = (piece.strip() for piece in part.partition("="))
+        if not sep or not re.fullmatch(r"[A-Z0-9]{1,32}", user):
+            raise ConfigError(
+                f"{IDENTITIES_ENV}: `{part.strip()[:40]}` is not Slack-user-ID=e-mail "
+                "(e.g. U123=alice@example.com)"
+            )
+        problem = identity_problem(identity)
+        if problem:
+            raise ConfigError(f"{IDENTITIES_ENV}: {user}: {problem}")
+        if user in found and found[user] != identity:
+            raise ConfigError(f"{IDENTITIES_ENV}: {user} is mapped twice")
+        found[user] = identity
+    return found
 
 
 def load_settings(
@@ -107,4 +135,5 @@ def load_settings(
         check_seconds=_number(env, "GKE_LAB_CHATOPS_CHECK_SECONDS", 2.0, 0.1, 300),
         watch_hours=_number(env, "GKE_LAB_CHATOPS_WATCH_HOURS", 6.0, 0.01, 24 * 7),
         max_watchers=int(_number(env, "GKE_LAB_CHATOPS_MAX_WATCHERS", 100, 0, 10000)),
+        identities=parse_identities(env.get(IDENTITIES_ENV)),
     )

@@ -26,6 +26,7 @@ from tasks import cluster as cluster_tasks
 from tasks import iam as iam_tasks
 from tasks import kms as kms_tasks
 from tasks import network as network_tasks
+from tasks import pools as pool_tasks
 from tasks import preflight as preflight_tasks
 from tasks import project as project_tasks
 from tasks import workload as workload_tasks
@@ -142,6 +143,9 @@ def provision_lab(
                 "see the verification artifact",
                 resource=lab.cluster_name,
             )
+        if lab.pool:
+            # Verified: only now may the pool hand the lab out (state absent -> ready).
+            pool_tasks.mark_ready(lab)
     return {
         "lab": lab.lab,
         "project": lab.project_id,

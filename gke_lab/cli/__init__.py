@@ -42,6 +42,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "chatops",
         "Receive Slack `/lab` commands and trigger the lab deployments through the Prefect API.",
     ),
+    "pool": ("pool", "Lab pools: list, status, claim a ready lab in seconds, release it."),
     "stack": (
         "stack",
         "A local team stack: PostgreSQL, a Prefect server, deployments and workers on this machine.",

@@ -17,6 +17,9 @@ from gke_lab.cli import main
 DEMO_PROJECT = "gke-detail"
 DEMO_PROJECT_NUMBER = 415104041262
 DEMO_OVERRIDES = ["cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"]
+LATENCY_SCALE = 0.05
+# Two labs at once and their teardown within two minutes on a small machine.
+POOL_LATENCY_SCALE = 0.02
 
 
 def _say(text: str) -> None:
@@ -28,10 +31,26 @@ def _section(title: str, body: str) -> None:
 
 
 @main.command("demo")
-@click.option("--latency-scale", default=0.05, show_default=True, help="Emulator latency multiplier.")
+@click.option(
+    "--latency-scale",
+    type=float,
+    default=None,
+    help=f"Emulator latency multiplier (default {LATENCY_SCALE}; {POOL_LATENCY_SCALE} with --pool).",
+)
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Extra spec override.")
-def demo_command(latency_scale: float, overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--pool",
+    "pool",
+    is_flag=True,
+    help="A lab pool instead: two labs filled at once, one claimed (timed), then all torn down.",
+)
+def demo_command(latency_scale: float | None, overrides: tuple[str, ...], pool: bool) -> None:
     """Provision, verify and audit the default lab against a local emulator (about a minute)."""
+    if pool:
+        from gke_lab.cli.pool_demo import pool_demo
+
+        sys.exit(pool_demo(POOL_LATENCY_SCALE if latency_scale is None else latency_scale, overrides))
+    latency_scale = LATENCY_SCALE if latency_scale is None else latency_scale
     from emulator.server import Emulator
     from gke_lab.audit import summary as audit_summary
     from gke_lab.clients import EMULATOR_ENV
