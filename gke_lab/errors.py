@@ -125,6 +125,22 @@ def is_permission_denied(exc: BaseException) -> bool:
     return isinstance(exc, gexc.PermissionDenied | gexc.Forbidden) and not _is_rate_limit(exc)
 
 
+def is_service_disabled(exc: BaseException) -> bool:
+    """Google's 403 for an API not enabled in the project (ErrorInfo reason SERVICE_DISABLED), raised as
+    is or as the cause of our LabError."""
+    for error in (exc, exc.__cause__):
+        if error is None:
+            continue
+        text = str(error)
+        if (
+            getattr(error, "reason", None) == "SERVICE_DISABLED"
+            or "SERVICE_DISABLED" in text
+            or "has not been used in project" in text
+        ):
+            return True
+    return False
+
+
 def _is_rate_limit(exc: BaseException) -> bool:
     # Compute has historically answered rate limits with 403 rateLimitExceeded.
     return bool(_reasons(exc) & {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEEDED"})

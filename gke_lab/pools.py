@@ -37,6 +37,7 @@ from gke_lab.ownership import Marker, owner_reason
 
 if TYPE_CHECKING:
     from gke_lab.clients import Clients
+    from gke_lab.cost import Cost
     from gke_lab.inventory import Resource
     from gke_lab.pool_spec import PoolSpec
     from gke_lab.quotas import Placement
@@ -219,11 +220,19 @@ def census(clients: Clients, pool: PoolSpec, in_flight: Iterable[InFlightRun] = 
     """Every lab of `pool`: its clusters in the pool's projects (state from their labels), and its in-flight
     or failed provision runs that have no cluster yet."""
     from gke_lab import inventory
+    from gke_lab.errors import is_service_disabled
 
     labs: dict[tuple[str, str], PoolLab] = {}
     ignored: list[str] = []
     for project in pool.projects:
-        for cluster in inventory.clusters(clients, project):
+        try:
+            clusters = inventory.clusters(clients, project)
+        except Exception as exc:
+            if not is_service_disabled(exc):
+                raise
+            # A project that never had a lab has the Kubernetes Engine API off: no cluster can exist there.
+            clusters = []
+        for cluster in clusters:
             found = read_lab(project, cluster, pool.name)
             if isinstance(found, str):
                 ignored.append(found)
@@ -661,8 +670,10 @@ def status_rows(census: Census, now: float) -> list[StatusRow]:
     return rows
 
 
-def status_markdown(pool: PoolSpec, census: Census, now: float, hourly_cost: float | None) -> str:
-    """The pool's status table (the CLI, the maintain-pools artifact and chat show this)."""
+def status_markdown(pool: PoolSpec, census: Census, now: float, hourly_cost: Cost | None) -> str:
+    """The pool's status table (the CLI, the maintain-pools artifact and chat show this). The cost keeps
+    its caveat when the price table lacks a price ("at least ..."): a lower bound is never shown as the
+    price."""
     from gke_lab.reaping import escape_cell
 
     counts = {state: len(census.in_state(state)) for state in _STATE_ORDER}
@@ -674,10 +685,7 @@ def status_markdown(pool: PoolSpec, census: Census, now: float, hourly_cost: flo
     ]
     if hourly_cost is not None:
         idle = counts[PoolState.READY] + counts[PoolState.PROVISIONING]
-        lines.append(
-            f"Cost: ${hourly_cost:.2f}/hour per lab; the idle pool ({idle} labs) "
-            f"${hourly_cost * idle:.2f}/hour"
-        )
+        lines.append(f"Cost: {hourly_cost.summary()} per lab; the idle pool: {hourly_cost.summary(idle)}")
     lines += [
         "",
         "| lab | project | state | owner | expires | age | reason |",

@@ -19,7 +19,7 @@ from typing import Literal
 
 from gke_lab import calls
 from gke_lab.clients import EMULATOR_ENV, Clients
-from gke_lab.errors import LabError, is_permission_denied
+from gke_lab.errors import LabError, is_permission_denied, is_service_disabled
 from gke_lab.identity import LabIdentity
 from gke_lab.reports import table
 from gke_lab.resources import services
@@ -157,7 +157,7 @@ def _project(c: Clients, spec: Target) -> Check:
         cause = exc.__cause__ or exc
         if "RefreshError" in type(cause).__name__ or "TransportError" in type(cause).__name__:
             return Check("credentials", False, f"credentials refused: {_message(cause)}", LOGIN_FIX)
-        if _service_disabled(cause):
+        if is_service_disabled(cause):
             # A new project with Resource Manager disabled: Service Usage decides below.
             return Check("project", True, f"{spec.project_id} (Resource Manager API not enabled yet)")
         if is_permission_denied(cause):
@@ -166,15 +166,6 @@ def _project(c: Clients, spec: Target) -> Check:
     if project is None:
         return Check("project", False, f"{spec.project_id} does not exist", fix)
     return Check("project", True, f"{spec.project_id} ({project.name})")
-
-
-def _service_disabled(exc: BaseException) -> bool:
-    """Google's 403 for an API not enabled in the project (ErrorInfo reason SERVICE_DISABLED)."""
-    text = str(exc)
-    reason = getattr(exc, "reason", None)
-    return (
-        reason == "SERVICE_DISABLED" or "SERVICE_DISABLED" in text or "has not been used in project" in text
-    )
 
 
 def _granted(c: Clients, spec: Target, wanted: list[str]) -> list[str] | None:
@@ -186,7 +177,7 @@ def _granted(c: Clients, spec: Target, wanted: list[str]) -> list[str] | None:
             resource=resource,
         )
     except LabError as exc:
-        if _service_disabled(exc.__cause__ or exc):
+        if is_service_disabled(exc):
             return None
         raise
     return None if answer is None else list(answer.permissions)

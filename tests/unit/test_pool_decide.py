@@ -255,8 +255,42 @@ def test_status_table_shows_each_state_and_escapes_what_labels_and_runs_say():
     rows = pools.status_rows(census, NOW)
     assert [r.state for r in rows] == [PoolState.READY, PoolState.CLAIMED, PoolState.FAILED]
     assert rows[0].since == "2h00m" and rows[1].owner == "alice-example-com-1a2b3c4d"
-    text = pools.status_markdown(pool(), census, NOW, 0.5)
+    from gke_lab.cost import hourly
+    from gke_lab.spec import LabSpec
+
+    cost = hourly(LabSpec())
+    text = pools.status_markdown(pool(), census, NOW, cost)
     assert "1 ready, 0 provisioning, 1 claimed, 0 reaping, 1 failed" in text
-    assert "$0.50/hour per lab; the idle pool (1 labs) $0.50/hour" in text
+    # The idle pool is the one ready lab; a price the table lacks keeps its "at least" caveat.
+    assert f"Cost: {cost.summary()} per lab; the idle pool: {cost.summary(1)}" in text
+    assert cost.complete or "at least $" in text
     assert "boom \\| \\<script\\> next" in text
     assert "Cost" not in pools.status_markdown(pool(), census, NOW, None)
+
+
+def test_a_census_counts_no_lab_in_a_project_whose_container_api_was_never_enabled():
+    """A pool's project that never had a lab has the Kubernetes Engine API off: GKE answers 403
+    SERVICE_DISABLED, which means no cluster can exist there (not a failure of the whole census)."""
+    from types import SimpleNamespace
+
+    from google.api_core import exceptions as gexc
+
+    disabled = gexc.PermissionDenied(
+        "Kubernetes Engine API has not been used in project 1 before or it is disabled. SERVICE_DISABLED"
+    )
+    other = gexc.PermissionDenied("Required 'container.clusters.list' permission")
+
+    def listing(error: Exception):
+        def list_clusters(parent: str):
+            if f"projects/{B}/" in parent:
+                raise error
+            return SimpleNamespace(clusters=[])
+
+        return SimpleNamespace(container=SimpleNamespace(list_clusters=list_clusters))
+
+    census = pools.census(listing(disabled), pool(projects=[A, B]), [InFlightRun("ws-0a1b2c", B, NOW)])
+    assert [(lab.lab, lab.project, lab.state) for lab in census.labs] == [
+        ("ws-0a1b2c", B, PoolState.PROVISIONING)
+    ]
+    with pytest.raises(Exception, match="container.clusters.list"):
+        pools.census(listing(other), pool(projects=[A, B]))
