@@ -80,7 +80,7 @@ def _maintain_one(name: str, seconds: float) -> tuple[PoolPass, str]:
             done.reaping.append(lab.lab)
         else:
             done.lost.append(lab.lab)
-    status = lab_pools.status_markdown(pool, census, time.time(), cost.hourly(spec).total)
+    status = lab_pools.status_markdown(pool, census, time.time(), cost.hourly(spec))
     return done, status.rstrip() + "\n\n" + _pass_markdown(done) + "\n"
 
 

@@ -108,7 +108,7 @@ def status_command(pools: tuple[str, ...], credentials_block: str | None, debug:
         try:
             pool = read_pool(name)
             census = lab_pools.census(clients, pool, read_in_flight(pool))
-            hourly = cost.hourly(resolve_spec(None, pool.blueprint, list(pool.overrides))).total
+            hourly = cost.hourly(resolve_spec(None, pool.blueprint, list(pool.overrides)))
         except SpecError as exc:
             refuse(exc)
         except Exception as exc:  # noqa: BLE001 - one line, --debug for the traceback

@@ -115,7 +115,7 @@ class FakeCore:
     ) -> float:
         return 300.0 * queue_position
 
-    def status_markdown(self, pool: PoolSpec, census: Census, now: float, hourly_cost: float | None) -> str:
+    def status_markdown(self, pool: PoolSpec, census: Census, now: float, hourly_cost: Any) -> str:
         return f"## Pool {pool.name}\n\n{len(census.labs)} lab(s)\n"
 
 
