@@ -26,7 +26,11 @@ _DURATION = re.compile(r"([0-9]{1,7}(?:\.[0-9]{1,4})?)\s*([mhd]?)")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_0-9][A-Za-z0-9_]{0,63}){0,9}")
 _PROJECT = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")
 # Parameters that the command itself sets: a PATH=VALUE override may not contradict them.
-_RESERVED_PATHS = {"lab": "the lab name is the NAME argument", "ttl_hours": "use ttl=DURATION"}
+_RESERVED_PATHS = {
+    "lab": "the lab name is the NAME argument",
+    "ttl_hours": "use ttl=DURATION",
+    "pool": "pool labs are made by the pool itself: `/lab claim POOL` takes one",
+}
 
 
 # Pool names (gke_lab.pool_spec.POOL_NAME) and their labs, `<pool>-<6 hex>` (gke_lab.pools.pool_lab_name).

@@ -229,3 +229,12 @@ def test_pool_shows_the_latest_status_table_or_one_pool():
     assert "workshop-2-aaaaaa" in one and "workshop-1a2b3c" not in one
     assert "is not in the latest status" in answer(api, "pool nosuch")
     assert "no pool status yet" in answer(FakeApi(), "pool")
+
+
+def test_up_cannot_enter_a_lab_into_a_pool():
+    """A pool's labs are made by maintain-pools only: a chat user who could set `pool=` would slip their own
+    lab into a pool, to be claimed by someone else."""
+    from chatops.commands import CommandError, parse
+
+    with pytest.raises(CommandError, match="`pool=` cannot be set here"):
+        parse("up demo pool=workshop")
