@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inventory, reqlog, startup
+from bench import inventory, pools, reqlog, startup
 from bench.measure import FlowTiming, PeakRss, in_threads, run_flow
 from bench.profile import provision_critical_path, teardown_critical_path
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 EMULATOR_ENV = "GKE_LAB_EMULATOR_HOST"
 LOCAL_NETWORK = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-PHASES = ("provision", "replay", "rerun", "teardown", "fleet", "demo", "startup", "estimate")
+PHASES = ("provision", "replay", "rerun", "teardown", "fleet", "demo", "startup", "estimate", "pools")
 
 
 def lab_spec(project: str, lab: str = "cluster") -> Any:
@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--latency-scale", type=float, default=0.25)
     ap.add_argument("--labs", type=int, default=10, help="labs provisioned at once in the fleet figure")
+    ap.add_argument("--claims", type=int, default=20, help="claims timed from a ready pool (pools phase)")
     ap.add_argument("--deep", action="store_true", help="also run the reliability suite with larger counts")
     ap.add_argument("--skip", default="", help=f"comma-separated phases to skip: {','.join(PHASES)}")
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
@@ -300,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             startup.bench_startup(args.latency_scale, figures, _figure)
         if "estimate" not in skip:
             startup.bench_estimate(args.latency_scale, figures, _figure)
+        if "pools" not in skip:
+            pools.bench_pools(args.claims, figures, _figure)
     if "demo" not in skip:
         bench_demo(figures)
     if args.deep:
