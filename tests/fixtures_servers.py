@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fixtures_emulator import EmulatorAdmin
+from tests.fixtures_emulator import NUMBER, PROJECT, EmulatorAdmin
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -32,7 +32,7 @@ PGBIN_GLOB = "/usr/lib/postgresql/*/bin"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # Test projects known to the emulator (project id -> number).
 PROJECTS = {
-    "gke-detail": 123456789012,
+    PROJECT: NUMBER,
     "lab-alpha": 200000000001,
     "lab-bravo": 200000000002,
     "lab-charlie": 200000000003,

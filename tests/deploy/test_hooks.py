@@ -8,7 +8,7 @@ import pytest
 from prefect import flow
 
 from flows.hooks import BLOCK_ENV, notify_completion, notify_failure
-from tests.fixtures_emulator import LOCAL_NETWORK
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT
 
 
 @flow(name="hooked-ok", on_completion=[notify_completion], on_failure=[notify_failure])
@@ -81,7 +81,7 @@ def test_lab_flows_post_to_the_webhook_when_they_complete_and_fail(
 
     # plan is read-only against the emulator and completes; a non-positive extension fails before any call
     assert plan_lab(overrides=[LOCAL_NETWORK], return_state=True).is_completed()
-    assert extend_lab(project_id="gke-detail", lab="alice", hours=-1, return_state=True).is_failed()
+    assert extend_lab(project_id=PROJECT, lab="alice", hours=-1, return_state=True).is_failed()
 
     texts = [r["text"] for r in received]
     assert len(texts) == 2, texts
