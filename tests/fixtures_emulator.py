@@ -23,7 +23,7 @@ REGION = "us-west1"
 LOCAL_NETWORK = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 # Small latencies keep the suite fast; the operations keep their order and their races at any scale.
 SCALE = 0.01
-DEFAULT_SCALE = SCALE
+DEFAULT_SCALE = SCALE  # the earlier name, kept for files that import it
 
 
 def lab_spec(lab: str = DEFAULT_LAB, *extra: str, project: str = PROJECT) -> LabSpec:
