@@ -24,13 +24,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures_emulator import NUMBER, PROJECT, EmulatorAdmin
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PGBIN_GLOB = "/usr/lib/postgresql/*/bin"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # Test projects known to the emulator (project id -> number).
 PROJECTS = {
-    "gke-detail": 123456789012,
+    PROJECT: NUMBER,
     "lab-alpha": 200000000001,
     "lab-bravo": 200000000002,
     "lab-charlie": 200000000003,
@@ -181,14 +183,10 @@ class Stack:
         with self.client() as c:
             return c.post("flow_runs/filter", json={"flow_runs": filters, "limit": 200}).json()
 
-    def emulator_state(self) -> dict[str, Any]:
-        return httpx.get(f"{self.emulator_url}/_emulator/state", timeout=30).json()
-
-    def emulator_patch(self, project: str, kind: str, name: str, fields: dict[str, Any]) -> dict[str, Any]:
-        body = {"project": project, "kind": kind, "name": name, "fields": fields}
-        response = httpx.post(f"{self.emulator_url}/_emulator/patch", json=body, timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+    @property
+    def emulator(self) -> EmulatorAdmin:
+        """The admin API of the stack's emulator."""
+        return EmulatorAdmin(self.emulator_url)
 
 
 def _wait_http(url: str, proc: Proc, timeout: float = 120) -> None:
@@ -318,11 +316,7 @@ def prefect_stack(
         stack.emulator_url = f"http://{host}"
         # Today's versions and rules, with the lab's APIs already on (as in emulator_factory).
         for pid in PROJECTS:
-            httpx.post(
-                f"{stack.emulator_url}/_emulator/projects/{pid}/settings",
-                json={"servicesEnabled": True},
-                timeout=60,
-            ).raise_for_status()
+            stack.emulator.project_settings(pid, {"servicesEnabled": True})
         env["GKE_LAB_EMULATOR_HOST"] = host  # workers (and their flow runs) inherit it
 
         server = stack.start(

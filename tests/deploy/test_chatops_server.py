@@ -8,13 +8,7 @@ exactly what `up` made, and no input answers 500 or leaks internal URLs.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -23,96 +17,21 @@ from gke_lab.naming import per_lab_names, per_lab_overrides
 from gke_lab.overrides import apply_overrides
 from gke_lab.ownership import Marker
 from gke_lab.spec import LabSpec
+from tests.fixtures_emulator import LOCAL_NETWORK
+from tests.fixtures_external import TEAM, Receiver, Slack
 from tests.fixtures_servers import BIN, Stack, _wait_http, _wait_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 PROJECT = "lab-bravo"
-TEAM = "T0001"
 CHAT_PROJECTS = "gke-detail,lab-alpha,lab-bravo"
-# The workers reach the emulated control plane from 127.0.0.1: it must be an authorized network.
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 # Blueprints an operator saved for chat users (who may not set project_id or authorized networks):
 # lab-bravo reachable from the workers, and lab-alpha that is not (its runs fail at the control plane).
 BLUEPRINTS = {
-    "chat-bravo": ["project_id=lab-bravo", "cluster.disk_size_gb=60", LOCAL],
+    "chat-bravo": ["project_id=lab-bravo", "cluster.disk_size_gb=60", LOCAL_NETWORK],
     "chat-alpha": ["project_id=lab-alpha"],
 }
-
-
-class Receiver:
-    """Stands in for Slack's response_url: collects what chatops posts there."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        received = self.posts
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                received.append(json.loads(self.rfile.read(int(self.headers.get("content-length", 0)))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/response"
-
-    def wait_for(self, text: str, timeout: float = 600) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for post in self.posts:
-                if text in post.get("text", ""):
-                    return post
-            time.sleep(0.5)
-        raise AssertionError(f"nothing containing {text!r} was posted; got {self.posts}")
-
-
-class Slack:
-    """Signs and sends slash commands the way Slack does."""
-
-    def __init__(self, url: str, response_url: str) -> None:
-        self.url = url
-        self.response_url = response_url
-        self.deliveries = 0
-
-    def payload(self, text: str, user: str, team: str = TEAM) -> bytes:
-        self.deliveries += 1
-        form = {
-            "token": "unused",
-            "team_id": team,
-            "team_domain": "example",
-            "channel_id": "C2147483705",
-            "channel_name": "labs",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/lab",
-            "text": text,
-            "api_app_id": "A123456",
-            "response_url": self.response_url,
-            "trigger_id": f"13345224609.738474920.{self.deliveries:08x}",
-        }
-        return urlencode(form).encode()
-
-    @staticmethod
-    def headers(body: bytes, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-        return {
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-
-    def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        return httpx.post(f"{self.url}/slack/commands", content=body, headers=headers, timeout=30)
-
-    def send(self, text: str, user: str = "UALICE", team: str = TEAM) -> httpx.Response:
-        body = self.payload(text, user, team)
-        return self.post(body, self.headers(body))
 
 
 def save_blueprint(stack: Stack, name: str, overrides: list[str]) -> None:
@@ -146,9 +65,9 @@ def chat(sqlite_stack: Stack):
     proc = sqlite_stack.start("chatops", [str(BIN / "gke-lab"), "chatops", "--port", "0"], env=env)
     url = _wait_line(proc, r"Uvicorn running on (http://127\.0\.0\.1:\d+)").group(1)
     _wait_http(f"{url}/healthz", proc)
-    yield Slack(url, receiver.url), receiver, proc
+    yield Slack(url, receiver.url, SECRET), receiver, proc
     proc.stop()
-    receiver.server.shutdown()
+    receiver.close()
 
 
 def chat_runs(stack: Stack) -> list[dict]:
@@ -185,7 +104,7 @@ def test_signing_secret_from_a_prefect_secret_block(sqlite_stack: Stack):
     proc = sqlite_stack.start("chatops-block", [str(BIN / "gke-lab"), "chatops", "--port", "0"], env=env)
     try:
         url = _wait_line(proc, r"Uvicorn running on (http://127\.0\.0\.1:\d+)").group(1)
-        slack = Slack(url, "http://127.0.0.1:9/unused")
+        slack = Slack(url, "http://127.0.0.1:9/unused", SECRET)
         body = slack.payload("help", "UALICE")
         assert slack.post(body, slack.headers(body, secret="block-held-secret")).status_code == 200
         assert slack.post(body, slack.headers(body)).status_code == 401
@@ -385,7 +304,7 @@ def test_errors_never_show_internal_urls(sqlite_stack: Stack):
     proc = sqlite_stack.start("chatops-dead-api", [str(BIN / "gke-lab"), "chatops", "--port", "0"], env=env)
     try:
         url = _wait_line(proc, r"Uvicorn running on (http://127\.0\.0\.1:\d+)").group(1)
-        slack = Slack(url, "http://127.0.0.1:9/unused")
+        slack = Slack(url, "http://127.0.0.1:9/unused", SECRET)
         for text in ("list", "status", "down demo", "up demo", "up demo blueprint=small-zonal"):
             reply = answer(slack, text)
             assert reply.startswith(":warning:") and "Prefect" in reply, reply
@@ -443,7 +362,7 @@ def test_up_extend_down_through_chat(sqlite_stack: Stack, chat):
 
     # extend: the owner moves the expiry later.
     def expires() -> int:
-        clusters = sqlite_stack.emulator_state()["projects"][PROJECT]["clusters"]
+        clusters = sqlite_stack.emulator.project_state(PROJECT)["clusters"]
         (cluster,) = [c for c in clusters if c["resourceLabels"].get("gke-lab") == "chat-a"]
         return int(cluster["resourceLabels"]["gke-lab-expires"])
 
@@ -466,7 +385,7 @@ def test_up_extend_down_through_chat(sqlite_stack: Stack, chat):
     assert teardown["parameters"]["blueprint"] is None and teardown["parameters"]["overrides"] == []
     assert sqlite_stack.wait_run(teardown["id"])["state"]["type"] == "COMPLETED", sqlite_stack.logs()
     receiver.wait_for(f"teardown chat-a@{PROJECT}", timeout=120)
-    assert not [c for c in sqlite_stack.emulator_state()["projects"][PROJECT]["clusters"]]
+    assert not [c for c in sqlite_stack.emulator.project_state(PROJECT)["clusters"]]
     save_blueprint(sqlite_stack, "chat-bravo", BLUEPRINTS["chat-bravo"])
 
     log = proc.log.read_text()

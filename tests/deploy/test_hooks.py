@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prefect import flow
 
 from flows.hooks import BLOCK_ENV, notify_completion, notify_failure
-
-
-@pytest.fixture
-def receiver():
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            received.append(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT
 
 
 @flow(name="hooked-ok", on_completion=[notify_completion], on_failure=[notify_failure])
@@ -44,10 +21,10 @@ def hooked_fails() -> None:
     raise RuntimeError("cluster create failed: quota exceeded")
 
 
-def test_hooks_post_outcome_through_configured_webhook_block(prefect_harness, receiver, monkeypatch):
+def test_hooks_post_outcome_through_configured_webhook_block(prefect_harness, webhook_receiver, monkeypatch):
     from prefect_slack import SlackWebhook
 
-    url, received = receiver
+    url, received = webhook_receiver.url, webhook_receiver.posts
     name = f"hook-{uuid.uuid4().hex[:8]}"
     SlackWebhook(url=url).save(name)
     monkeypatch.setenv(BLOCK_ENV, name)
@@ -62,8 +39,8 @@ def test_hooks_post_outcome_through_configured_webhook_block(prefect_harness, re
     assert url not in ok + failed  # the webhook URL is a secret
 
 
-def test_hooks_are_no_ops_without_a_block(prefect_harness, receiver, monkeypatch):
-    _url, received = receiver
+def test_hooks_are_no_ops_without_a_block(prefect_harness, webhook_receiver, monkeypatch):
+    received = webhook_receiver.posts
     monkeypatch.delenv(BLOCK_ENV, raising=False)
     assert hooked_ok(return_state=True).is_completed()
     assert received == []
@@ -90,22 +67,21 @@ def test_every_lab_flow_carries_the_chat_hooks(module, name):
 
 
 def test_lab_flows_post_to_the_webhook_when_they_complete_and_fail(
-    prefect_harness, emulator, receiver, monkeypatch
+    prefect_harness, emulator, webhook_receiver, monkeypatch
 ):
     from prefect_slack import SlackWebhook
 
     from flows.extend import extend_lab
     from flows.plan import plan_lab
 
-    url, received = receiver
+    url, received = webhook_receiver.url, webhook_receiver.posts
     name = f"hook-{uuid.uuid4().hex[:8]}"
     SlackWebhook(url=url).save(name)
     monkeypatch.setenv(BLOCK_ENV, name)
 
     # plan is read-only against the emulator and completes; a non-positive extension fails before any call
-    local = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-    assert plan_lab(overrides=[local], return_state=True).is_completed()
-    assert extend_lab(project_id="gke-detail", lab="alice", hours=-1, return_state=True).is_failed()
+    assert plan_lab(overrides=[LOCAL_NETWORK], return_state=True).is_completed()
+    assert extend_lab(project_id=PROJECT, lab="alice", hours=-1, return_state=True).is_failed()
 
     texts = [r["text"] for r in received]
     assert len(texts) == 2, texts

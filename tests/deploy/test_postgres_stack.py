@@ -9,16 +9,16 @@ from datetime import datetime
 
 import pytest
 
+from tests.fixtures_emulator import LOCAL_NETWORK
 from tests.fixtures_servers import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 LABS = {"pg-one": "lab-alpha", "pg-two": "lab-bravo", "pg-three": "lab-charlie"}
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 
 def overrides(lab: str, project: str) -> list[str]:
-    return [f"lab={lab}", f"project_id={project}", "ttl_hours=1", LOCAL]
+    return [f"lab={lab}", f"project_id={project}", "ttl_hours=1", LOCAL_NETWORK]
 
 
 def hold(stack: Stack, names: list[str]) -> list[str]:
@@ -70,7 +70,7 @@ def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
     failed = {lab: r["state"] for lab, r in finished.items() if r["state"]["type"] != "COMPLETED"}
     assert not failed, f"{failed}\n{stack.logs()}"
 
-    state = stack.emulator_state()["projects"]
+    state = stack.emulator.state()["projects"]
     for lab, project in LABS.items():
         clusters = [c for c in state[project]["clusters"] if c["resourceLabels"].get("gke-lab") == lab]
         assert [c["status"] for c in clusters] == ["RUNNING"], (lab, clusters)
@@ -100,15 +100,15 @@ def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
 
     # Their expiry passes (as if an hour had gone by): one reaper run removes all three.
     for project in LABS.values():
-        (cluster,) = stack.emulator_state()["projects"][project]["clusters"]
+        (cluster,) = stack.emulator.project_state(project)["clusters"]
         labels = {**cluster["resourceLabels"], "gke-lab-expires": str(int(time.time()) - 60)}
-        stack.emulator_patch(project, "clusters", cluster["name"], {"resourceLabels": labels})
+        stack.emulator.patch(project, "clusters", cluster["name"], {"resourceLabels": labels})
     reaper = stack.create_run(
         "reap-expired-labs", {"projects": list(LABS.values()), "locations": ["us-west1"]}
     )
     done = stack.wait_run(reaper["id"], timeout=900)
     assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{stack.logs()}"
-    state = stack.emulator_state()["projects"]
+    state = stack.emulator.state()["projects"]
     assert not [c for project in LABS.values() for c in state[project]["clusters"]]
     assert not [
         n

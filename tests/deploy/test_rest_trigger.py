@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.fixtures_emulator import LOCAL_NETWORK
 from tests.fixtures_servers import BIN, REPO, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,7 +26,6 @@ RUN_ID=$(curl -fsS -X POST "$PREFECT_API_URL/deployments/$DEPLOYMENT_ID/create_f
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 echo "provision run: $PREFECT_API_URL/flow_runs/$RUN_ID"
 """
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 DEPLOYMENTS = ["provision-lab", "teardown-lab", "verify-lab", "plan-lab", "extend-lab", "reap-expired-labs"]
 
@@ -37,7 +37,7 @@ def documented(snippet: str) -> bool:
 
 def lab_resources(stack: Stack, project: str, lab: str) -> dict[str, list[str]]:
     """Names of the resources in the emulator that carry this lab's ownership marker."""
-    state = stack.emulator_state()["projects"].get(project, {})
+    state = stack.emulator.state()["projects"].get(project, {})
     found: dict[str, list[str]] = {}
     for kind in ("clusters", "cryptoKeys"):
         for res in state.get(kind, []):
@@ -138,11 +138,11 @@ def test_rest_trigger_provisions_and_reaper_removes_after_ttl(sqlite_stack: Stac
     # Move the cluster's expiry label into the past (as if 2 h had gone by), then reap.
     (cluster,) = [
         c
-        for c in sqlite_stack.emulator_state()["projects"]["gke-detail"]["clusters"]
+        for c in sqlite_stack.emulator.project_state("gke-detail")["clusters"]
         if c["name"] == "gke-readme-demo"
     ]
     labels = {**cluster["resourceLabels"], "gke-lab-expires": str(int(time.time()) - 60)}
-    sqlite_stack.emulator_patch("gke-detail", "clusters", "gke-readme-demo", {"resourceLabels": labels})
+    sqlite_stack.emulator.patch("gke-detail", "clusters", "gke-readme-demo", {"resourceLabels": labels})
     second = sqlite_stack.create_run("reap-expired-labs", {"projects": ["gke-detail"]})
     reaped = sqlite_stack.wait_run(second["id"], timeout=600)
     assert reaped["state"]["type"] == "COMPLETED", f"{reaped['state']}\n{sqlite_stack.logs()}"
@@ -156,7 +156,10 @@ def test_two_labs_through_rest_only_the_lab_differing(sqlite_stack: Stack):
     project = "lab-alpha"
 
     def parameters(lab: str) -> dict:
-        return {"blueprint": "small-zonal", "overrides": [f"lab={lab}", f"project_id={project}", LOCAL]}
+        return {
+            "blueprint": "small-zonal",
+            "overrides": [f"lab={lab}", f"project_id={project}", LOCAL_NETWORK],
+        }
 
     def run(deployment: str, lab: str) -> dict:
         created = sqlite_stack.create_run(deployment, parameters(lab))
@@ -174,7 +177,7 @@ def test_two_labs_through_rest_only_the_lab_differing(sqlite_stack: Stack):
 
     def rest_clusters() -> dict[str, dict]:
         # The stack and its project are shared with other deployment tests: only this test's labs count.
-        found = sqlite_stack.emulator_state()["projects"][project]["clusters"]
+        found = sqlite_stack.emulator.project_state(project)["clusters"]
         return {c["name"]: c for c in found if c["name"].startswith("gke-rest-")}
 
     second = rest_clusters()["gke-rest-two"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures_emulator import LOCAL_NETWORK
 from tests.fixtures_servers import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -33,7 +34,7 @@ OVERRIDES = [
     "ttl_hours=1.5",
     f"project_id={PROJECT}",
     # The workers reach the emulated control plane from 127.0.0.1.
-    "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]",
+    LOCAL_NETWORK,
 ]
 
 
@@ -131,7 +132,7 @@ def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, s
     finally:
         context.close()
 
-    clusters = sqlite_stack.emulator_state()["projects"][PROJECT]["clusters"]
+    clusters = sqlite_stack.emulator.project_state(PROJECT)["clusters"]
     (cluster,) = [c for c in clusters if c["resourceLabels"].get("gke-lab") == LAB]
     assert cluster["status"] == "RUNNING"
     # TTL 1.5 h from the form: the expiry label is 5400 s after the run's creation (to the second).
@@ -170,7 +171,7 @@ def test_two_labs_from_the_ui_form_only_the_lab_differing(sqlite_stack: Stack, b
         return [f"lab={lab}", f"project_id={project}", OVERRIDES[-1]]
 
     def lab_state(lab: str) -> dict[str, list]:
-        st = sqlite_stack.emulator_state()["projects"].get(project, {})
+        st = sqlite_stack.emulator.state()["projects"].get(project, {})
         marker = f'"lab":"{lab}"'
         return {
             "clusters": [c for c in st.get("clusters", []) if c["resourceLabels"].get("gke-lab") == lab],

@@ -19,44 +19,37 @@ from gke_lab.overrides import apply_overrides
 from gke_lab.plan import live_decisions
 from gke_lab.resources import default_network
 from gke_lab.resources.decision import Action
-from tests.e2e.emulator_admin import PROJECT, admin, last_seq, mutations_since, project_state
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT, REGION, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e]
 
-REGION = "us-west1"
 DEFAULT = f"projects/{PROJECT}/global/networks/default"
 DEFAULT_SUBNET = f"projects/{PROJECT}/regions/{REGION}/subnetworks/default"
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 
 @pytest.fixture
-def emu(emulator_factory):
-    return emulator_factory(projects={PROJECT: 415104041262})
-
-
-@pytest.fixture
-def c(emu):
+def c(lab_emulator):
     return Clients.from_env()
 
 
-def seed(emu, scope: str, collection: str, body: dict) -> None:
-    admin(emu, "POST", f"projects/{PROJECT}/{scope}/{collection}", json=body)
+def seed(admin: EmulatorAdmin, scope: str, collection: str, body: dict) -> None:
+    admin.call("POST", f"projects/{PROJECT}/{scope}/{collection}", json=body)
 
 
 def regional(collection: str, body: dict) -> Callable:
-    return lambda emu, c: seed(emu, f"regions/{REGION}", collection, body)
+    return lambda admin, c: seed(admin, f"regions/{REGION}", collection, body)
 
 
 def global_(collection: str, body: dict) -> Callable:
-    return lambda emu, c: seed(emu, "global", collection, body)
+    return lambda admin, c: seed(admin, "global", collection, body)
 
 
-def vm(emu, c) -> None:
+def vm(admin: EmulatorAdmin, c) -> None:
     body = {"name": "precious-vm", "networkInterfaces": [{"network": DEFAULT}]}
-    admin(emu, "POST", f"projects/{PROJECT}/zones/{REGION}-a/instances", json=body)
+    admin.call("POST", f"projects/{PROJECT}/zones/{REGION}-a/instances", json=body)
 
 
-def route(emu, c) -> None:
+def route(admin: EmulatorAdmin, c) -> None:
     body = compute_v1.Route(
         name="to-on-prem", network=DEFAULT, dest_range="192.168.50.0/24", next_hop_ip="10.138.0.9"
     )
@@ -65,31 +58,26 @@ def route(emu, c) -> None:
     )
 
 
-def subnetwork(emu, c) -> None:
+def subnetwork(admin: EmulatorAdmin, c) -> None:
     body = compute_v1.Subnetwork(name="extra-subnet", network=DEFAULT, ip_cidr_range="192.168.60.0/24")
     op = c.subnetworks.insert_unary(project=PROJECT, region=REGION, subnetwork_resource=body)
     wait_compute(c, op, project=PROJECT, region=REGION, resource="x")
 
 
-def router(emu, c) -> None:
+def router(admin: EmulatorAdmin, c) -> None:
     body = compute_v1.Router(name="edge-router", network=DEFAULT)
     op = c.routers.insert_unary(project=PROJECT, region=REGION, router_resource=body)
     wait_compute(c, op, project=PROJECT, region=REGION, resource="x")
 
 
-def peering(emu, c) -> None:
+def peering(admin: EmulatorAdmin, c) -> None:
     peer = {"name": "to-shared-vpc", "network": "projects/other/global/networks/shared", "state": "ACTIVE"}
-    admin(
-        emu,
-        "POST",
-        "patch",
-        json={"project": PROJECT, "kind": "networks", "name": "default", "fields": {"peerings": [peer]}},
-    )
+    admin.patch(PROJECT, "networks", "default", {"peerings": [peer]})
 
 
-def vpn_tunnel(emu, c) -> None:
-    seed(emu, f"regions/{REGION}", "vpnGateways", {"name": "ha-gateway", "network": DEFAULT})
-    seed(emu, f"regions/{REGION}", "vpnTunnels", {"name": "tunnel-to-dc", "vpnGateway": "ha-gateway"})
+def vpn_tunnel(admin: EmulatorAdmin, c) -> None:
+    seed(admin, f"regions/{REGION}", "vpnGateways", {"name": "ha-gateway", "network": DEFAULT})
+    seed(admin, f"regions/{REGION}", "vpnTunnels", {"name": "tunnel-to-dc", "vpnGateway": "ha-gateway"})
 
 
 USERS = {
@@ -147,18 +135,20 @@ USERS = {
 }
 
 
-def bootstrap_rules(emu) -> set[str]:
-    return {f["name"] for f in project_state(emu)["firewalls"] if f["network"].endswith("/networks/default")}
+def bootstrap_rules(admin: EmulatorAdmin) -> set[str]:
+    return {
+        f["name"] for f in admin.project_state()["firewalls"] if f["network"].endswith("/networks/default")
+    }
 
 
 @pytest.mark.parametrize("kind", list(USERS))
-def test_each_user_keeps_the_default_network_and_nothing_is_deleted(emu, c, kind):
+def test_each_user_keeps_the_default_network_and_nothing_is_deleted(lab_admin, c, kind):
     place, named = USERS[kind]
-    place(emu, c)
+    place(lab_admin, c)
     spec = apply_overrides(None, ["delete_default_network=true"])
-    rules = bootstrap_rules(emu)
+    rules = bootstrap_rules(lab_admin)
     assert rules == set(default_network.BOOTSTRAP_RULES)
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
 
     (decision,) = [
         d for d in live_decisions(c, spec) if (d.kind, d.name) == (default_network.KIND, default_network.NAME)
@@ -168,25 +158,25 @@ def test_each_user_keeps_the_default_network_and_nothing_is_deleted(emu, c, kind
         with pytest.raises(RefusedError) as refused:
             run()
         assert str(refused.value) == decision.message
-    assert mutations_since(emu, seq) == []
-    assert any(n["name"] == "default" for n in project_state(emu)["networks"])
-    assert bootstrap_rules(emu) == rules
+    assert lab_admin.mutations_since(seq) == []
+    assert any(n["name"] == "default" for n in lab_admin.project_state()["networks"])
+    assert bootstrap_rules(lab_admin) == rules
 
 
-def test_nothing_but_the_bootstrap_deletes_the_rules_then_the_network(emu, c):
+def test_nothing_but_the_bootstrap_deletes_the_rules_then_the_network(lab_admin, c):
     spec = apply_overrides(None, ["delete_default_network=true"])
     result = default_network.ensure(c, spec)
     assert result.deleted and sorted(result.rules_deleted) == sorted(default_network.BOOTSTRAP_RULES)
-    assert not any(n["name"] == "default" for n in project_state(emu)["networks"])
+    assert not any(n["name"] == "default" for n in lab_admin.project_state()["networks"])
 
 
 @pytest.mark.parametrize(
     "kind", ["regional forwarding rule", "global address", "HA VPN gateway", "VPN tunnel"]
 )
-def test_emulator_refuses_to_delete_a_network_they_use(emu, c, kind):
+def test_emulator_refuses_to_delete_a_network_they_use(lab_admin, c, kind):
     # As Google does: a network with resources in it cannot be deleted (resourceInUseByAnotherResource).
     place, _ = USERS[kind]
-    place(emu, c)
+    place(lab_admin, c)
     for rule in default_network.BOOTSTRAP_RULES:
         wait_compute(
             c, c.firewalls.delete_unary(project=PROJECT, firewall=rule), project=PROJECT, resource="x"
@@ -196,18 +186,22 @@ def test_emulator_refuses_to_delete_a_network_they_use(emu, c, kind):
     assert "resourceInUseByAnotherResource" in str(refused.value) or "being used" in str(refused.value)
 
 
-def test_failed_network_delete_puts_the_bootstrap_rules_back(emu, c):
+def test_failed_network_delete_puts_the_bootstrap_rules_back(lab_admin, c):
     spec = apply_overrides(None, ["delete_default_network=true"])
     before = {
-        f["name"]: f for f in project_state(emu)["firewalls"] if f["network"].endswith("/networks/default")
+        f["name"]: f
+        for f in lab_admin.project_state()["firewalls"]
+        if f["network"].endswith("/networks/default")
     }
     fault = {"api": "compute", "method": "DELETE", "path_regex": "global/networks/default$", "status": 400}
-    admin(emu, "POST", "faults", json={"rules": [fault]})
+    lab_admin.configure_faults({"rules": [fault]})
     with pytest.raises(LabError):
         default_network.ensure(c, spec)
-    assert any(n["name"] == "default" for n in project_state(emu)["networks"])
+    assert any(n["name"] == "default" for n in lab_admin.project_state()["networks"])
     after = {
-        f["name"]: f for f in project_state(emu)["firewalls"] if f["network"].endswith("/networks/default")
+        f["name"]: f
+        for f in lab_admin.project_state()["firewalls"]
+        if f["network"].endswith("/networks/default")
     }
     assert set(after) == set(before) == set(default_network.BOOTSTRAP_RULES)
     for name, rule in before.items():
@@ -216,17 +210,17 @@ def test_failed_network_delete_puts_the_bootstrap_rules_back(emu, c):
 
 
 @pytest.mark.parametrize("kind", ["PSC endpoint to Google APIs", "VPN tunnel", "peering"])
-def test_provision_flow_refuses_and_deletes_nothing(prefect_harness, emu, c, kind):
+def test_provision_flow_refuses_and_deletes_nothing(prefect_harness, lab_admin, c, kind):
     from flows.provision import provision_lab
 
     place, named = USERS[kind]
-    place(emu, c)
-    before = project_state(emu)
-    seq = last_seq(emu)
+    place(lab_admin, c)
+    before = lab_admin.project_state()
+    seq = lab_admin.last_seq()
     with pytest.raises(LabError, match=r"Nothing was deleted") as refused:
-        provision_lab(spec=apply_overrides(None, [LOCAL, "delete_default_network=true"]))
+        provision_lab(spec=apply_overrides(None, [LOCAL_NETWORK, "delete_default_network=true"]))
     assert named in str(refused.value)
-    after = project_state(emu)
+    after = lab_admin.project_state()
     assert [n["name"] for n in after["networks"]] == [n["name"] for n in before["networks"]]
     assert sorted(f["name"] for f in after["firewalls"]) == sorted(f["name"] for f in before["firewalls"])
-    assert [e for e in mutations_since(emu, seq) if e["method"] == "DELETE"] == []
+    assert [e for e in lab_admin.mutations_since(seq) if e["method"] == "DELETE"] == []

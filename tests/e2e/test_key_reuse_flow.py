@@ -7,28 +7,21 @@ from __future__ import annotations
 import pytest
 
 from gke_lab.overrides import apply_overrides
-from tests.e2e.emulator_admin import PROJECT, project_state
+from tests.fixtures_emulator import LOCAL_NETWORK
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
-
-@pytest.fixture
-def emu(emulator_factory):
-    return emulator_factory(projects={PROJECT: 415104041262})
-
-
-def test_up_after_destroy_keys_rotates_the_lab_keys_and_the_cluster_uses_them(prefect_harness, emu):
+def test_up_after_destroy_keys_rotates_the_lab_keys_and_the_cluster_uses_them(prefect_harness, lab_admin):
     from flows.provision import provision_lab
     from flows.teardown import teardown_lab
 
-    lab = apply_overrides(None, [LOCAL])
+    lab = apply_overrides(None, [LOCAL_NETWORK])
     provision_lab(spec=lab)
     teardown_lab(spec=lab, destroy_keys=True)
     provision_lab(spec=lab)
 
-    state = project_state(emu)
+    state = lab_admin.project_state()
     for which in ("node", "secrets"):
         key = next(k for k in state["cryptoKeys"] if k["name"] == lab.key_name(which))
         assert key["primary"]["name"] == f"{lab.key_name(which)}/cryptoKeyVersions/2"

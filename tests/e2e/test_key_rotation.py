@@ -17,23 +17,18 @@ from gke_lab.ownership import marker_for
 from gke_lab.plan import live_decisions
 from gke_lab.resources import crypto_key, key_ring
 from gke_lab.resources.decision import Action
-from tests.e2e.emulator_admin import PROJECT, admin, last_seq, mutations_since
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e]
 
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
-SPEC = apply_overrides(None, ["cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"])
+SPEC = apply_overrides(None, [LOCAL_NETWORK])
 KEY = SPEC.key_name("node")
 V1 = f"{KEY}/cryptoKeyVersions/1"
 
 
 @pytest.fixture
-def emu(emulator_factory):
-    return emulator_factory(projects={PROJECT: 415104041262})
-
-
-@pytest.fixture
-def c(emu):
+def c(lab_emulator):
     return Clients.from_env()
 
 
@@ -49,28 +44,23 @@ def lab_key(c: Clients) -> None:
     crypto_key.ensure(c, SPEC, marker_for(SPEC, time.time()), "node")
 
 
-def disable(c: Clients, emu) -> None:
+def disable(c: Clients, admin: EmulatorAdmin) -> None:
     c.kms.update_crypto_key_version(
         crypto_key_version=kms_v1.CryptoKeyVersion(name=V1, state=State.DISABLED),
         update_mask=field_mask_pb2.FieldMask(paths=["state"]),
     )
 
 
-def schedule_destruction(c: Clients, emu) -> None:
+def schedule_destruction(c: Clients, admin: EmulatorAdmin) -> None:
     c.kms.destroy_crypto_key_version(name=V1)
 
 
-def destroyed(c: Clients, emu) -> None:
+def destroyed(c: Clients, admin: EmulatorAdmin) -> None:
     fields = {"state": "DESTROYED"}
-    admin(
-        emu,
-        "POST",
-        "patch",
-        json={"project": PROJECT, "kind": "cryptoKeyVersions", "name": V1, "fields": fields},
-    )
+    admin.patch(PROJECT, "cryptoKeyVersions", V1, fields)
 
 
-def no_version(c: Clients, emu) -> None:
+def no_version(c: Clients, admin: EmulatorAdmin) -> None:
     # The lab's key exists with no version at all (created without its initial version).
     key_ring.ensure(c, SPEC)
     body = kms_v1.CryptoKey(
@@ -96,10 +86,10 @@ def no_version(c: Clients, emu) -> None:
         (no_version, "has no primary version", None),
     ],
 )
-def test_lab_key_without_enabled_primary_is_rotated_as_planned(emu, c, make, says, old_state):
+def test_lab_key_without_enabled_primary_is_rotated_as_planned(lab_admin, c, make, says, old_state):
     if make is not no_version:
         lab_key(c)
-    make(c, emu)
+    make(c, lab_admin)
     decision = planned(c)
     assert decision.action is Action.UPDATE and says in decision.detail
 
@@ -111,19 +101,16 @@ def test_lab_key_without_enabled_primary_is_rotated_as_planned(emu, c, make, say
         assert c.kms.get_crypto_key_version(name=V1).state == old_state
 
     assert planned(c).action is Action.EXISTS
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     again = crypto_key.ensure(c, SPEC, marker_for(SPEC, time.time()), "node")
-    assert again.new_primary is None and mutations_since(emu, seq) == []
+    assert again.new_primary is None and lab_admin.mutations_since(seq) == []
 
 
-def test_rotation_refused_fails_naming_the_key_and_the_fix(emu, c):
+def test_rotation_refused_fails_naming_the_key_and_the_fix(lab_admin, c):
     lab_key(c)
-    disable(c, emu)
-    admin(
-        emu,
-        "POST",
-        "faults",
-        json={
+    disable(c, lab_admin)
+    lab_admin.configure_faults(
+        {
             "rules": [
                 {
                     "api": "cloudkms",
@@ -147,33 +134,33 @@ def test_rotation_refused_fails_naming_the_key_and_the_fix(emu, c):
     assert key.primary.name == V1 and key.primary.state == State.DISABLED
 
 
-def test_foreign_key_without_enabled_primary_is_refused_untouched(emu, c):
+def test_foreign_key_without_enabled_primary_is_refused_untouched(lab_admin, c):
     key_ring.ensure(c, SPEC)
     c.kms.create_crypto_key(
         parent=SPEC.keyring_name,
         crypto_key_id=SPEC.key_id("node"),
         crypto_key=kms_v1.CryptoKey(purpose=kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT),
     )
-    disable(c, emu)
+    disable(c, lab_admin)
     decision = planned(c)
     assert decision.action is Action.BLOCKED and KEY in decision.message
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     with pytest.raises(NotOwnedError) as refused:
         crypto_key.ensure(c, SPEC, marker_for(SPEC, time.time()), "node")
     assert str(refused.value) == decision.message
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
 
 
 @pytest.mark.parametrize("denied", ["cloudkms.cryptoKeyVersions.create", "cloudkms.cryptoKeys.update"])
-def test_caller_without_rotation_permissions_is_refused_as_planned(emu, c, denied):
+def test_caller_without_rotation_permissions_is_refused_as_planned(lab_admin, c, denied):
     lab_key(c)
-    disable(c, emu)
-    admin(emu, "POST", f"projects/{PROJECT}/settings", json={"deniedPermissions": [denied]})
+    disable(c, lab_admin)
+    lab_admin.project_settings(PROJECT, {"deniedPermissions": [denied]})
     decision = planned(c)
     assert decision.action is Action.BLOCKED and KEY in decision.message and denied in decision.message
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     with pytest.raises(LabError) as refused:
         crypto_key.ensure(c, SPEC, marker_for(SPEC, time.time()), "node")
     assert str(refused.value) == decision.message
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
     assert c.kms.get_crypto_key(name=KEY).primary.name == V1

@@ -7,28 +7,13 @@ faces are in tests/deploy/test_rest_trigger.py and tests/deploy/test_ui.py.
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from gke_lab.cli import main
-from gke_lab.overrides import apply_overrides
+from tests.fixtures_emulator import LOCAL_NETWORK, lab_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-
-
-def lab_spec(lab: str):
-    return apply_overrides(None, [f"lab={lab}", LOCAL])  # nothing but the lab name: the names derive
-
-
-def state(emu) -> dict:
-    resp = httpx.get(f"{emu.url}/_emulator/state", timeout=60)
-    resp.raise_for_status()
-    return resp.json()["projects"][PROJECT]
 
 
 def names(st: dict, kind: str) -> set[str]:
@@ -59,19 +44,18 @@ def assert_nothing_left_of(st: dict, *labs: str) -> None:
     assert st["clusters"] == []
 
 
-def test_two_labs_in_one_project_provision_and_tear_down_independently(prefect_harness, emulator_factory):
+def test_two_labs_in_one_project_provision_and_tear_down_independently(prefect_harness, lab_admin):
     from flows.provision import provision_lab
     from flows.teardown import teardown_lab
     from flows.verify import verify_lab
 
-    emu = emulator_factory(projects={PROJECT: NUMBER}, latency_scale=0.01)
     alice, bob = lab_spec("alice"), lab_spec("bob")
 
     first = provision_lab(spec=alice)
     second = provision_lab(spec=bob)
     assert first["verification"]["passed"] is True and second["verification"]["passed"] is True
 
-    both = state(emu)
+    both = lab_admin.project_state()
     for lab in ("alice", "bob"):
         assert all(owned_by(both, lab).values()), (lab, owned_by(both, lab))
     assert {c["name"] for c in both["clusters"]} == {"gke-alice", "gke-bob"}
@@ -79,7 +63,7 @@ def test_two_labs_in_one_project_provision_and_tear_down_independently(prefect_h
 
     report = teardown_lab(spec=alice)
     assert not [r for r in report["rows"] if r["action"] == "failed"], report["rows"]
-    after = state(emu)
+    after = lab_admin.project_state()
     assert not any(owned_by(after, "alice").values()), owned_by(after, "alice")
     assert owned_by(after, "bob") == owned_by(both, "bob")
     (cluster,) = after["clusters"]
@@ -99,7 +83,7 @@ def test_two_labs_in_one_project_provision_and_tear_down_independently(prefect_h
 
     report = teardown_lab(spec=bob)
     assert not [r for r in report["rows"] if r["action"] == "failed"], report["rows"]
-    assert_nothing_left_of(state(emu), "alice", "bob")
+    assert_nothing_left_of(lab_admin.project_state(), "alice", "bob")
 
 
 def cli(*args: str):
@@ -108,28 +92,27 @@ def cli(*args: str):
     return result
 
 
-def test_two_labs_through_the_command_line_only_the_lab_name_differing(prefect_harness, emulator_factory):
-    emu = emulator_factory(projects={PROJECT: NUMBER}, latency_scale=0.01)
+def test_two_labs_through_the_command_line_only_the_lab_name_differing(prefect_harness, lab_admin):
 
-    plan = cli("plan", "--offline", "--set", "lab=alpha", "--set", LOCAL)
+    plan = cli("plan", "--offline", "--set", "lab=alpha", "--set", LOCAL_NETWORK)
     assert "gke-alpha-network" in plan.stdout and "gke-alpha" in plan.stdout  # plan shows the derived names
 
-    cli("up", "--set", "lab=alpha", "--set", LOCAL)
-    cli("up", "--set", "lab=bravo", "--set", LOCAL)
-    both = state(emu)
+    cli("up", "--set", "lab=alpha", "--set", LOCAL_NETWORK)
+    cli("up", "--set", "lab=bravo", "--set", LOCAL_NETWORK)
+    both = lab_admin.project_state()
     assert {c["name"] for c in both["clusters"]} == {"gke-alpha", "gke-bravo"}
     assert all(c["status"] == "RUNNING" for c in both["clusters"])
     for lab in ("alpha", "bravo"):
         assert all(owned_by(both, lab)[kind] for kind in ("clusters", "networks", "subnetworks", "routers"))
         assert owned_by(both, lab)["serviceAccounts"], lab
 
-    cli("down", "--set", "lab=alpha", "--set", LOCAL)
-    after = state(emu)
+    cli("down", "--set", "lab=alpha", "--set", LOCAL_NETWORK)
+    after = lab_admin.project_state()
     assert not any(owned_by(after, "alpha").values()), owned_by(after, "alpha")
     assert owned_by(after, "bravo") == owned_by(both, "bravo")
     bravo = [c for c in both["clusters"] if c["name"] == "gke-bravo"]
     assert after["clusters"] == bravo  # untouched: same cluster, same state, same labels
     assert lab_spec("bravo").node_sa_member in bound_members(after)
 
-    cli("down", "--set", "lab=bravo", "--set", LOCAL)
-    assert_nothing_left_of(state(emu), "alpha", "bravo")
+    cli("down", "--set", "lab=bravo", "--set", LOCAL_NETWORK)
+    assert_nothing_left_of(lab_admin.project_state(), "alpha", "bravo")

@@ -39,12 +39,10 @@ from gke_lab.resources import (
 )
 from gke_lab.resources.decision import Action, Blocker, Decision, SettingsDriftError
 from gke_lab.spec import LabSpec
-from tests.e2e.emulator_admin import PROJECT, admin, last_seq, mutations_since
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e]
 
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 # What the run reports for each resource, by the action the plan announced.
 OUTCOME = {
     Action.CREATE: "created",
@@ -56,16 +54,11 @@ OUTCOME = {
 
 
 def lab(*changes: str) -> LabSpec:
-    return apply_overrides(None, [LOCAL, *changes])
+    return apply_overrides(None, [LOCAL_NETWORK, *changes])
 
 
 @pytest.fixture
-def emu(emulator_factory):
-    return emulator_factory(projects={PROJECT: NUMBER})
-
-
-@pytest.fixture
-def c(emu):
+def c(lab_emulator):
     return Clients.from_env()
 
 
@@ -120,10 +113,10 @@ def up(c: Clients, spec: LabSpec) -> dict[tuple[str, str], str]:
     return out
 
 
-def assert_up_stops_as_planned(emu, decision: Decision, run: Callable[[], object]) -> None:
+def assert_up_stops_as_planned(admin: EmulatorAdmin, decision: Decision, run: Callable[[], object]) -> None:
     """DIFFERS -> DriftError with the plan's fields; BLOCKED -> the plan's refusal; nothing mutated."""
     assert decision.stops, decision
-    seq = last_seq(emu)
+    seq = admin.last_seq()
     with pytest.raises(LabError) as info:
         run()
     if decision.action is Action.DIFFERS:
@@ -136,7 +129,7 @@ def assert_up_stops_as_planned(emu, decision: Decision, run: Callable[[], object
         )
         assert type(info.value) is expected
         assert str(info.value) == decision.message
-    assert mutations_since(emu, seq) == []
+    assert admin.mutations_since(seq) == []
 
 
 def fields(decision: Decision) -> list[str]:
@@ -146,7 +139,7 @@ def fields(decision: Decision) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_fresh_lab_creates_what_plan_lists_and_a_second_run_changes_nothing(emu, c):
+def test_fresh_lab_creates_what_plan_lists_and_a_second_run_changes_nothing(lab_admin, c):
     spec = lab()
     before = live_decisions(c, spec)
     assert {d.action for d in before if d.kind != services.KIND} == {Action.CREATE, Action.DELETE}
@@ -159,13 +152,13 @@ def test_fresh_lab_creates_what_plan_lists_and_a_second_run_changes_nothing(emu,
     assert {(d.kind, d.name): d.action for d in after if d.action is not Action.SKIP} == {
         (d.kind, d.name): Action.EXISTS for d in before if d.action not in (Action.DELETE, Action.SKIP)
     }
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     again = up(c, spec)
     assert again == {(d.kind, d.name): OUTCOME[d.action] for d in after}
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
 
 
-def test_changed_echo_replicas_is_an_update_in_place(emu, c):
+def test_changed_echo_replicas_is_an_update_in_place(lab_admin, c):
     up(c, lab())
     spec = lab("echo.replicas=3")
     decision = planned(c, spec, workload.KIND, workload.NAME)
@@ -173,17 +166,17 @@ def test_changed_echo_replicas_is_an_update_in_place(emu, c):
     assert up(c, spec)[(workload.KIND, workload.NAME)] == "updated"
 
 
-def test_default_network_in_use_is_blocked_and_up_refuses(emu, c):
+def test_default_network_in_use_is_blocked_and_up_refuses(lab_admin, c):
     spec = lab()
     vm = {
         "name": "precious-vm",
         "networkInterfaces": [{"network": f"projects/{PROJECT}/global/networks/default"}],
     }
-    admin(emu, "POST", f"projects/{PROJECT}/zones/us-west1-a/instances", json=vm)
+    lab_admin.call("POST", f"projects/{PROJECT}/zones/us-west1-a/instances", json=vm)
     decision = planned(c, spec, default_network.KIND, default_network.NAME)
     assert decision.action is Action.BLOCKED and "precious-vm" in decision.message
-    assert_up_stops_as_planned(emu, decision, lambda: default_network.guard(c, spec))
-    assert_up_stops_as_planned(emu, decision, lambda: default_network.ensure(c, spec))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: default_network.guard(c, spec))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: default_network.ensure(c, spec))
 
 
 @pytest.mark.parametrize(
@@ -193,18 +186,13 @@ def test_default_network_in_use_is_blocked_and_up_refuses(emu, c):
         ({"autoCreateSubnetworks": True}, "auto_create_subnetworks"),
     ],
 )
-def test_network_drift_differs_and_up_stops(emu, c, fields_patched, field):
+def test_network_drift_differs_and_up_stops(lab_admin, c, fields_patched, field):
     spec = lab()
     network.ensure(c, spec, marker(spec))
-    admin(
-        emu,
-        "POST",
-        "patch",
-        json={"project": PROJECT, "kind": "networks", "name": "gke-network", "fields": fields_patched},
-    )
+    lab_admin.patch(PROJECT, "networks", "gke-network", fields_patched)
     decision = planned(c, spec, network.KIND, spec.network.name)
     assert decision.action is Action.DIFFERS and fields(decision) == [field]
-    assert_up_stops_as_planned(emu, decision, lambda: network.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: network.ensure(c, spec, marker(spec)))
 
 
 @pytest.mark.parametrize(
@@ -214,16 +202,16 @@ def test_network_drift_differs_and_up_stops(emu, c, fields_patched, field):
         ("network.pods_range.cidr=100.72.0.0/14", "secondary_ip_ranges[gke-cluster-pods]"),
     ],
 )
-def test_subnet_drift_differs_and_up_stops(emu, c, change, field):
+def test_subnet_drift_differs_and_up_stops(lab_admin, c, change, field):
     network.ensure(c, lab(), marker(lab()))
     subnetwork.ensure(c, lab(), marker(lab()))
     spec = lab(change)
     decision = planned(c, spec, subnetwork.KIND, spec.network.subnet.name)
     assert decision.action is Action.DIFFERS and fields(decision) == [field]
-    assert_up_stops_as_planned(emu, decision, lambda: subnetwork.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: subnetwork.ensure(c, spec, marker(spec)))
 
 
-def test_subnet_and_router_in_another_network_differ_and_up_stops(emu, c):
+def test_subnet_and_router_in_another_network_differ_and_up_stops(lab_admin, c):
     elsewhere = lab("network.name=other-net")
     for ensure in (network.ensure, subnetwork.ensure, router.ensure):
         ensure(c, elsewhere, marker(elsewhere))
@@ -232,35 +220,34 @@ def test_subnet_and_router_in_another_network_differ_and_up_stops(emu, c):
     network.ensure(c, spec, marker(spec))
     sub = planned(c, spec, subnetwork.KIND, spec.network.subnet.name)
     assert sub.action is Action.DIFFERS and fields(sub) == ["network"]
-    assert_up_stops_as_planned(emu, sub, lambda: subnetwork.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, sub, lambda: subnetwork.ensure(c, spec, marker(spec)))
     rtr = planned(c, spec, router.KIND, spec.network.router)
     assert rtr.action is Action.DIFFERS and fields(rtr) == ["network"]
-    assert_up_stops_as_planned(emu, rtr, lambda: router.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, rtr, lambda: router.ensure(c, spec, marker(spec)))
 
 
-def test_router_without_the_nat_differs_and_up_stops(emu, c):
+def test_router_without_the_nat_differs_and_up_stops(lab_admin, c):
     spec = lab()
     for ensure in (network.ensure, subnetwork.ensure, router.ensure):
         ensure(c, spec, marker(spec))
-    admin(
-        emu,
+    lab_admin.call(
         "POST",
         "patch",
         json={"project": PROJECT, "kind": "routers", "name": "gke-router", "fields": {"nats": []}},
     )
     decision = planned(c, spec, router.KIND, spec.network.router)
     assert decision.action is Action.DIFFERS and fields(decision) == ["nats"]
-    assert_up_stops_as_planned(emu, decision, lambda: router.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: router.ensure(c, spec, marker(spec)))
 
 
-def test_same_named_network_of_another_lab_or_unmarked_is_blocked(emu, c):
+def test_same_named_network_of_another_lab_or_unmarked_is_blocked(lab_admin, c):
     # Labs get names of their own unless a name is chosen explicitly: both choose the same network name.
     other = lab("lab=other", "network.name=shared-net")
     network.ensure(c, other, marker(other))
     spec = lab("network.name=shared-net")
     decision = planned(c, spec, network.KIND, spec.network.name)
     assert decision.action is Action.BLOCKED and "owned by lab 'other'" in decision.message
-    assert_up_stops_as_planned(emu, decision, lambda: network.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: network.ensure(c, spec, marker(spec)))
 
     op = c.subnetworks.insert_unary(
         project=PROJECT,
@@ -274,10 +261,10 @@ def test_same_named_network_of_another_lab_or_unmarked_is_blocked(emu, c):
     wait_compute(c, op, project=PROJECT, region=spec.region, resource="unmarked subnet")
     decision = planned(c, spec, subnetwork.KIND, spec.network.subnet.name)
     assert decision.action is Action.BLOCKED and "no gke-lab ownership marker" in decision.message
-    assert_up_stops_as_planned(emu, decision, lambda: subnetwork.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: subnetwork.ensure(c, spec, marker(spec)))
 
 
-def test_key_not_owned_is_blocked_and_key_purpose_differs(emu, c):
+def test_key_not_owned_is_blocked_and_key_purpose_differs(lab_admin, c):
     spec = lab()
     key_ring.ensure(c, spec)
     c.kms.create_crypto_key(
@@ -287,22 +274,17 @@ def test_key_not_owned_is_blocked_and_key_purpose_differs(emu, c):
     )
     unmarked = planned(c, spec, crypto_key.KIND, spec.key_id("node"))
     assert unmarked.action is Action.BLOCKED and unmarked.blocker is Blocker.NOT_OWNED
-    assert_up_stops_as_planned(emu, unmarked, lambda: crypto_key.ensure(c, spec, marker(spec), "node"))
+    assert_up_stops_as_planned(lab_admin, unmarked, lambda: crypto_key.ensure(c, spec, marker(spec), "node"))
 
     crypto_key.ensure(c, spec, marker(spec), "secrets")
     patch = {"purpose": "ASYMMETRIC_SIGN"}
-    admin(
-        emu,
-        "POST",
-        "patch",
-        json={"project": PROJECT, "kind": "cryptoKeys", "name": spec.key_name("secrets"), "fields": patch},
-    )
+    lab_admin.patch(PROJECT, "cryptoKeys", spec.key_name("secrets"), patch)
     drift = planned(c, spec, crypto_key.KIND, spec.key_id("secrets"))
     assert drift.action is Action.DIFFERS and fields(drift) == ["purpose"]
-    assert_up_stops_as_planned(emu, drift, lambda: crypto_key.ensure(c, spec, marker(spec), "secrets"))
+    assert_up_stops_as_planned(lab_admin, drift, lambda: crypto_key.ensure(c, spec, marker(spec), "secrets"))
 
 
-def test_service_account_not_owned_is_blocked(emu, c):
+def test_service_account_not_owned_is_blocked(lab_admin, c):
     spec = lab()
     c.iam.create_service_account(
         request=iam_types.CreateServiceAccountRequest(
@@ -313,10 +295,10 @@ def test_service_account_not_owned_is_blocked(emu, c):
     )
     decision = planned(c, spec, service_account.KIND, spec.node_sa_email)
     assert decision.action is Action.BLOCKED and decision.blocker is Blocker.NOT_OWNED
-    assert_up_stops_as_planned(emu, decision, lambda: service_account.ensure(c, spec, marker(spec)))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: service_account.ensure(c, spec, marker(spec)))
 
 
-def test_cluster_fixed_fields_and_authorized_networks_differ_and_up_stops(emu, c):
+def test_cluster_fixed_fields_and_authorized_networks_differ_and_up_stops(lab_admin, c):
     up(c, lab())
 
     fixed = lab("cluster.master_ipv4_cidr=172.16.0.32/28")
@@ -324,10 +306,10 @@ def test_cluster_fixed_fields_and_authorized_networks_differ_and_up_stops(emu, c
     assert decision.action is Action.DIFFERS and not decision.changeable
     assert fields(decision) == ["private_cluster_config.master_ipv4_cidr_block"]
     assert planned(c, fixed, workload.KIND, workload.NAME).action is Action.SKIP
-    assert_up_stops_as_planned(emu, decision, lambda: cluster.ensure(c, fixed, marker(fixed), "", []))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: cluster.ensure(c, fixed, marker(fixed), "", []))
 
     office = apply_overrides(None, ["cluster.master_authorized_networks=[{cidr: 10.0.0.0/8, name: office}]"])
     decision = planned(c, office, cluster.KIND, office.cluster.name)
     assert decision.action is Action.DIFFERS and decision.changeable
     assert fields(decision) == ["authorized_networks_config.cidr_blocks"]
-    assert_up_stops_as_planned(emu, decision, lambda: cluster.ensure(c, office, marker(office), "", []))
+    assert_up_stops_as_planned(lab_admin, decision, lambda: cluster.ensure(c, office, marker(office), "", []))

@@ -6,14 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from gke_lab.cli import main
-from tests.e2e.emulator_admin import PROJECT, admin
+from tests.fixtures_emulator import NUMBER, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e]
 
 
-def test_up_on_a_project_the_caller_cannot_see_stops_at_preflight(emulator_factory, monkeypatch):
-    emu = emulator_factory(projects={PROJECT: 415104041262})
-
+def test_up_on_a_project_the_caller_cannot_see_stops_at_preflight(lab_admin, monkeypatch):
     def no_flow(*args, **kwargs):
         raise AssertionError("the flow must not start after a failed preflight")
 
@@ -26,7 +24,7 @@ def test_up_on_a_project_the_caller_cannot_see_stops_at_preflight(emulator_facto
         "count": 100,
         "status": 403,
     }
-    admin(emu, "POST", "faults", json={"rules": [hidden]})
+    lab_admin.configure_faults({"rules": [hidden]})
     result = CliRunner().invoke(main, ["up", "--set", "project_id=not-my-project"])
     assert result.exit_code == 3, result.output
     lines = result.stderr.strip().splitlines()
@@ -34,7 +32,7 @@ def test_up_on_a_project_the_caller_cannot_see_stops_at_preflight(emulator_facto
     assert lines[0].startswith("error: preflight: project: not-my-project is not visible to the caller")
     assert "roles/browser" in lines[0]
     assert "Traceback" not in result.output
-    assert [e for e in admin(emu, "GET", "requests") if e["mutating"]] == []
+    assert lab_admin.mutations_since(0) == []
 
 
 def test_plan_live_on_a_new_project_says_enable_then_create_without_a_change(emulator_factory):
@@ -45,7 +43,7 @@ def test_plan_live_on_a_new_project_says_enable_then_create_without_a_change(emu
     from gke_lab.resources import services
     from gke_lab.resources.decision import Action
 
-    emu = emulator_factory(projects={PROJECT: 415104041262}, services_enabled=False)
+    emu = emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
     spec = apply_overrides(None, [])
     checked = run(spec, "up")
     assert checked.passed and checked.checks[-1].detail.startswith("will enable compute.googleapis.com")
@@ -54,4 +52,4 @@ def test_plan_live_on_a_new_project_says_enable_then_create_without_a_change(emu
         services.REQUIRED
     )
     assert {d.action for d in decisions if d.kind != services.KIND} <= {Action.CREATE, Action.SKIP}
-    assert [e for e in admin(emu, "GET", "requests") if e["mutating"]] == []
+    assert EmulatorAdmin(emu.url).mutations_since(0) == []

@@ -16,11 +16,10 @@ from google.api_core import exceptions as gexc
 
 from gke_lab.cli import main
 from gke_lab.overrides import apply_overrides
-from tests.e2e.emulator_admin import PROJECT, admin
+from tests.fixtures_emulator import NUMBER, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e]
 
-NUMBER = 415104041262
 KMS_WRITES = ["cloudkms.keyRings.create", "cloudkms.cryptoKeys.create", "cloudkms.cryptoKeys.setIamPolicy"]
 ENABLE = "serviceusage.services.enable"
 LAB_SERVICES = " ".join(
@@ -35,11 +34,11 @@ LAB_SERVICES = " ".join(
 
 
 def deny(emu, permissions: list[str], project: str = PROJECT) -> dict:
-    return admin(emu, "POST", f"projects/{project}/settings", json={"deniedPermissions": permissions})
+    return EmulatorAdmin(emu.url).project_settings(project, {"deniedPermissions": permissions})
 
 
 def mutating_requests(emu) -> list[dict]:
-    return [e for e in admin(emu, "GET", "requests") if e["mutating"]]
+    return EmulatorAdmin(emu.url).mutations_since(0)
 
 
 def no_flow(*args, **kwargs):

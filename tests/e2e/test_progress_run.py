@@ -21,13 +21,10 @@ from click.testing import CliRunner
 from flows.progress import HEARTBEAT_ENV, MIN_GAP_ENV
 from gke_lab import progress
 from gke_lab.cli import main
-from tests.e2e.emulator_admin import admin
+from tests.fixtures_emulator import LOCAL_NETWORK, NUMBER, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 LONG_SCALE = 0.09  # clusters.create is 420 s at scale 1: ~38 s here
 HEARTBEAT, MIN_GAP = 5.0, 2.0
 TIME = r"(\d+h)?(\d+m)?(\d+s)?"
@@ -82,7 +79,7 @@ def test_watch_a_lab_being_made(prefect_harness, emulator_factory, monkeypatch):
     monkeypatch.setenv(HEARTBEAT_ENV, str(HEARTBEAT))
     monkeypatch.setenv(MIN_GAP_ENV, str(MIN_GAP))
     lab = f"watch-{uuid.uuid4().hex[:6]}"
-    sets = [LOCAL, f"lab={lab}"]
+    sets = [LOCAL_NETWORK, f"lab={lab}"]
     spec = apply_overrides(None, sets)
     key = artifact_key(spec, "progress")
 
@@ -176,10 +173,10 @@ def test_watch_a_lab_being_made(prefect_harness, emulator_factory, monkeypatch):
 
     # 4. A failed run leaves its artifact where it stopped, naming the failing phase.
     failing_lab = f"{lab}-fails"
-    failing = apply_overrides(None, [LOCAL, f"lab={failing_lab}"])
+    failing = apply_overrides(None, [LOCAL_NETWORK, f"lab={failing_lab}"])
     emu = emulator_factory(projects={PROJECT: NUMBER})
     rule = {"api": "container", "method": "POST", "path_regex": r"/clusters$", "count": 1, "status": 400}
-    admin(emu, "POST", "faults", json={"rules": [rule]})
+    EmulatorAdmin(emu.url).configure_faults({"rules": [rule]})
     state = provision_lab(spec=failing, return_state=True)
     assert state.is_failed()
     [stopped] = _progress_artifacts(artifact_key(failing, "progress"))[:1]

@@ -6,32 +6,19 @@ import re
 from collections import Counter
 from datetime import datetime
 
-import httpx
 import pytest
 
 from gke_lab.errors import LabError
 from gke_lab.overrides import apply_overrides
+from tests.fixtures_emulator import LOCAL_NETWORK, NUMBER, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 KEYS = f"projects/{PROJECT}/locations/us-west1/keyRings/keyring-gke/cryptoKeys"
 
 
 def spec(*extra: str):
-    return apply_overrides(None, [LOCAL, *extra])
-
-
-def admin(emu, method: str, path: str, **kw):
-    resp = httpx.request(method, f"{emu.url}/_emulator/{path}", timeout=60, **kw)
-    resp.raise_for_status()
-    return resp.json() if resp.content else None
-
-
-def log(emu, since: int = 0) -> list[dict]:
-    return admin(emu, "GET", "requests", params={"since": since})
+    return apply_overrides(None, [LOCAL_NETWORK, *extra])
 
 
 def mutations(entries: list[dict]) -> list[dict]:
@@ -70,11 +57,6 @@ def provision(**kw):
 
 
 @pytest.fixture
-def lab_emulator(emulator_factory):
-    return emulator_factory(projects={PROJECT: NUMBER})
-
-
-@pytest.fixture
 def new_project(emulator_factory):
     """A project as Google creates one today: APIs disabled, service agents missing, no-channel refused."""
     return emulator_factory(projects={PROJECT: NUMBER}, services_enabled=False)
@@ -89,7 +71,7 @@ def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_har
     failing = [c["id"] for c in result["audit"] if not c["passed"]]
     assert failing == [], f"CIS checks failing on the default lab: {failing}"
 
-    entries = log(emu)
+    entries = EmulatorAdmin(emu.url).requests()
     creates = [
         e
         for e in entries
@@ -103,7 +85,7 @@ def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_har
     check_new_project_requests(emu, entries, creates[0]["body"]["cluster"])
 
     # Key bindings name the service agents by project NUMBER.
-    policies = admin(emu, "GET", "state")["projects"][PROJECT]["keyIamPolicies"]
+    policies = EmulatorAdmin(emu.url).project_state()["keyIamPolicies"]
     role = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
     def members(key: str) -> list[str]:
@@ -122,9 +104,9 @@ def test_full_lab_provisions_verifies_and_second_run_mutates_nothing(prefect_har
     mark = entries[-1]["seq"]
     again = provision(spec=spec())
     assert again["verification"]["passed"] is True
-    assert mutations(log(emu, since=mark)) == []
+    assert mutations(EmulatorAdmin(emu.url).requests(since=mark)) == []
     # The card shows the lab's real expiry (from the cluster's labels), not the second run's start.
-    (live,) = admin(emu, "GET", "state")["projects"][PROJECT]["clusters"]
+    (live,) = EmulatorAdmin(emu.url).project_state()["clusters"]
     assert f"unix {live['resourceLabels']['gke-lab-expires']}" in again["lab_card"]
 
 
@@ -222,11 +204,8 @@ def test_failed_cluster_create_then_flow_retry_resumes(prefect_harness, lab_emul
     from flows.provision import provision_lab
 
     emu = lab_emulator
-    admin(
-        emu,
-        "POST",
-        "faults",
-        json={
+    EmulatorAdmin(emu.url).configure_faults(
+        {
             "rules": [
                 {"api": "container", "method": "POST", "path_regex": r"/clusters$", "count": 1, "status": 400}
             ]
@@ -234,7 +213,7 @@ def test_failed_cluster_create_then_flow_retry_resumes(prefect_harness, lab_emul
     )
     state = provision_lab.with_options(retries=1, retry_delay_seconds=0)(spec=spec(), return_state=True)
     assert state.is_completed(), state
-    entries = log(emu)
+    entries = EmulatorAdmin(emu.url).requests()
     cluster_posts = [
         e
         for e in entries
@@ -252,15 +231,14 @@ def test_ten_percent_fault_rate_succeeds_and_creates_nothing_twice(prefect_harne
     emu = emulator_factory(projects={PROJECT: NUMBER}, fault_rate=0.1, seed=7)
     result = provision(spec=spec())
     assert result["verification"]["passed"] is True
-    entries = log(emu)
+    entries = EmulatorAdmin(emu.url).requests()
     assert any(int(e["status"]) >= 500 or int(e["status"]) == 429 for e in entries), "no fault was injected"
     assert max(successful_creates(entries).values()) == 1
 
 
 def test_vm_in_default_network_refuses_and_deletes_nothing(prefect_harness, lab_emulator):
     emu = lab_emulator
-    admin(
-        emu,
+    EmulatorAdmin(emu.url).call(
         "POST",
         f"projects/{PROJECT}/zones/us-west1-a/instances",
         json={
@@ -268,13 +246,13 @@ def test_vm_in_default_network_refuses_and_deletes_nothing(prefect_harness, lab_
             "networkInterfaces": [{"network": f"projects/{PROJECT}/global/networks/default"}],
         },
     )
-    before = admin(emu, "GET", "state")["projects"][PROJECT]
+    before = EmulatorAdmin(emu.url).project_state()
     with pytest.raises(LabError, match=r"precious-vm.*Nothing was deleted"):
         provision(spec=spec())
-    after = admin(emu, "GET", "state")["projects"][PROJECT]
+    after = EmulatorAdmin(emu.url).project_state()
     assert [n["name"] for n in after["networks"]] == [n["name"] for n in before["networks"]]
     assert sorted(f["name"] for f in after["firewalls"]) == sorted(f["name"] for f in before["firewalls"])
-    assert [e for e in log(emu) if e["method"] == "DELETE"] == []
+    assert [e for e in EmulatorAdmin(emu.url).requests() if e["method"] == "DELETE"] == []
 
 
 def test_authorized_networks_excluding_runner_names_them(prefect_harness, lab_emulator):
@@ -297,7 +275,7 @@ def test_cluster_create_waits_out_key_grant_propagation(prefect_harness, emulato
     assert result["verification"]["passed"] is True
     posts = [
         e
-        for e in log(emu)
+        for e in EmulatorAdmin(emu.url).requests()
         if e["api"] == "container" and e["method"] == "POST" and e["path"].endswith("/clusters")
     ]
     statuses = [int(e["status"]) for e in posts]
@@ -326,7 +304,7 @@ def test_create_ending_in_error_on_a_propagating_key_is_recreated_once(
     assert refused == [f"{KEYS}/key-gke-node"]
     assert result["cluster"]["recreated"] is True
     assert result["verification"]["passed"] is True
-    entries = log(emu)
+    entries = EmulatorAdmin(emu.url).requests()
     # Refused creates (403 while the secrets key's grant propagates) are retried before GKE accepts one.
     accepted = [
         e["method"]
@@ -350,14 +328,14 @@ def test_schema_1_echo_image_fails_naming_the_image_and_containerd_s_reason(pref
 def test_other_permission_error_on_create_fails_at_once(prefect_harness, lab_emulator):
     emu = lab_emulator
     rule = {"api": "container", "method": "POST", "path_regex": r"/clusters$", "count": 5, "status": 403}
-    admin(emu, "POST", "faults", json={"rules": [rule]})
+    EmulatorAdmin(emu.url).configure_faults({"rules": [rule]})
     with pytest.raises(
         LabError, match=r"create projects/gke-detail/locations/us-west1/clusters/cluster failed"
     ):
         provision(spec=spec())
     posts = [
         e
-        for e in log(emu)
+        for e in EmulatorAdmin(emu.url).requests()
         if e["api"] == "container" and e["method"] == "POST" and e["path"].endswith("/clusters")
     ]
     assert [int(e["status"]) for e in posts] == [403]
@@ -389,7 +367,9 @@ def test_one_run_per_lab_at_a_time(prefect_harness, lab_emulator, monkeypatch):
         worker = threading.Thread(target=lambda: outcome.setdefault("result", provision(spec=lab)))
         worker.start()
         assert refused.wait(120), "the second run never asked for the lab's slot"
-        assert log(emu) == [], "a run touched the cloud while another held the lab's slot"
+        assert EmulatorAdmin(emu.url).requests() == [], (
+            "a run touched the cloud while another held the lab's slot"
+        )
         assert worker.is_alive()
     worker.join(timeout=600)
     assert outcome["result"]["verification"]["passed"] is True
@@ -411,6 +391,6 @@ def test_never_adopts_a_same_named_resource_without_the_lab_marker(prefect_harne
     wait_compute(c, op, project=PROJECT, resource="gke-network")
     with pytest.raises(LabError, match=r"networks/gke-network exists but is not owned by lab 'cluster'"):
         provision(spec=spec())
-    state = admin(lab_emulator, "GET", "state")["projects"][PROJECT]
+    state = EmulatorAdmin(lab_emulator.url).project_state()
     assert [s["name"] for s in state["subnetworks"] if s["network"].endswith("/gke-network")] == []
     assert state["clusters"] == []

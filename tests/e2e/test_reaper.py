@@ -7,47 +7,43 @@ import time
 import pytest
 
 from gke_lab.clients import Clients
-from gke_lab.overrides import apply_overrides
+from gke_lab.naming import per_lab_names
 from gke_lab.ownership import Marker
-from tests.e2e.emulator_admin import admin, last_seq, mutations_since, project_state
+from gke_lab.spec import LabSpec
+from tests.fixtures_emulator import PROJECT, EmulatorAdmin, lab_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 PAST = int(time.time()) - 3600
 
 
-def lab_spec(lab: str, first: bool = False):
-    return apply_overrides(
-        None,
-        [
-            LOCAL,
-            f"lab={lab}",
-            f"delete_default_network={'true' if first else 'false'}",
-            f"network.name={lab}-net",
-            f"network.subnet.name={lab}-subnet",
-            f"network.router={lab}-router",
-            f"network.nat={lab}-nat",
-            f"node_service_account.name={lab}-node",
-            f"cluster.name={lab}-cluster",
-            f"kms.node_key={lab}-node-key",
-            f"kms.secrets_key={lab}-secret-key",
-        ],
-    )
+def reaper_lab(lab: str, first: bool = False) -> LabSpec:
+    """A lab with names of its own; only the first lab of a project deletes the default network."""
+    return lab_spec(lab, f"delete_default_network={'true' if first else 'false'}")
 
 
-def patch(emu, kind: str, name: str, fields: dict) -> None:
-    admin(emu, "POST", "patch", json={"project": PROJECT, "kind": kind, "name": name, "fields": fields})
+def cluster_of(lab: str) -> str:
+    return per_lab_names(lab)["cluster.name"]
 
 
-def cluster_labels(emu, name: str) -> dict:
-    return next(c for c in project_state(emu)["clusters"] if c["name"] == name).get("resourceLabels", {})
+def network_of(lab: str) -> str:
+    return per_lab_names(lab)["network.name"]
 
 
-def set_cluster_labels(emu, name: str, labels: dict) -> None:
-    patch(emu, "cluster", name, {"resourceLabels": labels})
+def account_of(lab: str) -> str:
+    return per_lab_names(lab)["node_service_account.name"]
+
+
+def patch(admin: EmulatorAdmin, kind: str, name: str, fields: dict) -> None:
+    admin.patch(PROJECT, kind, name, fields)
+
+
+def cluster_labels(admin: EmulatorAdmin, name: str) -> dict:
+    return next(c for c in admin.project_state()["clusters"] if c["name"] == name).get("resourceLabels", {})
+
+
+def set_cluster_labels(admin: EmulatorAdmin, name: str, labels: dict) -> None:
+    patch(admin, "cluster", name, {"resourceLabels": labels})
 
 
 def provision(spec):
@@ -71,11 +67,6 @@ def lab_names(st: dict) -> dict[str, set[str]]:
     }
 
 
-@pytest.fixture
-def emu(emulator_factory):
-    return emulator_factory(projects={PROJECT: NUMBER})
-
-
 def add_bystanders() -> None:
     """An unmarked network and service account, and another member on a node-SA role."""
     from google.cloud import compute_v1
@@ -97,66 +88,68 @@ def add_bystanders() -> None:
     clients.projects.set_iam_policy(request={"resource": f"projects/{PROJECT}", "policy": policy})
 
 
-def test_reaper_takes_exactly_the_expired_labs(prefect_harness, emu):
+def test_reaper_takes_exactly_the_expired_labs(prefect_harness, lab_admin):
     add_bystanders()
     for i, lab in enumerate(("expired", "fresh", "excluded", "unlabelled")):
-        provision(lab_spec(lab, first=i == 0))
-    set_cluster_labels(emu, "expired-cluster", Marker("expired", PAST).labels())
-    set_cluster_labels(emu, "excluded-cluster", Marker("excluded", PAST).labels())
-    set_cluster_labels(emu, "unlabelled-cluster", {})
+        provision(reaper_lab(lab, first=i == 0))
+    set_cluster_labels(lab_admin, cluster_of("expired"), Marker("expired", PAST).labels())
+    set_cluster_labels(lab_admin, cluster_of("excluded"), Marker("excluded", PAST).labels())
+    set_cluster_labels(lab_admin, cluster_of("unlabelled"), {})
 
     # A dry run decides, tears nothing down and reports.
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     dry = reap(dry_run=True, exclude=["excluded"])
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
     decisions = {d["lab"]: d for d in dry["decisions"]}
     assert {lab for lab, d in decisions.items() if d["action"] == "reap"} == {"expired"}
     assert decisions["excluded"]["reason"] == "excluded"
     assert "not expired" in decisions["fresh"]["reason"]
-    assert decisions["-"]["cluster"] == "us-west1/unlabelled-cluster"
+    assert decisions["-"]["cluster"] == f"us-west1/{cluster_of('unlabelled')}"
     assert "may still be provisioning" in decisions["unlabelled"]["reason"]
 
-    before = project_state(emu)
+    before = lab_admin.project_state()
     result = reap(exclude=["excluded"])
-    after = project_state(emu)
+    after = lab_admin.project_state()
     assert result["outcomes"].keys() == {f"{PROJECT}/expired"}
     names = lab_names(after)
-    assert "expired-cluster" not in names["clusters"] and "expired-net" not in names["networks"]
-    assert "expired-node" not in names["accounts"]
+    assert cluster_of("expired") not in names["clusters"] and network_of("expired") not in names["networks"]
+    assert account_of("expired") not in names["accounts"]
     for lab in ("fresh", "excluded", "unlabelled"):
-        assert f"{lab}-cluster" in names["clusters"] and f"{lab}-net" in names["networks"]
-        assert f"{lab}-node" in names["accounts"]
+        assert cluster_of(lab) in names["clusters"] and network_of(lab) in names["networks"]
+        assert account_of(lab) in names["accounts"]
     assert "team-net" in names["networks"] and "team-robot" in names["accounts"]
     alice = [b for b in after["iamPolicy"]["bindings"] if "user:alice@example.com" in b["members"]]
     assert [b["role"] for b in alice] == ["roles/logging.logWriter"]
-    assert not any("expired-node@" in m for b in after["iamPolicy"]["bindings"] for m in b["members"])
+    assert not any(
+        f"{account_of('expired')}@" in m for b in after["iamPolicy"]["bindings"] for m in b["members"]
+    )
     # Survivors are byte-for-byte untouched.
     for kind in ("networks", "subnetworks", "routers", "serviceAccounts", "clusters"):
-        kept_before = [i for i in before[kind] if not i["name"].split("/")[-1].startswith("expired")]
+        kept_before = [i for i in before[kind] if not i["name"].split("/")[-1].startswith("gke-expired")]
         assert sorted(map(repr, kept_before)) == sorted(map(repr, after[kind])), kind
 
 
-def test_corrupt_or_missing_expiry_label_falls_back_to_create_time(prefect_harness, emu):
-    provision(lab_spec("aged", first=True))
-    provision(lab_spec("young"))
+def test_corrupt_or_missing_expiry_label_falls_back_to_create_time(prefect_harness, lab_admin):
+    provision(reaper_lab("aged", first=True))
+    provision(reaper_lab("young"))
     for lab in ("aged", "young"):
-        labels = cluster_labels(emu, f"{lab}-cluster")
+        labels = cluster_labels(lab_admin, cluster_of(lab))
         labels["gke-lab-expires"] = "not-a-number"
-        set_cluster_labels(emu, f"{lab}-cluster", labels)
-    patch(emu, "cluster", "aged-cluster", {"createTime": "2020-11-29T17:00:00+00:00"})
+        set_cluster_labels(lab_admin, cluster_of(lab), labels)
+    patch(lab_admin, "cluster", cluster_of("aged"), {"createTime": "2020-11-29T17:00:00+00:00"})
 
     result = reap(default_ttl_hours=8)
     decisions = {d["lab"]: d for d in result["decisions"]}
     assert decisions["aged"]["action"] == "reap" and "createTime+ttl" in decisions["aged"]["reason"]
     assert decisions["young"]["action"] == "skip"  # never "now": created minutes ago, 8 h TTL
-    names = lab_names(project_state(emu))
-    assert "aged-cluster" not in names["clusters"] and "young-cluster" in names["clusters"]
+    names = lab_names(lab_admin.project_state())
+    assert cluster_of("aged") not in names["clusters"] and cluster_of("young") in names["clusters"]
 
 
-def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
+def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, lab_admin):
     from gke_lab import ops
 
-    spec = lab_spec("orphan", first=True)
+    spec = reaper_lab("orphan", first=True)
     provision(spec)
     clients = Clients.from_env()
     # The cluster is gone (deleted by hand); network, subnet, router and SA are left over.
@@ -166,23 +159,23 @@ def test_orphans_are_reaped_once_their_own_markers_expire(prefect_harness, emu):
     # While the markers have not expired, it might be a lab still being provisioned: left alone.
     first = reap()
     assert {d["lab"]: d["action"] for d in first["decisions"]} == {"orphan": "skip"}
-    assert "orphan-net" in lab_names(project_state(emu))["networks"]
+    assert spec.network.name in lab_names(lab_admin.project_state())["networks"]
 
     expired = Marker("orphan", PAST).description()
     for kind, name in (
-        ("network", "orphan-net"),
-        ("subnetwork", "orphan-subnet"),
-        ("router", "orphan-router"),
+        ("network", spec.network.name),
+        ("subnetwork", spec.network.subnet.name),
+        ("router", spec.network.router),
         ("serviceAccount", spec.node_sa_email),
     ):
-        patch(emu, kind, name, {"description": expired})
+        patch(lab_admin, kind, name, {"description": expired})
     result = reap()
     assert {d["lab"]: d["action"] for d in result["decisions"]} == {"orphan": "reap"}
-    st = project_state(emu)
+    st = lab_admin.project_state()
     names = lab_names(st)
-    assert "orphan-net" not in names["networks"] and "orphan-node" not in names["accounts"]
-    assert not [s for s in st["subnetworks"] if s["name"] == "orphan-subnet"]
-    assert not [r for r in st["routers"] if r["name"] == "orphan-router"]
+    assert spec.network.name not in names["networks"] and account_of("orphan") not in names["accounts"]
+    assert not [s for s in st["subnetworks"] if s["name"] == spec.network.subnet.name]
+    assert not [r for r in st["routers"] if r["name"] == spec.network.router]
     members = {m for b in st["iamPolicy"].get("bindings", []) for m in b["members"]}
     assert spec.node_sa_member not in members
 
@@ -204,14 +197,14 @@ def plant_rule(name: str, description: str) -> None:
     ops.wait_compute(clients, op, project=PROJECT, resource=f"projects/{PROJECT}/global/firewalls/{name}")
 
 
-def test_planted_markers_cannot_stop_the_reaper(prefect_harness, emu):
+def test_planted_markers_cannot_stop_the_reaper(prefect_harness, lab_admin):
     """A marker naming no valid lab, or an expiry past year 9999, is no marker at all (foreign, as
     `Marker` decodes it): the reaper neither raises nor acts on it."""
     plant_rule("planted", 'gke-lab:{"managed-by":"gke-lab","lab":"Not A Lab","expires":1}')
     plant_rule("far-future", 'gke-lab:{"managed-by":"gke-lab","lab":"far-future","expires":1000000000000}')
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     result = reap()
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
     labs = {d["lab"] for d in result["decisions"]}
     assert "Not A Lab" not in labs and "far-future" not in labs
-    assert {"planted", "far-future"} <= {f["name"] for f in project_state(emu)["firewalls"]}
+    assert {"planted", "far-future"} <= {f["name"] for f in lab_admin.project_state()["firewalls"]}

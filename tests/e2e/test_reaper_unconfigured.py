@@ -7,19 +7,18 @@ import logging
 import pytest
 
 from gke_lab.reaper_config import NOTHING_CONFIGURED, PROJECTS_ENV
-from tests.e2e.emulator_admin import admin, last_seq, mutations_since
 
 pytestmark = [pytest.mark.e2e]
 
 
-def test_unconfigured_reaper_does_nothing_and_says_so(prefect_harness, emulator_factory, monkeypatch):
+def test_unconfigured_reaper_does_nothing_and_says_so(prefect_harness, lab_admin, monkeypatch):
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from flows.reaper import reap_expired_labs
 
     monkeypatch.delenv(PROJECTS_ENV, raising=False)
-    emu = emulator_factory(projects={"gke-detail": 415104041262})
-    mark = last_seq(emu)
+    mark = lab_admin.last_seq()
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append  # type: ignore[method-assign]
@@ -31,19 +30,24 @@ def test_unconfigured_reaper_does_nothing_and_says_so(prefect_harness, emulator_
         run_logger.removeHandler(handler)
     result = state.result()
     assert state.is_completed() and result["decisions"] == [] and result["note"] == NOTHING_CONFIGURED
-    assert mutations_since(emu, mark) == []
+    assert lab_admin.mutations_since(mark) == []
     assert NOTHING_CONFIGURED in "\n".join(records.getMessage() for records in seen)  # the run's log
+    # This run's own report: a read of every artifact in the session stops at the API's page of 200.
     with get_client(sync_client=True) as client:
-        report = client.read_artifacts(flow_run_filter=None)
-    assert any(NOTHING_CONFIGURED in (a.data or "") for a in report if a.key == "reaper-report")
+        report = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                key=ArtifactFilterKey(any_=["reaper-report"]),
+            )
+        )
+    assert report and all(NOTHING_CONFIGURED in (a.data or "") for a in report), report
 
 
-def test_configured_projects_are_reaped_without_a_parameter(prefect_harness, emulator_factory, monkeypatch):
+def test_configured_projects_are_reaped_without_a_parameter(prefect_harness, lab_admin, monkeypatch):
     from flows.reaper import reap_expired_labs
 
     monkeypatch.setenv(PROJECTS_ENV, "gke-detail")
-    emu = emulator_factory(projects={"gke-detail": 415104041262})
-    mark = last_seq(emu)
+    mark = lab_admin.last_seq()
     result = reap_expired_labs(dry_run=True)
     assert "note" not in result and result["dry_run"] is True
-    assert admin(emu, "GET", "requests", params={"since": mark}), "the configured project was not looked at"
+    assert lab_admin.requests(since=mark), "the configured project was not looked at"

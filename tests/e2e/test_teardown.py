@@ -8,15 +8,13 @@ from google.cloud import compute_v1
 from google.cloud.iam_admin_v1 import types as iam_types
 
 from gke_lab.clients import Clients
+from gke_lab.naming import per_lab_names
 from gke_lab.overrides import apply_overrides
 from gke_lab.ownership import Marker
-from tests.e2e.emulator_admin import admin, last_seq, mutations_since, project_state
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT, lab_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 ROLE = "roles/logging.logWriter"  # one of the node service account's roles
 KINDS = (
     "networks",
@@ -31,22 +29,16 @@ KINDS = (
 
 
 def spec(*extra: str):
-    return apply_overrides(None, [LOCAL, *extra])
+    return apply_overrides(None, [LOCAL_NETWORK, *extra])
+
+
+# Another lab in the same project: names of its own (gke_lab.naming), the key ring shared.
+OTHER = per_lab_names("other")
+OTHER_KEYS = (OTHER["kms.node_key"], OTHER["kms.secrets_key"])
 
 
 def other_lab_spec():
-    return spec(
-        "lab=other",
-        "delete_default_network=false",
-        "network.name=other-net",
-        "network.subnet.name=other-subnet",
-        "network.router=other-router",
-        "network.nat=other-nat",
-        "node_service_account.name=other-node",
-        "cluster.name=other-cluster",
-        "kms.node_key=other-node-key",
-        "kms.secrets_key=other-secret-key",
-    )
+    return lab_spec("other", "delete_default_network=false")
 
 
 def provision(**kw):
@@ -81,11 +73,6 @@ def comparable(state: dict, *, drop_default: bool) -> dict:
         out[kind] = sorted(items, key=lambda i: str(i.get("selfLink") or i.get("name") or i.get("email")))
     out["iamPolicy"] = sorted(bindings(state))
     return out
-
-
-@pytest.fixture
-def emu(emulator_factory):
-    return emulator_factory(projects={PROJECT: NUMBER})
 
 
 def add_bystanders(clients: Clients) -> dict:
@@ -125,9 +112,7 @@ def add_bystanders(clients: Clients) -> dict:
     return {"members": extra}
 
 
-def add_unmarked_cluster(
-    clients: Clients, keys: tuple[str, str] = ("other-node-key", "other-secret-key")
-) -> None:
+def add_unmarked_cluster(clients: Clients, keys: tuple[str, str] = OTHER_KEYS) -> None:
     """A cluster nobody labelled, in the bystander network (made like a lab's, then stripped of labels)."""
     from gke_lab import ops
     from gke_lab.requests import build_cluster
@@ -189,20 +174,20 @@ def k8s_rules(state: dict, network: str) -> set[str]:
 # ------------------------------------------------------------------------------------------------ tests
 
 
-def test_provision_then_teardown_restores_the_project_and_spares_bystanders(prefect_harness, emu):
+def test_provision_then_teardown_restores_the_project_and_spares_bystanders(prefect_harness, lab_admin):
     clients = Clients.from_env()
     add_bystanders(clients)
     other = provision(spec=other_lab_spec())  # another lab in the same project, sharing the keys
     assert other["verification"]["passed"] is True
     add_unmarked_cluster(clients)
-    before = project_state(emu)
+    before = lab_admin.project_state()
 
     lab = spec()
     result = provision(spec=lab)
     add_load_balancer(result)
-    assert k8s_rules(project_state(emu), "gke-network"), "the emulator should have added a k8s-fw rule"
+    assert k8s_rules(lab_admin.project_state(), "gke-network"), "the emulator should have added a k8s-fw rule"
     report = teardown(spec=lab, destroy_keys=True)
-    after = project_state(emu)
+    after = lab_admin.project_state()
 
     # Exactly as before, except the default network the spec deleted (and the kept keys, below).
     assert comparable(after, drop_default=False) == comparable(before, drop_default=True)
@@ -210,7 +195,7 @@ def test_provision_then_teardown_restores_the_project_and_spares_bystanders(pref
     # Bystanders on the node SA's very role keep their binding; our member is gone.
     assert (ROLE, "user:alice@example.com") in bindings(after)
     assert (ROLE, f"serviceAccount:bystander@{PROJECT}.iam.gserviceaccount.com") in bindings(after)
-    assert (ROLE, f"serviceAccount:other-node@{PROJECT}.iam.gserviceaccount.com") in bindings(after)
+    assert (ROLE, other_lab_spec().node_sa_member) in bindings(after)
     assert not any(m == lab.node_sa_member for _, m in bindings(after))
 
     # Key ring and keys are reused: still there. Only this lab's keys have their versions scheduled for
@@ -222,7 +207,7 @@ def test_provision_then_teardown_restores_the_project_and_spares_bystanders(pref
     versions = {v["name"]: v["state"] for v in after["cryptoKeyVersions"]}
     for name, state in versions.items():
         key = name.split("/cryptoKeys/")[1].split("/")[0]
-        assert state == ("ENABLED" if key.startswith("other-") else "DESTROY_SCHEDULED"), name
+        assert state == ("ENABLED" if key in OTHER_KEYS else "DESTROY_SCHEDULED"), name
     assert {r["action"] for r in report["rows"] if r["phase"] == "keys"} == {"destruction scheduled"}
 
     deleted = {(r["kind"], r["name"]) for r in report["rows"] if r["action"] == "deleted"}
@@ -232,40 +217,40 @@ def test_provision_then_teardown_restores_the_project_and_spares_bystanders(pref
     assert ("service", "cluster:default/leftover-lb") in deleted
 
 
-def test_destroy_keys_schedules_destruction_of_own_keys(prefect_harness, emu):
+def test_destroy_keys_schedules_destruction_of_own_keys(prefect_harness, lab_admin):
     lab = spec()
     provision(spec=lab)
     report = teardown(spec=lab, destroy_keys=True)
-    state = project_state(emu)
+    state = lab_admin.project_state()
     assert {k["name"].rsplit("/", 1)[-1] for k in state["cryptoKeys"]} >= {"key-gke-node", "key-gke-secret"}
     versions = [v for v in state["cryptoKeyVersions"] if "/keyRings/keyring-gke/" in v["name"]]
     assert versions and {v["state"] for v in versions} == {"DESTROY_SCHEDULED"}
     scheduled = [r for r in report["rows"] if r["action"] == "destruction scheduled"]
     assert len(scheduled) == len(versions)
     # A rerun finds nothing left to do and is still a success.
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     again = teardown(spec=lab, destroy_keys=True)
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
     assert not [r for r in again["rows"] if r["action"] in ("deleted", "destruction scheduled")]
 
 
-def test_teardown_of_a_lab_that_is_gone_succeeds_with_nothing_to_do(prefect_harness, emu):
-    seq = last_seq(emu)
+def test_teardown_of_a_lab_that_is_gone_succeeds_with_nothing_to_do(prefect_harness, lab_admin):
+    seq = lab_admin.last_seq()
     report = teardown(spec=spec())
     assert [r for r in report["rows"] if r["action"] != "kept"] == []
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
     report = teardown(identity={"project_id": PROJECT, "lab": "never-was"})
     assert report["rows"] == []
 
 
-def test_dry_run_lists_and_deletes_nothing(prefect_harness, emu):
+def test_dry_run_lists_and_deletes_nothing(prefect_harness, lab_admin):
     lab = spec()
     provision(spec=lab)
-    before = project_state(emu)
-    seq = last_seq(emu)
+    before = lab_admin.project_state()
+    seq = lab_admin.last_seq()
     report = teardown(spec=lab, dry_run=True, destroy_keys=True)
-    assert mutations_since(emu, seq) == []
-    assert comparable(project_state(emu), drop_default=False) == comparable(before, drop_default=False)
+    assert lab_admin.mutations_since(seq) == []
+    assert comparable(lab_admin.project_state(), drop_default=False) == comparable(before, drop_default=False)
     would = {(r["kind"], r["name"]) for r in report["rows"] if r["action"] == "would delete"}
     assert {
         ("cluster", "us-west1/cluster"),
@@ -275,7 +260,7 @@ def test_dry_run_lists_and_deletes_nothing(prefect_harness, emu):
     assert any(r["action"] == "would schedule destruction" for r in report["rows"])
 
 
-def test_same_named_resources_without_our_marker_are_reported_and_kept(prefect_harness, emu):
+def test_same_named_resources_without_our_marker_are_reported_and_kept(prefect_harness, lab_admin):
     clients = Clients.from_env()
     from gke_lab import ops
 
@@ -293,16 +278,16 @@ def test_same_named_resources_without_our_marker_are_reported_and_kept(prefect_h
             service_account=iam_types.ServiceAccount(description=Marker("someone-else", 1).description()),
         )
     )
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     report = teardown(spec=spec("network.name=gke-network"))
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
     kept = {(r["kind"], r["name"]): r["reason"] for r in report["rows"] if r["action"] == "kept"}
     assert "no gke-lab ownership marker" in kept[("network", "gke-network")]
     assert "someone-else" in kept[("service_account", f"gke-node@{PROJECT}.iam.gserviceaccount.com")]
-    assert {"gke-network", "gke-other"} <= names(project_state(emu), "networks")
+    assert {"gke-network", "gke-other"} <= names(lab_admin.project_state(), "networks")
 
 
-def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, emu):
+def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, lab_admin):
     from prefect.states import State
 
     from flows.teardown import teardown_lab
@@ -312,16 +297,16 @@ def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, emu):
 
     def fail_once(api: str, path_regex: str) -> None:
         rule = {"api": api, "method": "DELETE", "path_regex": path_regex, "count": 1, "status": 403}
-        admin(emu, "POST", "faults", json={"rules": [rule]})
+        lab_admin.configure_faults({"rules": [rule]})
 
     # The cluster delete is refused: nothing it still uses (NAT, network, node account, keys) is touched.
     fail_once("container", "/clusters/")
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     state: State = teardown_lab(spec=lab, return_state=True)
     assert state.is_failed()
-    after_cluster = {e["path"] for e in mutations_since(emu, seq)}
+    after_cluster = {e["path"] for e in lab_admin.mutations_since(seq)}
     assert not [p for p in after_cluster if "/routers/" in p or "/networks/" in p or "serviceAccounts" in p]
-    kept = project_state(emu)
+    kept = lab_admin.project_state()
     assert "cluster" in names(kept, "clusters") and lab.node_sa_email in names(kept, "serviceAccounts")
     assert any(m == lab.node_sa_member for _, m in bindings(kept))
 
@@ -329,12 +314,12 @@ def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, emu):
     fail_once("compute", "subnetworks")
     state = teardown_lab(spec=lab, return_state=True)
     assert state.is_failed()
-    half = project_state(emu)
+    half = lab_admin.project_state()
     assert "cluster" not in names(half, "clusters") and "gke-network" in names(half, "networks")
-    admin(emu, "DELETE", "faults")
+    lab_admin.clear_faults()
 
     report = teardown(spec=lab)
-    done = project_state(emu)
+    done = lab_admin.project_state()
     assert "gke-network" not in names(done, "networks")
     assert "gke-subnet" not in names(done, "subnetworks")
     assert lab.node_sa_email not in names(done, "serviceAccounts")
@@ -342,7 +327,7 @@ def test_teardown_failing_midway_is_finished_by_a_rerun(prefect_harness, emu):
     assert ("subnetwork", "us-west1/gke-subnet") in gone and ("cluster", "us-west1/cluster") not in gone
 
 
-def test_load_balancer_left_behind_does_not_block_network_deletion(prefect_harness, emu):
+def test_load_balancer_left_behind_does_not_block_network_deletion(prefect_harness, lab_admin):
     """Even when the workload step cannot run, GKE's leftover k8s-fw rule is removed before the network."""
     from gke_lab import teardown as td
 
@@ -353,17 +338,17 @@ def test_load_balancer_left_behind_does_not_block_network_deletion(prefect_harne
     target = td.LabTarget.from_spec(lab)
     # Delete the cluster first, as if the workload step had been skipped: the Service's rule is left behind.
     td.delete_clusters(clients, target)
-    leftover = k8s_rules(project_state(emu), "gke-network")
+    leftover = k8s_rules(lab_admin.project_state(), "gke-network")
     assert leftover, "a deleted cluster should leave its LoadBalancer rule behind"
     report = teardown(spec=lab)
-    state = project_state(emu)
+    state = lab_admin.project_state()
     assert "gke-network" not in names(state, "networks")
     assert not k8s_rules(state, "gke-network")
     deleted = {r["name"] for r in report["rows"] if r["action"] == "deleted" and r["kind"] == "firewall"}
     assert leftover <= deleted
 
 
-def test_report_is_published_as_an_artifact(prefect_harness, emu):
+def test_report_is_published_as_an_artifact(prefect_harness, lab_admin):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
@@ -383,12 +368,13 @@ KILLABLE = """
 import sys
 from gke_lab import teardown as td
 from gke_lab.clients import Clients
+from gke_lab.naming import per_lab_names
 from gke_lab.spec import LabSpec
 td.teardown(Clients.from_env(), td.LabTarget.from_spec(LabSpec.model_validate_json(sys.argv[1])))
 """
 
 
-def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, emu):
+def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, lab_admin):
     """SIGKILL while the cluster is being deleted; the rerun waits out that delete and finishes the rest."""
     import os
     import subprocess
@@ -402,7 +388,7 @@ def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, emu):
         deadline = time.monotonic() + 300
         stopping = False
         while time.monotonic() < deadline and proc.poll() is None:
-            clusters = project_state(emu)["clusters"]
+            clusters = lab_admin.project_state()["clusters"]
             if any(c["status"] == "STOPPING" for c in clusters):
                 stopping = True
                 break
@@ -411,11 +397,11 @@ def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, emu):
         proc.kill()
         proc.wait(timeout=60)
     assert stopping, "the killed run should have started deleting the cluster"
-    half = project_state(emu)
+    half = lab_admin.project_state()
     assert "gke-network" in names(half, "networks") and lab.node_sa_email in names(half, "serviceAccounts")
 
     report = teardown(spec=lab)
-    done = project_state(emu)
+    done = lab_admin.project_state()
     assert names(done, "clusters") == set()
     assert "gke-network" not in names(done, "networks") and "gke-subnet" not in names(done, "subnetworks")
     assert lab.node_sa_email not in names(done, "serviceAccounts")
@@ -423,24 +409,24 @@ def test_teardown_killed_midway_is_finished_by_a_rerun(prefect_harness, emu):
     assert not [r for r in report["rows"] if r["action"] == "failed"]
 
 
-def test_teardown_rides_out_transient_faults(prefect_harness, emu):
+def test_teardown_rides_out_transient_faults(prefect_harness, lab_admin):
     """429s and 503s on a random share of calls are retried; the teardown still completes."""
     lab = spec()
     provision(spec=lab)
-    admin(emu, "POST", "faults", json={"fault_rate": 0.15})
+    lab_admin.configure_faults({"fault_rate": 0.15})
     try:
         report = teardown(spec=lab, destroy_keys=True)
     finally:
-        admin(emu, "DELETE", "faults")
-    st = project_state(emu)
+        lab_admin.clear_faults()
+    st = lab_admin.project_state()
     assert names(st, "clusters") == set() and "gke-network" not in names(st, "networks")
     assert lab.node_sa_email not in names(st, "serviceAccounts")
     assert not [r for r in report["rows"] if r["action"] == "failed"]
-    injected = [e for e in admin(emu, "GET", "requests") if e["status"] in (429, 503)]
+    injected = [e for e in lab_admin.requests() if e["status"] in (429, 503)]
     assert injected, "the fault rate should have failed some calls"
 
 
-def test_teardown_waits_for_the_labs_concurrency_slot(prefect_harness, emu):
+def test_teardown_waits_for_the_labs_concurrency_slot(prefect_harness, lab_admin):
     """While another run of the same lab holds gke-lab:<project>:<lab>, the teardown changes nothing."""
     import threading
     import time
@@ -451,24 +437,24 @@ def test_teardown_waits_for_the_labs_concurrency_slot(prefect_harness, emu):
     provision(spec=lab)  # also creates the one-slot limit
     outcome: dict = {}
     with concurrency(f"gke-lab:{PROJECT}:{lab.lab}", occupy=1, strict=True):
-        seq = last_seq(emu)
+        seq = lab_admin.last_seq()
         worker = threading.Thread(target=lambda: outcome.update(teardown(spec=lab)))
         worker.start()
         time.sleep(5)  # not a timing assertion: a racing teardown would have deleted something by now
-        assert mutations_since(emu, seq) == []
+        assert lab_admin.mutations_since(seq) == []
         assert worker.is_alive()
     worker.join(timeout=600)
-    assert outcome and "cluster" not in names(project_state(emu), "clusters")
+    assert outcome and "cluster" not in names(lab_admin.project_state(), "clusters")
 
 
-def test_down_with_the_wrong_region_never_strips_a_running_cluster(prefect_harness, emu):
+def test_down_with_the_wrong_region_never_strips_a_running_cluster(prefect_harness, lab_admin):
     """The lab's cluster is found in every location: it is torn down with the rest, never left running
     without its NAT, node service account or bindings."""
     lab = spec()
     provision(spec=lab)
     wrong = spec("region=us-east1", "cluster.node_locations=[us-east1-b, us-east1-c]")
     teardown(spec=wrong)
-    state = project_state(emu)
+    state = lab_admin.project_state()
     running = [c for c in state.get("clusters", []) if c["name"] == "cluster"]
     routers = names(state, "routers")
     accounts = names(state, "serviceAccounts")
@@ -476,11 +462,10 @@ def test_down_with_the_wrong_region_never_strips_a_running_cluster(prefect_harne
     assert not running and lab.node_sa_email not in accounts
 
 
-def test_a_cluster_with_edited_labels_stops_the_teardown_and_keeps_its_keys(prefect_harness, emu):
+def test_a_cluster_with_edited_labels_stops_the_teardown_and_keeps_its_keys(prefect_harness, lab_admin):
     lab = spec()
     provision(spec=lab)
-    admin(
-        emu,
+    lab_admin.call(
         "POST",
         "patch",
         json={
@@ -490,25 +475,27 @@ def test_a_cluster_with_edited_labels_stops_the_teardown_and_keeps_its_keys(pref
             "fields": {"resourceLabels": {"team": "kept-by-hand"}},
         },
     )
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     state = teardown_lab_state(spec=lab, destroy_keys=True)
     assert state.is_failed() and "cluster" in (state.message or "")
-    assert mutations_since(emu, seq) == []
-    versions = [v for v in project_state(emu)["cryptoKeyVersions"] if "/keyRings/keyring-gke/" in v["name"]]
+    assert lab_admin.mutations_since(seq) == []
+    versions = [
+        v for v in lab_admin.project_state()["cryptoKeyVersions"] if "/keyRings/keyring-gke/" in v["name"]
+    ]
     assert versions and "DESTROY_SCHEDULED" not in {v["state"] for v in versions}
 
 
-def test_key_versions_used_by_any_cluster_are_never_scheduled_for_destruction(prefect_harness, emu):
+def test_key_versions_used_by_any_cluster_are_never_scheduled_for_destruction(prefect_harness, lab_admin):
     """An unmarked cluster in its own network that encrypts with the lab's keys: teardown stops, naming it."""
     lab = spec()
     provision(spec=lab)
     clients = Clients.from_env()
     add_bystanders(clients)
     add_unmarked_cluster(clients, keys=("key-gke-node", "key-gke-secret"))
-    seq = last_seq(emu)
+    seq = lab_admin.last_seq()
     state = teardown_lab_state(spec=lab, destroy_keys=True)
     assert state.is_failed() and "bystander-cluster" in (state.message or "")
-    assert mutations_since(emu, seq) == []
+    assert lab_admin.mutations_since(seq) == []
 
 
 def teardown_lab_state(**kw):

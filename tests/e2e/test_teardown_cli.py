@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from gke_lab.cli import main
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 
 
 def run(*args: str):
@@ -20,14 +16,14 @@ def run(*args: str):
     return result
 
 
-def cluster_labels(emu) -> dict:
-    st = httpx.get(f"{emu.url}/_emulator/state", timeout=60).json()["projects"][PROJECT]
+def cluster_labels(admin: EmulatorAdmin) -> dict:
+    st = admin.project_state()
     return {c["name"]: c.get("resourceLabels", {}) for c in st["clusters"]}
 
 
-def lab_keys(emu) -> tuple[dict[str, dict], dict[str, str]]:
+def lab_keys(admin: EmulatorAdmin) -> tuple[dict[str, dict], dict[str, str]]:
     """The lab's own KMS keys (short name -> labels) and the states of their versions, from the emulator."""
-    st = httpx.get(f"{emu.url}/_emulator/state", timeout=60).json()["projects"][PROJECT]
+    st = admin.project_state()
     labels = {
         k["name"].rsplit("/", 1)[1]: k.get("labels", {})
         for k in st["cryptoKeys"]
@@ -41,27 +37,26 @@ def lab_keys(emu) -> tuple[dict[str, dict], dict[str, str]]:
     return labels, versions
 
 
-def test_list_extend_down_and_reap(prefect_harness, emulator_factory):
+def test_list_extend_down_and_reap(prefect_harness, lab_admin):
     from flows.provision import provision_lab
     from gke_lab.overrides import apply_overrides
 
-    emu = emulator_factory(projects={PROJECT: NUMBER})
-    provision_lab(spec=apply_overrides(None, [LOCAL]))
+    provision_lab(spec=apply_overrides(None, [LOCAL_NETWORK]))
 
     listed = run("list", "--project", PROJECT)
     assert listed.exit_code == 0, listed.output
     line = next(row for row in listed.output.splitlines() if row.startswith(PROJECT))
     assert " cluster " in line and "us-west1/cluster" in line
 
-    before = int(cluster_labels(emu)["cluster"]["gke-lab-expires"])
+    before = int(cluster_labels(lab_admin)["cluster"]["gke-lab-expires"])
     extended = run("extend", "cluster", "--hours", "2", "--project", PROJECT)
     assert extended.exit_code == 0, extended.output
-    labels = cluster_labels(emu)["cluster"]
+    labels = cluster_labels(lab_admin)["cluster"]
     assert int(labels["gke-lab-expires"]) == before + 7200
     assert labels["gke-lab"] == "cluster" and labels["managed-by"] == "gke-lab"
     assert "key-gke-node" in extended.output
     # The lab's own keys carry the new expiry too, as stored in KMS.
-    keys, _ = lab_keys(emu)
+    keys, _ = lab_keys(lab_admin)
     assert sorted(keys) == ["key-gke-node", "key-gke-secret"]
     assert {name: int(k["gke-lab-expires"]) for name, k in keys.items()} == {
         "key-gke-node": before + 7200,
@@ -80,15 +75,15 @@ def test_list_extend_down_and_reap(prefect_harness, emulator_factory):
     bad = run("down", "--set", "cluster.num_nodes=many")
     assert bad.exit_code == 2 and "cluster.num_nodes" in bad.output
 
-    preview = run("down", "--dry-run", "--set", LOCAL)
+    preview = run("down", "--dry-run", "--set", LOCAL_NETWORK)
     assert preview.exit_code == 0, preview.output
-    assert "would delete" in preview.output and "cluster" in cluster_labels(emu)
+    assert "would delete" in preview.output and "cluster" in cluster_labels(lab_admin)
 
-    down = run("down", "--set", LOCAL)
+    down = run("down", "--set", LOCAL_NETWORK)
     assert down.exit_code == 0, down.output
-    assert "| deleted |" in down.output and cluster_labels(emu) == {}
+    assert "| deleted |" in down.output and cluster_labels(lab_admin) == {}
     # Without --destroy-keys, the keys are kept usable: every version of the lab's keys is still ENABLED.
-    keys, versions = lab_keys(emu)
+    keys, versions = lab_keys(lab_admin)
     assert sorted(keys) == ["key-gke-node", "key-gke-secret"]
     assert versions and set(versions.values()) == {"ENABLED"}, versions
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import pytest
 from kubernetes import client as k8s
 from prefect.client.orchestration import get_client
@@ -14,18 +13,9 @@ from gke_lab import kube
 from gke_lab.clients import Clients
 from gke_lab.errors import LabError
 from gke_lab.overrides import apply_overrides
+from tests.fixtures_emulator import LOCAL_NETWORK, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-
-
-def requests_since(emu, since: int) -> list[dict]:
-    resp = httpx.get(f"{emu.url}/_emulator/requests", params={"since": since}, timeout=60)
-    resp.raise_for_status()
-    return resp.json()
 
 
 async def artifacts_of(flow_run_id) -> dict[str, str]:
@@ -37,11 +27,11 @@ async def artifacts_of(flow_run_id) -> dict[str, str]:
 
 
 @pytest.fixture
-def provisioned(prefect_harness, emulator_factory):
+def provisioned(prefect_harness, lab_emulator):
     from flows.provision import provision_lab
 
-    emu = emulator_factory(projects={PROJECT: NUMBER})
-    spec = apply_overrides(None, [LOCAL])
+    emu = lab_emulator
+    spec = apply_overrides(None, [LOCAL_NETWORK])
     result = provision_lab(spec=spec)
     assert result["verification"]["passed"]
     return emu, spec, result
@@ -51,14 +41,14 @@ def test_verify_lab_is_read_only_and_publishes_reports(provisioned):
     from flows.verify import verify_lab
 
     emu, spec, _ = provisioned
-    since = max((e["seq"] for e in requests_since(emu, 0)), default=0)
+    since = EmulatorAdmin(emu.url).last_seq()
     state = verify_lab(spec=spec, return_state=True)
     assert state.is_completed()
     result = state.result()
     assert result["verification"]["passed"]
     assert [c["id"] for c in result["audit"] if not c["passed"]] == []
 
-    entries = requests_since(emu, since)
+    entries = EmulatorAdmin(emu.url).requests(since=since)
     assert any(e["api"] == "kubernetes" and "/proxy/" in e["path"] for e in entries)
     assert any(e["api"] == "container" for e in entries)
     assert [e for e in entries if e["mutating"]] == []
@@ -90,9 +80,8 @@ def test_verify_lab_fails_when_the_app_is_gone(provisioned):
     assert verification.startswith("# Verification: FAIL")
 
 
-def test_verify_lab_without_a_lab_names_the_cluster(prefect_harness, emulator_factory):
+def test_verify_lab_without_a_lab_names_the_cluster(prefect_harness, lab_emulator):
     from flows.verify import verify_lab
 
-    emulator_factory(projects={PROJECT: NUMBER})
     with pytest.raises(LabError, match="does not exist"):
-        verify_lab(spec=apply_overrides(None, [LOCAL]))
+        verify_lab(spec=apply_overrides(None, [LOCAL_NETWORK]))

@@ -13,9 +13,8 @@ from google.cloud import compute_v1, container_v1, iam_admin_v1, kms_v1, resourc
 from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
 
 from emulator.server import Emulator
+from tests.fixtures_emulator import PROJECT, REGION
 
-PROJECT = "gke-detail"
-REGION = "us-west1"
 ZONES = ["us-west1-a", "us-west1-b"]
 NETWORK = "gke-network"
 SUBNET = "gke-subnet"

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import google.auth.transport.requests
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from google.api_core import exceptions as gexc
 from google.oauth2 import service_account
 
-from tests.emulator.helpers import NETWORK, PROJECT, build_network, make_clients, wait_global
+from tests.emulator.helpers import NETWORK, build_network, make_clients, wait_global
+from tests.fixtures_emulator import PROJECT
+from tests.fixtures_external import service_account_key
 
 TRANSIENT = (gexc.TooManyRequests, gexc.ServiceUnavailable)
 
@@ -217,21 +217,9 @@ def test_info_and_unknown_paths(emulator):
 
 
 def test_token_endpoint_serves_service_account_key_credentials(emulator):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    info = {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "1",
-        "private_key": pem.decode(),
-        "client_email": f"ci@{PROJECT}.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": emulator.url + "/token",
-    }
+    key = service_account_key(PROJECT, emulator.url + "/token", account="ci")
     creds = service_account.Credentials.from_service_account_info(
-        info, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        key.info, scopes=["https://www.googleapis.com/auth/cloud-platform"]
     )
     creds.refresh(google.auth.transport.requests.Request())
     assert creds.token.startswith("ya29.") and creds.valid

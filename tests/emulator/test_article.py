@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -14,8 +12,6 @@ from tests.emulator.helpers import (
     ENCRYPTER,
     NETWORK,
     NODE_KEY,
-    PROJECT,
-    REGION,
     RING,
     SA_ID,
     SECRET_KEY,
@@ -33,6 +29,7 @@ from tests.emulator.helpers import (
     wait_global,
     wait_region,
 )
+from tests.fixtures_emulator import PROJECT, REGION, EmulatorAdmin
 
 CLUSTER = f"projects/{PROJECT}/locations/{REGION}/clusters/cluster"
 
@@ -43,11 +40,6 @@ def article(emulator_factory):
     c = make_clients(emu)
     yield emu, c
     c.close()
-
-
-def _state(emu) -> dict:
-    with urllib.request.urlopen(emu.url + "/_emulator/state") as r:
-        return json.load(r)["projects"][PROJECT]
 
 
 def test_article_sequence(article):
@@ -285,10 +277,9 @@ def test_article_sequence(article):
     assert destroyed.destroy_time.timestamp() > time.time() + 29 * 24 * 3600
 
     # the request log saw all of it, with mutating flags
-    state = _state(emu)
+    state = EmulatorAdmin(emu.url).project_state()
     assert state["clusters"] == [] and state["serviceAccounts"] == []
-    with urllib.request.urlopen(emu.url + "/_emulator/requests") as r:
-        log = json.load(r)
+    log = EmulatorAdmin(emu.url).requests()
     apis = {e["api"] for e in log}
     assert {"compute", "container", "cloudkms", "cloudresourcemanager", "iam"} <= apis
     creates = [e for e in log if e["method"] == "POST" and e["path"].endswith("/clusters")]

@@ -14,14 +14,13 @@ from google.api_core import exceptions as gexc
 from kubernetes import client
 
 from tests.emulator.helpers import (
-    PROJECT,
-    REGION,
     build_cluster,
     make_clients,
     setup_prerequisites,
     wait_gke,
     wait_propagation,
 )
+from tests.fixtures_emulator import PROJECT, REGION
 
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 CLUSTER = f"{PARENT}/clusters/cluster"

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
 import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import compute_v1
 
 from tests.emulator.helpers import (
     NETWORK,
-    PROJECT,
-    REGION,
     SUBNET,
     build_network,
     build_router,
@@ -22,6 +17,7 @@ from tests.emulator.helpers import (
     wait_global,
     wait_region,
 )
+from tests.fixtures_emulator import PROJECT, REGION, EmulatorAdmin
 
 
 @pytest.fixture
@@ -34,17 +30,6 @@ def c(emulator):
 def _vpc(c) -> None:
     wait_global(c, c.networks.insert_unary(project=PROJECT, network_resource=build_network()))
     wait_region(c, c.subnets.insert_unary(project=PROJECT, region=REGION, subnetwork_resource=build_subnet()))
-
-
-def _post(emu, path: str, body: dict) -> dict:
-    req = urllib.request.Request(
-        emu.url + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)
 
 
 def test_operations_run_for_the_profile_then_done(emulator, c):
@@ -161,10 +146,10 @@ def test_deletes_blocked_while_in_use(emulator, c):
     _vpc(c)
     wait_region(c, c.routers.insert_unary(project=PROJECT, region=REGION, router_resource=build_router()))
     # an instance in the subnet (added through the admin API) blocks the subnet and the network
-    vm = _post(
-        emulator,
-        f"/_emulator/projects/{PROJECT}/zones/{REGION}-a/instances",
-        {"name": "vm-1", "networkInterfaces": [{"network": network_link(), "subnetwork": SUBNET}]},
+    vm = EmulatorAdmin(emulator.url).call(
+        "POST",
+        f"projects/{PROJECT}/zones/{REGION}-a/instances",
+        json={"name": "vm-1", "networkInterfaces": [{"network": network_link(), "subnetwork": SUBNET}]},
     )
     assert vm["networkInterfaces"][0]["networkIP"].startswith("10.128.0.")
     assert [i.name for i in c.instances.list(project=PROJECT, zone=f"{REGION}-a")] == ["vm-1"]
@@ -181,7 +166,9 @@ def test_deletes_blocked_while_in_use(emulator, c):
 def test_default_network_vm_blocks_its_deletion(emulator, c):
     for rule in [f.name for f in c.firewalls.list(project=PROJECT)]:
         wait_global(c, c.firewalls.delete_unary(project=PROJECT, firewall=rule))
-    _post(emulator, f"/_emulator/projects/{PROJECT}/zones/us-west1-b/instances", {"name": "someone-elses-vm"})
+    EmulatorAdmin(emulator.url).call(
+        "POST", f"projects/{PROJECT}/zones/us-west1-b/instances", json={"name": "someone-elses-vm"}
+    )
     with pytest.raises(gexc.BadRequest) as err:
         c.networks.delete_unary(project=PROJECT, network="default")
     assert "instances/someone-elses-vm" in err.value.message

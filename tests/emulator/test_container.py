@@ -11,8 +11,6 @@ from google.cloud import container_v1
 from emulator.server import Emulator
 from tests.emulator.helpers import (
     ENCRYPTER,
-    PROJECT,
-    REGION,
     SA_ID,
     SECRET_KEY,
     add_binding,
@@ -23,6 +21,7 @@ from tests.emulator.helpers import (
     wait_gke,
     wait_propagation,
 )
+from tests.fixtures_emulator import PROJECT, REGION
 
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 CLUSTER = f"{PARENT}/clusters/cluster"

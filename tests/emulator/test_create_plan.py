@@ -9,7 +9,7 @@ import pytest
 from emulator.container import create_plan
 from emulator.container.server_config import CHANNELS, DEFAULT_VERSION
 from emulator.errors import ApiError
-from tests.emulator.helpers import PROJECT, REGION
+from tests.fixtures_emulator import PROJECT, REGION
 
 
 def test_a_legacy_top_level_node_config_becomes_the_default_pool():

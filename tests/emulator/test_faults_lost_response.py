@@ -15,8 +15,9 @@ from kubernetes.client.rest import ApiException
 from urllib3.exceptions import ProtocolError
 
 from emulator.faults import FaultInjector
-from tests.emulator.helpers import NETWORK, PROJECT, build_network, make_clients, wait_global
+from tests.emulator.helpers import NETWORK, build_network, make_clients, wait_global
 from tests.emulator.test_kubernetes_rules import api_for, deployment, make
+from tests.fixtures_emulator import PROJECT
 
 SA = f"projects/{PROJECT}/serviceAccounts/gke-node@{PROJECT}.iam.gserviceaccount.com"
 

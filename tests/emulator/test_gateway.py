@@ -8,7 +8,8 @@ from google.api_core import exceptions as gexc
 from emulator.compute import ComputeService
 from emulator.iam import IamService
 from emulator.routing import Route, Router, ServiceRoutes
-from tests.emulator.helpers import PROJECT, make_clients
+from tests.emulator.helpers import make_clients
+from tests.fixtures_emulator import PROJECT
 
 
 def _broken(*args, **kwargs):

@@ -7,7 +7,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import iam_admin_v1, kms_v1
 from google.protobuf import field_mask_pb2
 
-from tests.emulator.helpers import ENCRYPTER, NODE_KEY, PROJECT, REGION, RING, SA_ID, key_name, make_clients
+from tests.emulator.helpers import ENCRYPTER, NODE_KEY, RING, SA_ID, key_name, make_clients
+from tests.fixtures_emulator import PROJECT, REGION
 
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 ENCRYPT = kms_v1.CryptoKey.CryptoKeyPurpose.ENCRYPT_DECRYPT

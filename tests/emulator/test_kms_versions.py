@@ -10,8 +10,6 @@ from google.protobuf import field_mask_pb2
 
 from tests.emulator.helpers import (
     NODE_KEY,
-    PROJECT,
-    REGION,
     SECRET_KEY,
     build_cluster,
     key_name,
@@ -19,6 +17,7 @@ from tests.emulator.helpers import (
     setup_prerequisites,
     wait_propagation,
 )
+from tests.fixtures_emulator import PROJECT, REGION
 
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 KEY = key_name(NODE_KEY)

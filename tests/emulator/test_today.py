@@ -19,8 +19,6 @@ from emulator.latency import PROFILE
 from tests.emulator.helpers import (
     ENCRYPTER,
     NODE_KEY,
-    PROJECT,
-    REGION,
     RING,
     SECRET_KEY,
     build_cluster,
@@ -35,6 +33,7 @@ from tests.emulator.helpers import (
     wait_propagation,
 )
 from tests.emulator.test_cluster_e2e import echo_objects, kube_client, wait_for
+from tests.fixtures_emulator import PROJECT, REGION, EmulatorAdmin
 
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 CLUSTER = f"{PARENT}/clusters/cluster"
@@ -149,9 +148,7 @@ def test_legacy_switches_start_projects_with_their_apis_enabled(emulator_factory
         assert [n.name for n in c.networks.list(project="old-project")] == ["default"]
         with pytest.raises(gexc.Forbidden):
             c.networks.list(project=PROJECT)
-        settings = httpx.post(
-            f"{emu.url}/_emulator/projects/{PROJECT}/settings", json={"servicesEnabled": True}
-        ).json()
+        settings = EmulatorAdmin(emu.url).project_settings(PROJECT, {"servicesEnabled": True})
         assert set(LAB_SERVICES) <= set(settings["enabledServices"]) and not settings["existingCustomer"]
         assert [n.name for n in c.networks.list(project=PROJECT)] == ["default"]
     finally:
@@ -228,7 +225,7 @@ def test_service_agents_exist_only_once_google_creates_them(emulator_factory):
 def _enabled_project(emulator_factory, **settings):
     emu = today(emulator_factory)
     body = {"servicesEnabled": True, **settings}
-    assert httpx.post(f"{emu.url}/_emulator/projects/{PROJECT}/settings", json=body).status_code == 200
+    EmulatorAdmin(emu.url).project_settings(PROJECT, body)  # raises unless the emulator took it
     return emu, make_clients(emu)
 
 

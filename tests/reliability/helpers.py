@@ -1,5 +1,6 @@
-"""Shared helpers of the reliability suite (fixtures come from tests/fixtures_emulator.py and
-tests/fixtures_prefect.py; this module only builds specs and reads the emulator)."""
+"""What only the reliability suite needs: the deep-run switch, a project's baseline state, and calls
+released at the same instant. Fixtures, constants, the lab spec and the emulator's admin client are in
+tests/fixtures_emulator.py."""
 
 from __future__ import annotations
 
@@ -11,45 +12,20 @@ from typing import Any
 
 import httpx
 
-from gke_lab.overrides import apply_overrides
-from gke_lab.spec import LabSpec
+from tests.fixtures_emulator import EmulatorAdmin
 
 # `python -m bench --deep` sets this to run the larger counts.
 DEEP = os.environ.get("GKE_LAB_RELIABILITY_DEEP") == "1"
-# Small latencies keep `make test` fast; the ordering and the races are the same at any scale.
-SCALE = 0.01
-LOCAL_NETWORK = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-
-
-def lab_spec(project: str = "gke-detail", lab: str = "cluster", *extra: str) -> LabSpec:
-    return apply_overrides(LabSpec(), [f"project_id={project}", f"lab={lab}", LOCAL_NETWORK, *extra])
-
-
-def admin(emulator: Any, path: str, method: str = "GET", **kwargs: Any) -> Any:
-    resp = httpx.request(method, f"{emulator.url}/_emulator/{path}", timeout=60, **kwargs)
-    resp.raise_for_status()
-    return resp.json() if resp.content else None
-
-
-def log(emulator: Any, since: int = 0) -> list[dict]:
-    return [e for e in admin(emulator, "requests") if e["seq"] > since]
-
-
-def last_seq(emulator: Any) -> int:
-    return max((e["seq"] for e in admin(emulator, "requests")), default=0)
-
-
-def state(emulator: Any) -> dict:
-    return admin(emulator, "state")
 
 
 def baseline(emulator: Any, project: str) -> dict:
     """The state once `project` exists as a new project (created by the emulator on first use), read
     again if an injected fault answers the read. The project's lab APIs are on (an existing project)."""
-    admin(emulator, f"projects/{project}/settings", "POST", json={"servicesEnabled": True})
+    admin = EmulatorAdmin(emulator.url)
+    admin.project_settings(project, {"servicesEnabled": True})
     for _ in range(20):
         if httpx.get(f"{emulator.url}/compute/v1/projects/{project}/global/networks", timeout=60).is_success:
-            return state(emulator)
+            return admin.state()
     raise AssertionError(f"project {project} could not be read")
 
 

@@ -9,13 +9,12 @@ with a real Prefect API behind it, where no flow run may be created.
 from __future__ import annotations
 
 import dataclasses
-import urllib.parse
 from dataclasses import dataclass
 
 import pytest
 
-from tests.deploy.test_chatops_server import Slack
-from tests.reliability.helpers import log
+from tests.fixtures_emulator import EmulatorAdmin
+from tests.fixtures_external import slack_headers, slash_command
 
 # (override, the field path the refusal must name)
 BAD_OVERRIDES: list[tuple[str, str]] = [
@@ -186,7 +185,9 @@ def _refusal(state_or_exc) -> str:
 
 
 def _no_mutation(emulator, since: int) -> None:
-    mutating = [f"{e['method']} {e['path']}" for e in log(emulator, since) if e.get("mutating")]
+    mutating = [
+        f"{e['method']} {e['path']}" for e in EmulatorAdmin(emulator.url).requests(since) if e.get("mutating")
+    ]
     assert mutating == [], f"mutating requests before the refusal: {mutating}"
 
 
@@ -202,7 +203,7 @@ def test_malformed_overrides_refused_by_the_flow(emulator, prefect_harness):
 
     missing = []
     for override, field in BAD_OVERRIDES:
-        since = max((e["seq"] for e in log(emulator)), default=0)
+        since = EmulatorAdmin(emulator.url).last_seq()
         text = _refusal(_call(provision_lab, overrides=[override]))
         _no_mutation(emulator, since)
         if f"{field}:" not in text and f"{field} " not in text:
@@ -215,7 +216,7 @@ def test_malformed_specs_refused_by_parameter_validation(emulator, prefect_harne
 
     missing = []
     for bad, field in BAD_SPECS:
-        since = max((e["seq"] for e in log(emulator)), default=0)
+        since = EmulatorAdmin(emulator.url).last_seq()
         text = _refusal(_call(provision_lab, spec=bad))
         _no_mutation(emulator, since)
         # Prefect names nested parameter paths with dots or its own location format.
@@ -256,18 +257,9 @@ class Chat:
             api_url=api_url,
             ui_url=api_url.removesuffix("/api"),
         )
-        body = urllib.parse.urlencode(
-            {
-                "command": "/lab",
-                "text": text,
-                "user_id": user,
-                "user_name": "reliability",
-                "response_url": "http://127.0.0.1:9/unused",
-                "trigger_id": f"t{len(calls)}",
-            }
-        )
+        body = slash_command(text, user, "http://127.0.0.1:9/unused", trigger_id=f"t{len(calls)}")
         with TestClient(create_app(settings, api=RecordingApi(api_url, timeout=30))) as http:
-            headers = Slack.headers(body.encode(), secret=SECRET)
+            headers = slack_headers(body, SECRET)
             resp = http.post("/slack/commands", content=body, headers=headers)
         assert resp.status_code == 200, resp.text
         return resp.json()["text"]
@@ -308,7 +300,7 @@ def test_a_valid_chat_command_creates_a_run(chat, emulator):
     assert "provisioning lab `control`" in answer, answer
     assert chat.creates() == [("POST", f"deployments/{chat.deployment_id}/create_flow_run")]
     assert len(chat.runs()) == len(before) + 1
-    assert log(emulator) == [], "chat called the cloud: it only creates a flow run"
+    assert EmulatorAdmin(emulator.url).requests() == [], "chat called the cloud: it only creates a flow run"
 
 
 @pytest.mark.parametrize("user", [USER, ADMIN])
@@ -324,4 +316,4 @@ def test_malformed_chat_commands_refused(text, expected, user, chat, emulator):
     assert wanted in answer, answer
     assert chat.creates() == [], f"a refused command asked Prefect for a run: {chat.calls}"
     assert chat.runs() == before, "a refused command created a flow run"
-    assert log(emulator) == [], "chat called the cloud"
+    assert EmulatorAdmin(emulator.url).requests() == [], "chat called the cloud"

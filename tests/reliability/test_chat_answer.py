@@ -11,13 +11,12 @@ user the API could not be reached, while the run was created anyway.
 from __future__ import annotations
 
 import threading
-import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
-from tests.deploy.test_chatops_server import Receiver, Slack
+from tests.fixtures_external import Receiver, slack_headers, slash_command
 
 SECRET = "reliability-answer-secret"
 ADMIN = "U0ADMIN"
@@ -109,19 +108,10 @@ def test_the_answer_goes_out_before_the_run_is_created(provision_deployment, emu
     )
     assert settings.api_timeout == 2.5  # the receiver's normal Prefect API timeout
     before = _runs_of_lab(provision_deployment)
-    body = urllib.parse.urlencode(
-        {
-            "command": "/lab",
-            "text": f"up {LAB} ttl=2h",
-            "user_id": ADMIN,
-            "user_name": "admin",
-            "response_url": receiver.url,
-            "trigger_id": "answer-1",
-        }
-    )
+    body = slash_command(f"up {LAB} ttl=2h", ADMIN, receiver.url, trigger_id="answer-1")
     try:
         with TestClient(create_app(settings)) as http:
-            headers = Slack.headers(body.encode(), secret=SECRET)
+            headers = slack_headers(body, SECRET)
             answer = http.post("/slack/commands", content=body, headers=headers)
             # What was true when the answer came back: the create had reached the API and was held there.
             held, runs_at_answer = proxy.held, _runs_of_lab(provision_deployment)
@@ -130,7 +120,7 @@ def test_the_answer_goes_out_before_the_run_is_created(provision_deployment, emu
     finally:
         proxy.release.set()
         proxy.server.shutdown()
-        receiver.server.shutdown()
+        receiver.close()
 
     assert answer.status_code == 200
     assert held >= 1 and runs_at_answer == before, "the answer waited for the run to be created"

@@ -19,7 +19,8 @@ from gke_lab.resources.iam_policy import Grants
 from gke_lab.resources.project_bindings import ensure as ensure_project_roles
 from gke_lab.resources.service_account import ensure as ensure_service_account
 from gke_lab.teardown import LabTarget, delete_service_accounts, remove_bindings
-from tests.reliability.helpers import DEEP, lab_spec, last_seq, log, state, together
+from tests.fixtures_emulator import EmulatorAdmin, lab_spec
+from tests.reliability.helpers import DEEP, together
 
 PROJECT = "shared-iam"
 LABS = 25 if DEEP else 10
@@ -28,7 +29,7 @@ BYSTANDER = "user:alice@example.com"
 
 
 def _spec(lab: str):
-    return lab_spec(PROJECT, lab, f"node_service_account.name=node-{lab}")
+    return lab_spec(lab, project=PROJECT)  # each lab names its service account after itself
 
 
 def _grant(spec) -> Grants:
@@ -38,7 +39,7 @@ def _grant(spec) -> Grants:
 
 
 def _pairs(emulator) -> set[tuple[str, str]]:
-    policy = state(emulator)["projects"][PROJECT]["iamPolicy"]
+    policy = EmulatorAdmin(emulator.url).project_state(PROJECT)["iamPolicy"]
     return {(b["role"], m) for b in policy.get("bindings", []) for m in b.get("members", [])}
 
 
@@ -67,17 +68,19 @@ def test_concurrent_grants_and_removals_keep_every_other_binding(emulator_factor
     for spec in early:
         _grant(spec)
 
-    seq = last_seq(emu)
+    seq = EmulatorAdmin(emu.url).last_seq()
     results = together([lambda s=s: _grant(s) for s in labs])
     failures = [r for r in results if isinstance(r, BaseException)]
     assert not failures, f"grants failed: {failures[:3]}"
     pairs = _pairs(emu)
     expected = {(r, BYSTANDER) for r in ROLES} | {(r, _member(s)) for s in early + labs for r in ROLES}
     assert expected - pairs == set(), f"bindings lost: {sorted(expected - pairs)}"
-    assert _conflicts(log(emu, seq)) >= 1, "the writers never collided: the race was not exercised"
+    assert _conflicts(EmulatorAdmin(emu.url).requests(seq)) >= 1, (
+        "the writers never collided: the race was not exercised"
+    )
 
     # All labs torn down at once: only their own members go.
-    seq = last_seq(emu)
+    seq = EmulatorAdmin(emu.url).last_seq()
     results = together(
         [
             lambda s=s: (
@@ -89,7 +92,9 @@ def test_concurrent_grants_and_removals_keep_every_other_binding(emulator_factor
     )
     failures = [r for r in results if isinstance(r, BaseException)]
     assert not failures, f"removals failed: {failures[:3]}"
-    assert _conflicts(log(emu, seq)) >= 1, "the removals never collided: the race was not exercised"
+    assert _conflicts(EmulatorAdmin(emu.url).requests(seq)) >= 1, (
+        "the removals never collided: the race was not exercised"
+    )
 
     pairs = _pairs(emu)
     survivors = {(r, BYSTANDER) for r in ROLES} | {(r, _member(s)) for s in early for r in ROLES}
@@ -98,6 +103,6 @@ def test_concurrent_grants_and_removals_keep_every_other_binding(emulator_factor
     )
     gone = {(r, _member(s)) for s in labs for r in ROLES}
     assert pairs & gone == set(), f"torn-down labs still bound: {sorted(pairs & gone)}"
-    accounts = {a["email"] for a in state(emu)["projects"][PROJECT]["serviceAccounts"]}
+    accounts = {a["email"] for a in EmulatorAdmin(emu.url).project_state(PROJECT)["serviceAccounts"]}
     assert {s.node_sa_email for s in early} <= accounts
     assert not accounts & {s.node_sa_email for s in labs}

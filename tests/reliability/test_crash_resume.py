@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from bench import inventory
-from tests.reliability.helpers import SCALE, lab_spec, log, state
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT, SCALE, EmulatorAdmin, lab_spec
 
-PROJECT = "gke-detail"
 REPO = Path(__file__).resolve().parents[2]
 GKE_LAB = str(Path(sys.executable).parent / "gke-lab")
 
@@ -53,12 +52,8 @@ RERUN_TIMEOUT_S = 300
 
 
 def _overrides() -> list[str]:
-    spec = lab_spec(PROJECT)
-    return [
-        f"project_id={spec.project_id}",
-        f"lab={spec.lab}",
-        "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]",
-    ]
+    spec = lab_spec(project=PROJECT)
+    return [f"project_id={spec.project_id}", f"lab={spec.lab}", LOCAL_NETWORK]
 
 
 def _up(emu, output: Path) -> subprocess.Popen:
@@ -94,7 +89,7 @@ def _kill_at(emu, moment: Callable[[dict], bool], output: Path) -> None:
     proc = _up(emu, output)
     deadline = time.monotonic() + 600
     try:
-        while not any(moment(e) for e in log(emu)):
+        while not any(moment(e) for e in EmulatorAdmin(emu.url).requests()):
             if proc.poll() is not None:
                 raise AssertionError(f"the run ended before the kill point:\n{output.read_text()[-2000:]}")
             assert time.monotonic() < deadline, "the kill point never came"
@@ -113,12 +108,12 @@ def test_killed_runs_resume_to_the_clean_result(emulator_factory, prefect_harnes
     without waiting on the others."""
     from flows.provision import provision_lab
 
-    spec = lab_spec(PROJECT)
+    spec = lab_spec(project=PROJECT)
     lock = f"gke-lab:{spec.project_id}:{spec.lab}"
     emu = emulator_factory(latency_scale=SCALE)
     clean_run = provision_lab(spec=spec, return_state=True)
     assert clean_run.is_completed(), clean_run.message
-    clean = inventory.snapshot(state(emu), PROJECT)
+    clean = inventory.snapshot(EmulatorAdmin(emu.url).state(), PROJECT)
 
     for point, moment in KILL_POINTS.items():
         emu = emulator_factory(latency_scale=SCALE)
@@ -148,7 +143,7 @@ def test_killed_runs_resume_to_the_clean_result(emulator_factory, prefect_harnes
         )
         assert _slots_held(lock) == 0, f"the rerun after a kill {point} left the lab's lock taken"
 
-        final = state(emu)
+        final = EmulatorAdmin(emu.url).state()
         assert inventory.duplicates(final, PROJECT) == [], point
         got = inventory.snapshot(final, PROJECT)
         for part in ("resources", "bindings"):

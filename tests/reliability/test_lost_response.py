@@ -13,7 +13,8 @@ from collections import Counter
 import pytest
 
 from bench import inventory
-from tests.reliability.helpers import SCALE, baseline, lab_spec, log, state
+from tests.fixtures_emulator import SCALE, EmulatorAdmin, lab_spec
+from tests.reliability.helpers import baseline
 
 LOST = {"mutating": True, "mode": "lost_response", "count": None}
 
@@ -102,21 +103,21 @@ def run_lab(emu, name: str, rules: list[dict]) -> list[dict]:
     from flows.provision import provision_lab
     from flows.teardown import teardown_lab
 
-    spec = lab_spec("gke-detail", name)
+    spec = lab_spec(name)
     before = baseline(emu, spec.project_id)
-    start = max((e["seq"] for e in log(emu)), default=0)
+    start = EmulatorAdmin(emu.url).last_seq()
     emu.faults.configure({"rules": rules})
 
     up = provision_lab(spec=spec, return_state=True)
     assert up.is_completed(), f"provision failed with lost responses: {up.message}"
-    assert inventory.duplicates(state(emu), spec.project_id) == []
+    assert inventory.duplicates(EmulatorAdmin(emu.url).state(), spec.project_id) == []
     down = teardown_lab(spec=spec, return_state=True)
     assert down.is_completed(), f"teardown failed with lost responses: {down.message}"
     emu.faults.clear()
-    after = state(emu)
+    after = EmulatorAdmin(emu.url).state()
     assert inventory.duplicates(after, spec.project_id) == []
     assert inventory.left_behind(before, after, spec.project_id) == []
-    return log(emu, start)
+    return EmulatorAdmin(emu.url).requests(start)
 
 
 def assert_once_each(entries: list[dict]) -> None:
@@ -188,7 +189,7 @@ def test_a_retried_insert_and_delete_wait_for_the_first_attempts_operation(emula
     from gke_lab.resources import network, subnetwork
 
     emu = emulator_factory(latency_scale=SLOW_SCALE)
-    spec = lab_spec("gke-detail", "lost-slow")
+    spec = lab_spec("lost-slow")
     baseline(emu, spec.project_id)
     c = Clients.from_env()
     marker = marker_for(spec, 0)
@@ -203,7 +204,11 @@ def test_a_retried_insert_and_delete_wait_for_the_first_attempts_operation(emula
     assert network.ensure(c, spec, marker).created is True  # by the first attempt; the retry met 409
     # The network is usable when ensure returns: the subnetwork insert is not refused as "not ready".
     assert subnetwork.ensure(c, spec, marker).created is True
-    inserts = [e for e in log(emu) if e["method"] == "POST" and e["path"].endswith("/global/networks")]
+    inserts = [
+        e
+        for e in EmulatorAdmin(emu.url).requests()
+        if e["method"] == "POST" and e["path"].endswith("/global/networks")
+    ]
     assert [(e["status"], e.get("served")) for e in inserts] == [(503, 200), (409, None)]
 
     lost_delete = {
@@ -222,6 +227,10 @@ def test_a_retried_insert_and_delete_wait_for_the_first_attempts_operation(emula
     if op is not None:
         ops.wait_compute(c, op, project=spec.project_id, region=spec.region, resource=resource)
     assert subnetwork.read(c, spec) is None  # gone once the delete returned
-    deletes = [e for e in log(emu) if e["method"] == "DELETE" and "/subnetworks/" in e["path"]]
+    deletes = [
+        e
+        for e in EmulatorAdmin(emu.url).requests()
+        if e["method"] == "DELETE" and "/subnetworks/" in e["path"]
+    ]
     assert [e.get("served", e["status"]) for e in deletes][0] == 200
     assert deletes[-1]["status"] == 404  # the retry found it gone

@@ -12,7 +12,6 @@ import base64
 import json
 import logging
 import threading
-import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,10 +20,11 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.reliability.helpers import SCALE, lab_spec
+from tests.fixtures_emulator import SCALE, lab_spec
+from tests.fixtures_external import service_account_key
 
 BLOCK = "reliability-sa-key"
 
@@ -105,27 +105,12 @@ def _all_logs(client, run_ids) -> list:
             return found
 
 
-def _throwaway_key(token_uri: str, project: str) -> tuple[dict, list[str], rsa.RSAPublicKey]:
-    """A service-account key file's content, the fragments of its private key to search for, and the
-    key's public half."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+def _fragments(pem: str) -> list[str]:
+    """The fragments of a private key to search for: every base64 line of it, and shorter slices that
+    would survive re-wrapping or truncation."""
     body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
-    # Every base64 line of the key, and shorter slices that would survive re-wrapping or truncation.
     joined = "".join(body)
-    fragments = body + [joined[i : i + 32] for i in range(0, len(joined) - 32, 97)]
-    info = {
-        "type": "service_account",
-        "project_id": project,
-        "private_key_id": uuid.uuid4().hex,
-        "private_key": pem,
-        "client_email": f"lab-runner@{project}.iam.gserviceaccount.com",
-        "client_id": "100000000000000000001",
-        "token_uri": token_uri,
-    }
-    return info, fragments, key.public_key()
+    return body + [joined[i : i + 32] for i in range(0, len(joined) - 32, 97)]
 
 
 def _leaks(text: str, fragments: list[str]) -> list[str]:
@@ -148,10 +133,11 @@ def test_service_account_key_never_leaks(emulator_factory, prefect_harness, capl
     from flows.provision import provision_lab
 
     emu = emulator_factory(latency_scale=SCALE)
-    spec = lab_spec("secret-lab")
-    info, fragments, public_key = _throwaway_key("", spec.project_id)
-    recorder = TokenRecorder(f"{emu.url}/token", public_key)
-    info["token_uri"] = recorder.url  # the block's token endpoint: the emulator's, behind the recorder
+    spec = lab_spec(project="secret-lab")
+    key = service_account_key(spec.project_id, token_uri="")
+    recorder = TokenRecorder(f"{emu.url}/token", key.public_key)
+    # The block's token endpoint: the emulator's, behind the recorder.
+    info, fragments = {**key.info, "token_uri": recorder.url}, _fragments(key.private_key_pem)
     GcpCredentials(service_account_info=info, project=spec.project_id).save(BLOCK, overwrite=True)
 
     caplog.set_level(logging.DEBUG)
@@ -195,5 +181,7 @@ def test_a_missing_credentials_block_fails_the_run(emulator_factory, prefect_har
     from flows.provision import provision_lab
 
     emulator_factory(latency_scale=SCALE)
-    run = provision_lab(spec=lab_spec("secret-lab-2"), credentials_block="no-such-block", return_state=True)
+    run = provision_lab(
+        spec=lab_spec(project="secret-lab-2"), credentials_block="no-such-block", return_state=True
+    )
     assert not run.is_completed()
