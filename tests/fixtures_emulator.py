@@ -71,6 +71,14 @@ class EmulatorAdmin:
     def clear_faults(self) -> dict[str, Any]:
         return self.call("DELETE", "faults")
 
+    def user_token(self, email: str) -> str:
+        """A named user's access token (their `gcloud auth print-access-token`): the subject is `email`."""
+        return self.call("POST", "identities/token", json={"email": email})["access_token"]
+
+    def set_quotas(self, project: str, limits: dict[str, float], region: str = REGION) -> dict[str, Any]:
+        """Set `project`'s regional quota limits in `region` (metric -> limit)."""
+        return self.call("POST", f"projects/{project}/quotas", json={"limits": limits, "region": region})
+
     def patch(self, project: str, kind: str, name: str, fields: dict[str, Any]) -> dict[str, Any]:
         """Set `fields` on a resource as if someone had changed it by hand."""
         return self.call(

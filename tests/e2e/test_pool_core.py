@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from kubernetes import client as k8s
@@ -31,12 +30,10 @@ from gke_lab.overrides import apply_overrides
 from gke_lab.pool_spec import PoolSpec
 from gke_lab.pools import NewLab, PoolState
 from gke_lab.resources.iam_policy import ensure_members
+from tests.fixtures_emulator import LOCAL_NETWORK, NUMBER, PROJECT, EmulatorAdmin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PROJECT = "gke-detail"
-NUMBER = 415104041262
-LOCAL = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
 FIRST, SECOND = "ws-00000a", "ws-00000b"
 ALICE, BOB, VICTIM = "alice@example.com", "bob@example.com", "victim@example.com"
 POOL = PoolSpec.model_validate(
@@ -52,7 +49,7 @@ POOL = PoolSpec.model_validate(
 
 
 def overrides(lab: str) -> list[str]:
-    return pools.lab_overrides(POOL, NewLab(lab, PROJECT), [LOCAL])
+    return pools.lab_overrides(POOL, NewLab(lab, PROJECT), [LOCAL_NETWORK])
 
 
 def up(lab: str):
@@ -63,7 +60,7 @@ def up(lab: str):
 
 
 def mutations(emu) -> list[dict]:
-    return [e for e in httpx.get(f"{emu.url}/_emulator/requests", timeout=60).json() if e["mutating"]]
+    return EmulatorAdmin(emu.url).mutations_since(0)
 
 
 def labs(clients: Clients) -> dict[str, pools.PoolLab]:
@@ -112,10 +109,7 @@ def binding_subjects(clients: Clients, lab: pools.PoolLab) -> list[str] | None:
 
 
 def user_token(emu, email: str) -> str:
-    """A named user's access token (their `gcloud auth print-access-token`), from the emulator."""
-    resp = httpx.post(f"{emu.url}/_emulator/identities/token", json={"email": email}, timeout=60)
-    resp.raise_for_status()
-    return resp.json()["access_token"]
+    return EmulatorAdmin(emu.url).user_token(email)
 
 
 def list_pods_as(clients: Clients, lab: pools.PoolLab, token: str) -> int:

@@ -31,10 +31,10 @@ from gke_lab.pool_spec import PoolSpec
 from gke_lab.pools import Census, ClaimResult, NewLab, PoolDecision, PoolLab, PoolState
 from gke_lab.spec import SpecError
 from tasks import pools as pool_tasks
+from tests.fixtures_emulator import PROJECT
 
 pytestmark = [pytest.mark.e2e]
 
-PROJECT = "gke-detail"
 CLAIMANT = "alice@example.com"
 
 

@@ -25,6 +25,7 @@ from tests.emulator.helpers import (
     wait_gke,
     wait_propagation,
 )
+from tests.fixtures_emulator import EmulatorAdmin
 
 LAB_A, LAB_B = "pool-lab-a", "pool-lab-b"
 ALICE, BOB = "alice@example.com", "bob@example.com"
@@ -56,9 +57,7 @@ def labs():
 
 
 def user_token(emu: Emulator, email: str) -> str:
-    resp = httpx.post(f"{emu.url}/_emulator/identities/token", json={"email": email}, timeout=30)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
+    return EmulatorAdmin(emu.url).user_token(email)
 
 
 def product_token(emu: Emulator) -> str:
