@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -28,6 +31,38 @@ def _say(text: str) -> None:
 
 def _section(title: str, body: str) -> None:
     click.echo(f"\n{'-' * 100}\n{title}\n{'-' * 100}\n{body}")
+
+
+@contextmanager
+def _on_emulator(latency_scale: float, project: str) -> Iterator[Callable[[], bool]]:
+    """An emulator in this process for the demo's body, which runs with the clients pointed at it; any
+    failure of the body is reported in one line and the emulator still stops. Yields `failed()`."""
+    from emulator.server import Emulator
+    from gke_lab.clients import EMULATOR_ENV
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    started = time.monotonic()
+    _say(f"starting the Google Cloud emulator (latency scale {latency_scale}) ...")
+    emu = Emulator(
+        host="127.0.0.1", port=0, latency_scale=latency_scale, projects={project: DEMO_PROJECT_NUMBER}
+    ).start()
+    previous = os.environ.get(EMULATOR_ENV)
+    os.environ[EMULATOR_ENV] = emu.address
+    outcome: dict[str, Any] = {"failed": False}
+    try:
+        _say(f"emulator serving at {emu.url} ({EMULATOR_ENV}={emu.address})")
+        yield lambda: bool(outcome["failed"])
+    except Exception as exc:  # noqa: BLE001 - the demo reports any failure and still stops the emulator
+        outcome["failed"] = True
+        click.secho(f"demo failed: {type(exc).__name__}: {exc}", fg="red", err=True)
+    finally:
+        _say("stopping the emulator")
+        emu.stop()
+        if previous is None:
+            os.environ.pop(EMULATOR_ENV, None)
+        else:
+            os.environ[EMULATOR_ENV] = previous
+        _say(f"done in {time.monotonic() - started:.0f} s")
 
 
 @main.command("demo")
@@ -51,27 +86,12 @@ def demo_command(latency_scale: float | None, overrides: tuple[str, ...], pool: 
 
         sys.exit(pool_demo(POOL_LATENCY_SCALE if latency_scale is None else latency_scale, overrides))
     latency_scale = LATENCY_SCALE if latency_scale is None else latency_scale
-    from emulator.server import Emulator
     from gke_lab.audit import summary as audit_summary
-    from gke_lab.clients import EMULATOR_ENV
     from gke_lab.overrides import apply_overrides
     from gke_lab.reports import audit_markdown, verification_markdown
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     spec = apply_overrides(None, DEMO_OVERRIDES + list(overrides))
-    started = time.monotonic()
-    _say(f"starting the Google Cloud emulator (latency scale {latency_scale}) ...")
-    emu = Emulator(
-        host="127.0.0.1",
-        port=0,
-        latency_scale=latency_scale,
-        projects={spec.project_id: DEMO_PROJECT_NUMBER},
-    ).start()
-    previous = os.environ.get(EMULATOR_ENV)
-    os.environ[EMULATOR_ENV] = emu.address
-    failed = False
-    try:
-        _say(f"emulator serving at {emu.url} ({EMULATOR_ENV}={emu.address})")
+    with _on_emulator(latency_scale, spec.project_id) as failed:
         _say(
             f"provisioning lab {spec.lab!r} in {spec.project_id}: default network removal, VPC + subnet + "
             "Cloud NAT, KMS keys + agent bindings, node service account + roles (concurrently), then the "
@@ -96,17 +116,5 @@ def demo_command(latency_scale: float | None, overrides: tuple[str, ...], pool: 
         with flow_run_output(quiet=False):
             torn = teardown_lab(spec=spec, destroy_keys=True)
         _section("Teardown", Report.from_dict(torn).markdown())
-
-    except Exception as exc:  # noqa: BLE001 - the demo reports any failure and still stops the emulator
-        failed = True
-        click.secho(f"demo failed: {exc}", fg="red", err=True)
-    finally:
-        _say("stopping the emulator")
-        emu.stop()
-        if previous is None:
-            os.environ.pop(EMULATOR_ENV, None)
-        else:
-            os.environ[EMULATOR_ENV] = previous
-    _say(f"done in {time.monotonic() - started:.0f} s")
-    if failed:
+    if failed():
         sys.exit(1)

@@ -8,14 +8,11 @@ process instead of through deployments and workers.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import click
-
-from gke_lab.cli.demo import DEMO_OVERRIDES, DEMO_PROJECT, DEMO_PROJECT_NUMBER, _say, _section
+from gke_lab.cli.demo import DEMO_OVERRIDES, DEMO_PROJECT, _on_emulator, _say, _section
 
 DEMO_POOL = "demo"
 DEMO_CLAIMANT = "student@example.com"
@@ -24,33 +21,9 @@ POOL_SIZE = 2
 
 def pool_demo(latency_scale: float, overrides: tuple[str, ...]) -> int:
     """Run the pool demo; the exit code (0: every step worked)."""
-    from emulator.server import Emulator
-    from gke_lab.clients import EMULATOR_ENV
-
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    started = time.monotonic()
-    _say(f"starting the Google Cloud emulator (latency scale {latency_scale}) ...")
-    emu = Emulator(
-        host="127.0.0.1", port=0, latency_scale=latency_scale, projects={DEMO_PROJECT: DEMO_PROJECT_NUMBER}
-    ).start()
-    previous = os.environ.get(EMULATOR_ENV)
-    os.environ[EMULATOR_ENV] = emu.address
-    failed = False
-    try:
-        _say(f"emulator serving at {emu.url} ({EMULATOR_ENV}={emu.address})")
+    with _on_emulator(latency_scale, DEMO_PROJECT) as failed:
         _run(list(overrides))
-    except Exception as exc:  # noqa: BLE001 - the demo reports any failure and still stops the emulator
-        failed = True
-        click.secho(f"demo failed: {type(exc).__name__}: {exc}", fg="red", err=True)
-    finally:
-        _say("stopping the emulator")
-        emu.stop()
-        if previous is None:
-            os.environ.pop(EMULATOR_ENV, None)
-        else:
-            os.environ[EMULATOR_ENV] = previous
-    _say(f"done in {time.monotonic() - started:.0f} s")
-    return 1 if failed else 0
+    return 1 if failed() else 0
 
 
 def _run(overrides: list[str]) -> None:
@@ -58,6 +31,7 @@ def _run(overrides: list[str]) -> None:
     from gke_lab import pool_card, pools, progress
     from gke_lab.cli.lab import flow_run_output
     from gke_lab.clients import Clients
+    from gke_lab.cost import hourly
     from gke_lab.overrides import apply_overrides
     from gke_lab.pool_spec import PoolSpec
 
@@ -72,10 +46,10 @@ def _run(overrides: list[str]) -> None:
     )
     clients = Clients.from_env()
     typical = sum(phase.typical for phase in progress.PROVISION)
-    # The emulator's project is new: its APIs are disabled until the first provision enables them, so the
-    # pool starts from an empty census rather than a read.
-    decision = pools.decide(pool, pools.Census(pool=pool.name), time.time(), provision_seconds=typical)
+    # The project is new: its Kubernetes Engine API is off, which the census reads as "no lab yet".
+    decision = pools.decide(pool, pools.census(clients, pool), time.time(), provision_seconds=typical)
     base = variant_spec(pool.blueprint)
+    lab_cost = hourly(apply_overrides(base, list(pool.overrides)))
     specs = [apply_overrides(base, pools.lab_overrides(pool, new)) for new in decision.provision]
     _say(
         f"filling pool {pool.name!r} (hot size {pool.hot_size}): provisioning "
@@ -89,7 +63,7 @@ def _run(overrides: list[str]) -> None:
             for result in workers.map(lambda spec: provision_lab(spec=spec), specs):
                 _say(f"lab {result['lab']} ready ({time.monotonic() - fill_started:.0f} s)")
     _section(
-        "Pool status: filled", pools.status_markdown(pool, pools.census(clients, pool), time.time(), None)
+        "Pool status: filled", pools.status_markdown(pool, pools.census(clients, pool), time.time(), lab_cost)
     )
 
     _say(f"{DEMO_CLAIMANT} claims a lab of pool {pool.name!r} ...")
@@ -101,7 +75,7 @@ def _run(overrides: list[str]) -> None:
     _section("Lab card", pool_card.claim_card_markdown(claimed))
     _say(f"claimed {claimed.lab.lab} in {took:.1f} s (a lab made from scratch took the fill above)")
     census = pools.census(clients, pool)
-    _section("Pool status: one claimed", pools.status_markdown(pool, census, time.time(), None))
+    _section("Pool status: one claimed", pools.status_markdown(pool, census, time.time(), lab_cost))
 
     _say("tearing the pool down: the claimed lab released by its claimant, the idle one reaped ...")
     ending = [pools.release(clients, pool, claimed.lab.lab, DEMO_CLAIMANT)]
