@@ -239,7 +239,14 @@ def claims_ahead(pool: str, run_id: UUID) -> int:
     """How many claim-lab runs of the pool wait ahead of this one."""
     with get_client(sync_client=True) as client:
         me = client.read_flow_run(run_id)
-        runs = client.read_flow_runs(
+        runs = _running_claims(client, pool)
+    return runs_ahead(runs, me, datetime.now(UTC))
+
+
+def _running_claims(client: Any, pool: str) -> list[Any]:
+    """The claim-lab runs of `pool` that are RUNNING: waiting in line, or being served."""
+    return list(
+        client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[CLAIM_FLOW])),
             flow_run_filter=FlowRunFilter(
                 tags=FlowRunFilterTags(all_=[pool_tag(pool)]),
@@ -247,7 +254,7 @@ def claims_ahead(pool: str, run_id: UUID) -> int:
             ),
             limit=RUNS_READ,
         )
-    return runs_ahead(runs, me, datetime.now(UTC))
+    )
 
 
 @task(name="waiting-claims", **LIVE)
@@ -255,14 +262,7 @@ def waiting_claims(pool: str) -> int:
     """How many claim-lab runs of the pool are waiting in line now (started, not finished, not stale)."""
     now = datetime.now(UTC)
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[CLAIM_FLOW])),
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[pool_tag(pool)]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
-            ),
-            limit=RUNS_READ,
-        )
+        runs = _running_claims(client, pool)
     oldest = now - timedelta(minutes=MAX_WAIT_MINUTES)
     return sum(1 for run in runs if run.start_time is not None and run.start_time >= oldest)
 
