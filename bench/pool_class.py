@@ -90,6 +90,7 @@ class ClassOutcome:
     seats: int
     fit: int  # seats the projects' quotas hold
     ready_at_start: int
+    placed: int = 0  # labs the pool started (one provision-lab run each)
     reaped_before_grace: tuple[str, ...] = ()  # unclaimed labs that went before the grace period ended
     unclaimed_after_grace: tuple[str, ...] = ()  # unclaimed labs still ready at the end
     labs_left: int = 0  # labs in the pool's census after the end
@@ -102,6 +103,8 @@ class ClassOutcome:
 
     def problems(self) -> list[str]:
         found = []
+        if self.placed > self.fit:
+            found.append(f"{self.placed} labs placed where the quotas fit {self.fit}")
         if self.ready_at_start < self.wanted:
             found.append(f"{self.ready_at_start} of {self.wanted} seats ready at the start")
         if self.reaped_before_grace:
@@ -127,6 +130,21 @@ def seats_text(ready: int, seats: int, fit: int, blocked: Sequence[str]) -> str:
         return f"{ready}/{seats}"
     why = blocked[0] if blocked else "quotas"
     return f"{ready}/{seats} (quotas fit {fit}: {why})"
+
+
+def placed_per_project(runs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Labs the pool started per project: its provision-lab runs, one lab each (tags `lab:` and
+    `project:`), a lab counted once however often it was tried."""
+    labs: dict[str, set[str]] = {}
+    for run in runs:
+        tags = list(run.get("tags") or [])
+        if run.get("flow_name") != "provision-lab" or f"gke-lab-pool:{POOL}" not in tags:
+            continue
+        lab = next((t.removeprefix("lab:") for t in tags if t.startswith("lab:")), None)
+        project = next((t.removeprefix("project:") for t in tags if t.startswith("project:")), None)
+        if lab and project:
+            labs.setdefault(project, set()).add(lab)
+    return {project: len(names) for project, names in sorted(labs.items())}
 
 
 def reaped_too_early(
@@ -452,6 +470,7 @@ def run_class(
                 if run["state_type"] in ("FAILED", "CRASHED")
             )
             claimed_labs = [c["lab"] for c in claimed if c["lab"]]
+            placed = placed_per_project(runs)
             unclaimed_ready_late = sorted(
                 lab
                 for lab in watch.of("ready")
@@ -461,6 +480,7 @@ def run_class(
                 seats=seats,
                 fit=fit,
                 ready_at_start=len(ready_at_start or []),
+                placed=sum(placed.values()),
                 reaped_before_grace=tuple(reaped_too_early(watch.of("reaping"), claimed_labs, grace_end)),
                 unclaimed_after_grace=tuple(unclaimed_ready_late),
                 labs_left=len(census.labs),
@@ -480,6 +500,10 @@ def run_class(
                 gone_s_after_end=_after(watch.gone, end.timestamp()),
                 cleared_s_after_end=round(cleared_at - end.timestamp(), 1) if cleared_at else None,
                 quotas_at_start=quotas_at_start,
+                placed_per_project=placed,
+                fill_s=round(max(watch.of("ready").values()) - now.timestamp(), 1)
+                if watch.of("ready")
+                else None,
                 maintain_passes=passes,
                 runs=dict(sorted(counts.items())),
                 failed_runs=list(failed_runs[:10]),
@@ -507,6 +531,7 @@ def run_class(
         return {"value": None, "target": TARGET, "ok": False, "detail": detail}
     value = {
         "ready_at_start": seats_text(outcome.ready_at_start, seats, fit, blocked),
+        "placed": outcome.placed,
         "claimed": len([c for c in detail["claims"] if c["lab"]]),
         "unclaimed_reaped": len(detail["unclaimed_reaping_s_after_start"]),
         "labs_left": outcome.labs_left,

@@ -3,7 +3,13 @@ after the grace period, seats the quotas cannot hold named with the quota."""
 
 from __future__ import annotations
 
-from bench.pool_class import ClassOutcome, ReadyTimeline, reaped_too_early, seats_text
+from bench.pool_class import (
+    ClassOutcome,
+    ReadyTimeline,
+    placed_per_project,
+    reaped_too_early,
+    seats_text,
+)
 
 
 def test_ready_timeline_counts_labs_ready_by_the_start_and_says_how_early():
@@ -51,3 +57,25 @@ def test_seats_text_names_the_quota_that_keeps_seats_out():
     assert seats_text(24, 30, 24, blocked) == (
         "24/30 (quotas fit 24: project a: IN_USE_ADDRESSES needs 1, 0 free of 8)"
     )
+
+
+def test_placed_per_project_counts_each_lab_of_the_pool_once():
+    def run(lab: str, project: str, flow: str = "provision-lab", pool: str = "bench-class") -> dict:
+        return {
+            "flow_name": flow,
+            "tags": ["gke-lab", f"gke-lab-pool:{pool}", f"lab:{lab}", f"project:{project}"],
+        }
+
+    runs = [
+        run("bench-class-000001", "a"),
+        run("bench-class-000001", "a"),  # tried twice: one lab
+        run("bench-class-000002", "b"),
+        run("bench-class-000002", "b", flow="teardown-lab"),
+        run("other-000003", "b", pool="other"),
+    ]
+    assert placed_per_project(runs) == {"a": 1, "b": 1}
+
+
+def test_outcome_refuses_labs_placed_beyond_the_quotas():
+    outcome = ClassOutcome(seats=30, fit=24, ready_at_start=24, placed=30)
+    assert outcome.problems() == ["30 labs placed where the quotas fit 24"]
