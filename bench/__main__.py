@@ -28,7 +28,18 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 EMULATOR_ENV = "GKE_LAB_EMULATOR_HOST"
 LOCAL_NETWORK = "cluster.master_authorized_networks=[{cidr: 127.0.0.1/32, name: local}]"
-PHASES = ("provision", "replay", "rerun", "teardown", "fleet", "demo", "startup", "estimate", "pools")
+PHASES = (
+    "provision",
+    "replay",
+    "rerun",
+    "teardown",
+    "fleet",
+    "demo",
+    "startup",
+    "estimate",
+    "pools",
+    "pool_class",
+)
 
 
 def lab_spec(project: str, lab: str = "cluster") -> Any:
@@ -305,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
             pools.bench_pools(args.claims, figures, _figure)
     if "demo" not in skip:
         bench_demo(figures)
+    if "pool_class" not in skip:
+        # A stack of its own (PostgreSQL, server, workers, emulator): outside the test harness.
+        from bench.pool_class import run_class
+
+        figures["pool_class"] = run_class()
     if args.deep:
         bench_deep(figures)
 

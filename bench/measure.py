@@ -6,7 +6,7 @@ import contextvars
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,19 +14,30 @@ import psutil
 
 
 class PeakRss:
-    """Samples the resident memory of this process and all its descendants until stopped."""
+    """Samples the resident memory of this process and all its descendants until stopped, plus the trees of
+    `extra_roots` (processes that daemonised away from us, e.g. a PostgreSQL started by pg_ctl)."""
 
-    def __init__(self, interval_s: float = 0.2) -> None:
+    def __init__(
+        self, interval_s: float = 0.2, extra_roots: Callable[[], Iterable[int]] | None = None
+    ) -> None:
         self.interval_s = interval_s
+        self.extra_roots = extra_roots
         self.peak_bytes = 0
         self.peak_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
 
     def _sample(self) -> None:
-        root = psutil.Process(os.getpid())
+        pids = [os.getpid(), *(self.extra_roots() if self.extra_roots else ())]
+        tree: dict[int, psutil.Process] = {}
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                tree.update({p.pid: p for p in [root, *root.children(recursive=True)]})
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
         total, count = 0, 0
-        for proc in [root, *root.children(recursive=True)]:
+        for proc in tree.values():
             try:
                 total += proc.memory_info().rss
                 count += 1

@@ -191,11 +191,16 @@ def begin_reap(lab: PoolLab) -> bool:
 
 @task(name="start-teardown", **LIVE)
 def start_teardown(pool: str, lab: PoolLab) -> str:
-    """Start the teardown of a pool lab (already moved to reaping) as a teardown-lab run; its run id."""
+    """Start the teardown of a pool lab (already moved to reaping) as a teardown-lab run; its run id.
+
+    The server lays these parameters over the deployment's (prefect.yaml gives teardown-lab a default
+    blueprint), and the flow refuses an identity beside a blueprint: so blueprint and overrides are cleared
+    here, explicitly."""
     regions = [region_of(lab.location)] if lab.location else []
+    identity = {"project_id": lab.project, "lab": lab.lab, "regions": regions}
     run = start_run(
         TEARDOWN_DEPLOYMENT,
-        parameters={"identity": {"project_id": lab.project, "lab": lab.lab, "regions": regions}},
+        parameters={"identity": identity, "blueprint": None, "overrides": None},
         tags=["gke-lab", pool_tag(pool), f"{LAB_TAG}{lab.lab}", f"{PROJECT_TAG}{lab.project}"],
         flow_run_name=f"teardown {lab.lab}@{lab.project}",
     )
