@@ -406,14 +406,25 @@ def place(
     count: int,
     *,
     load: Mapping[str, int] | None = None,
+    reserved: Mapping[str, int] | None = None,
 ) -> Placement:
     """Spread `count` labs over the projects of `quotas`, least-loaded first (labs it already has in `load`,
-    plus those placed here; ties keep the mapping's order), each only where all its needs still fit."""
+    plus those placed here; ties keep the mapping's order), each only where all its needs still fit.
+
+    `reserved`: labs per project still being made. regions.get reports what exists, and a lab in flight
+    has not made all of it yet (its NAT address counts once a node uses it), so their needs are counted
+    as taken: a second pass must not place labs into room the first pass's labs will fill. A lab whose
+    cluster already counts is then counted twice, which can only delay a placement, never exceed a quota.
+    """
     load = dict(load or {})
     order = list(quotas)
     if needs.unknown is not None:
         return Placement((), tuple(f"project {p}: {needs.unknown}" for p in order))
     taken: dict[str, dict[str, float]] = {p: {} for p in order}
+    for project, labs in (reserved or {}).items():
+        if project in taken and labs > 0:
+            for need in needs.amounts(quotas[project]):
+                taken[project][need.metric] = taken[project].get(need.metric, 0.0) + need.amount * labs
     unchecked = tuple(f"project {p}: quotas unknown: {quotas[p].unknown}" for p in order if quotas[p].unknown)
     placed: list[str] = []
     blocked: tuple[str, ...] = ()

@@ -162,7 +162,10 @@ def placement(pool: PoolSpec, spec: LabSpec, census: Census) -> quotas.Placement
     load = pools.project_load(census)
     room = max(pool.max_size - sum(load.values()), 0)
     read = {project: quotas.read(clients(), project, spec.region) for project in pool.projects}
-    return quotas.place(quotas.needs(spec), read, room, load=load)
+    in_flight: dict[str, int] = {}
+    for lab in census.in_state(pools.PoolState.PROVISIONING):
+        in_flight[lab.project] = in_flight.get(lab.project, 0) + 1
+    return quotas.place(quotas.needs(spec), read, room, load=load, reserved=in_flight)
 
 
 @task(name="pool-decide", **LIVE)
