@@ -285,9 +285,15 @@ def new_lab_name(pool: PoolSpec) -> str:
     return pool_lab_name(pool.name, secrets.token_hex(3))
 
 
-def provision_margin(provision_seconds: float) -> float:
-    """How long before a class starts its seats are begun: one and a half provisions and five minutes."""
-    return provision_seconds * 1.5 + 300
+# Provisions that run at once (prefect.yaml: provision-lab's concurrency limit; a unit test holds them equal).
+PROVISIONS_AT_ONCE = 4
+
+
+def provision_margin(provision_seconds: float, seats: int = 1) -> float:
+    """How long before a class starts its seats are begun: the rounds the seats take at PROVISIONS_AT_ONCE
+    provisions at a time, half a provision more, and five minutes."""
+    rounds = -(-max(seats, 1) // PROVISIONS_AT_ONCE)
+    return provision_seconds * (rounds + 0.5) + 300
 
 
 def project_load(census: Census) -> dict[str, int]:
@@ -330,7 +336,7 @@ def decide(
             reap = list(ready)  # unclaimed seats after the grace period
         if now >= start:
             target = 0  # no new labs once the class has started
-        elif now >= start - provision_margin(provision_seconds):
+        elif now >= start - provision_margin(provision_seconds, schedule.seats):
             target = schedule.seats
         else:
             target = pool.hot_size

@@ -294,3 +294,22 @@ def test_a_census_counts_no_lab_in_a_project_whose_container_api_was_never_enabl
     ]
     with pytest.raises(Exception, match="container.clusters.list"):
         pools.census(listing(other), pool(projects=[A, B]))
+
+
+def test_a_class_begins_early_enough_for_all_its_seats_at_the_provisions_allowed_at_once():
+    """30 seats, at most PROVISIONS_AT_ONCE provisions at a time (provision-lab's concurrency limit): the
+    fill takes ceil(30 / 4) = 8 rounds, so it must begin at least 8 provision times before the start."""
+    seats = 30
+    rounds = -(-seats // pools.PROVISIONS_AT_ONCE)
+    assert pools.provision_margin(PROVISION, seats) >= rounds * PROVISION
+    assert pools.provision_margin(PROVISION, 1) < pools.provision_margin(PROVISION, seats)
+
+
+def test_provisions_at_once_is_the_provision_deployments_concurrency_limit():
+    import yaml
+
+    from tests.docs.runnable import REPO
+
+    declared = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+    (provision,) = [d for d in declared if d["name"] == "provision-lab"]
+    assert provision["concurrency_limit"]["limit"] == pools.PROVISIONS_AT_ONCE
