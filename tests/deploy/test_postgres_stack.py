@@ -4,12 +4,13 @@ workers, three labs provisioned at once through the REST API, then removed by on
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import datetime
 
 import pytest
 
-from tests.fixtures_emulator import LOCAL_NETWORK
+from tests.fixtures_emulator import LOCAL_NETWORK, PROJECT
 from tests.fixtures_servers import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -116,3 +117,93 @@ def test_three_labs_at_once_on_postgres_with_two_workers(postgres_stack: Stack):
         for n in state[project]["networks"]
         if "gke-lab" in (n.get("description") or "")
     ]
+
+
+POOL = "race"
+
+
+def pool_clusters(stack: Stack) -> list[dict]:
+    return [
+        c
+        for c in stack.emulator.project_state(PROJECT)["clusters"]
+        if c["resourceLabels"].get("gke-lab-pool") == POOL
+    ]
+
+
+def wait_for(what: str, check, stack: Stack, timeout: float = 420):
+    """Poll `check()` until it answers something true; the bound only ends a wait that would never end."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            runs = [(r["name"], r["state"]["type"], r["state"].get("message")) for r in stack.flow_runs()]
+            raise AssertionError(f"{what} never happened; runs: {runs}\n{stack.logs()}")
+        time.sleep(1)
+    return found
+
+
+def test_two_claims_race_across_workers_for_one_ready_lab(postgres_stack: Stack):
+    """A pool with one ready lab and two claim-lab runs at once, each in its own worker process: one takes
+    the lab, the other waits in line, asks for a refill and is served the new lab; each lab is claimed by
+    exactly one person. Releasing both removes both labs and both people's project role."""
+    from gke_lab.pools import claimant_label
+
+    stack = postgres_stack
+    pool = {
+        "name": POOL,
+        "projects": [PROJECT],
+        "hot_size": 1,
+        "max_size": 2,
+        "overrides": [LOCAL_NETWORK, "delete_default_network=false"],
+        "claimers": ["domain:example.com"],
+    }
+    save = (
+        "from blocks.pool import LabPool; from gke_lab.pool_spec import PoolSpec; "
+        f"LabPool(pool=PoolSpec(**{pool!r})).save({POOL!r}, overwrite=True)"
+    )
+    stack.run([sys.executable, "-c", save])
+
+    maintain = stack.wait_run(stack.create_run("maintain-pools", {"pools": [POOL]})["id"], timeout=300)
+    assert maintain["state"]["type"] == "COMPLETED", f"{maintain['state']}\n{stack.logs()}"
+    (first,) = wait_for(
+        "the pool's first lab ready",
+        lambda: [c for c in pool_clusters(stack) if c["resourceLabels"].get("gke-lab-pool-state") == "ready"],
+        stack,
+    )
+
+    people = ["alice@example.com", "bob@example.com"]
+    runs = {
+        who: stack.create_run(
+            "claim-lab", {"pool": POOL, "identity": who, "poll_seconds": 1, "wait_minutes": 15}
+        )
+        for who in people
+    }
+    finished = {who: stack.wait_run(run["id"], timeout=900) for who, run in runs.items()}
+    failed = {who: r["state"] for who, r in finished.items() if r["state"]["type"] != "COMPLETED"}
+    assert not failed, f"{failed}\n{stack.logs()}"
+
+    claimed = {c["resourceLabels"]["gke-lab"]: c["resourceLabels"] for c in pool_clusters(stack)}
+    assert len(claimed) == 2 and first["resourceLabels"]["gke-lab"] in claimed
+    assert sorted(labels.get("gke-lab-pool-state") for labels in claimed.values()) == ["claimed", "claimed"]
+    assert sorted(labels.get("gke-lab-claimed-by") for labels in claimed.values()) == sorted(
+        claimant_label(who) for who in people
+    )
+    # They raced: the two claim runs' spans overlap (the second waited in line while the first was served).
+    spans = [
+        (datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"]))
+        for r in finished.values()
+    ]
+    assert max(s for s, _ in spans) < min(e for _, e in spans), spans
+
+    owner = {labels["gke-lab-claimed-by"]: lab for lab, labels in claimed.items()}
+    for who in people:
+        done = stack.wait_run(
+            stack.create_run(
+                "release-lab", {"pool": POOL, "lab": owner[claimant_label(who)], "requester": who}
+            )["id"],
+            timeout=300,
+        )
+        assert done["state"]["type"] == "COMPLETED", f"{done['state']}\n{stack.logs()}"
+    wait_for("both labs torn down", lambda: not pool_clusters(stack) or None, stack)
+    policy = stack.emulator.project_state(PROJECT)["iamPolicy"]
+    members = {m for b in policy.get("bindings", []) for m in b.get("members", [])}
+    assert not members & {f"user:{who}" for who in people}, policy
