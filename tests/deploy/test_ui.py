@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -77,6 +78,19 @@ def open_custom_run(page) -> None:
     custom.click()
 
 
+def wait_submitted(page, stack: Stack, overrides: list[str], timeout: float = 120) -> None:
+    """After Submit: the UI's "scheduled to start now" toast, or the run the form created. The toast is
+    gone after a few seconds, and a loaded browser may render it late or not at all; the run, created by
+    nothing but this form, is what the toast stands for."""
+    deadline = time.monotonic() + timeout
+    toast = page.get_by_text("scheduled to start now").first
+    while not toast.is_visible():
+        if any(r["parameters"].get("overrides") == overrides for r in stack.flow_runs()):
+            return
+        assert time.monotonic() < deadline, "the form's Submit created no run"
+        page.wait_for_timeout(500)
+
+
 def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, shots: Path):
     from playwright.sync_api import expect
 
@@ -107,7 +121,7 @@ def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, s
             items.nth(n - 1).fill(value)
         page.screenshot(path=str(shots / "custom-run-form.png"), full_page=True)
         page.get_by_role("button", name="Submit").click()
-        page.get_by_text("scheduled to start now").first.wait_for()
+        wait_submitted(page, sqlite_stack, OVERRIDES)
         page.screenshot(path=str(shots / "submitted.png"))
 
         # Found by what the form sent, not by its name: the UI may still replace a typed run name with a
@@ -140,11 +154,11 @@ def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, s
     assert int(cluster["resourceLabels"]["gke-lab-expires"]) == stamp + 5400
 
 
-def submit_custom_run(page, ui_url: str, deployment: str, overrides: list[str]) -> None:
+def submit_custom_run(page, stack: Stack, deployment: str, overrides: list[str]) -> None:
     """Deployments > DEPLOYMENT > Run > Custom run; blueprint small-zonal and OVERRIDES; Submit."""
     from playwright.sync_api import expect
 
-    page.goto(ui_url + "/")
+    page.goto(stack.ui_url + "/")
     page.get_by_role("link", name="Deployments").first.click()
     page.get_by_role("link", name=deployment, exact=True).first.click()
     open_custom_run(page)
@@ -161,7 +175,7 @@ def submit_custom_run(page, ui_url: str, deployment: str, overrides: list[str]) 
         expect(items).to_have_count(n)
         items.nth(n - 1).fill(value)
     page.get_by_role("button", name="Submit").click()
-    page.get_by_text("scheduled to start now").first.wait_for()
+    wait_submitted(page, stack, overrides)
 
 
 def test_two_labs_from_the_ui_form_only_the_lab_differing(sqlite_stack: Stack, browser, shots: Path):
@@ -183,7 +197,7 @@ def test_two_labs_from_the_ui_form_only_the_lab_differing(sqlite_stack: Stack, b
         }  # fmt: skip
 
     def run_from_form(page, deployment: str, lab: str) -> None:
-        submit_custom_run(page, sqlite_stack.ui_url, deployment, overrides(lab))
+        submit_custom_run(page, sqlite_stack, deployment, overrides(lab))
         (run,) = [
             r
             for r in sqlite_stack.flow_runs()
