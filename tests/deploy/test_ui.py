@@ -78,17 +78,28 @@ def open_custom_run(page) -> None:
     custom.click()
 
 
-def wait_submitted(page, stack: Stack, overrides: list[str], timeout: float = 120) -> None:
-    """After Submit: the UI's "scheduled to start now" toast, or the run the form created. The toast is
-    gone after a few seconds, and a loaded browser may render it late or not at all; the run, created by
-    nothing but this form, is what the toast stands for."""
-    deadline = time.monotonic() + timeout
+def submit(page, stack: Stack, deployment: str, overrides: list[str]) -> None:
+    """Click Submit until the form has created its run: the UI's "scheduled to start now" toast, or the run
+    itself (the toast is gone after a few seconds and a loaded browser may render it late). A click that
+    lands while the form is still validating its last edit submits nothing: it is clicked again after
+    30 s without a run (a run only this form creates, so a second run would fail the test's lookup)."""
+    deployment_id = stack.deployment_id(deployment)
     toast = page.get_by_text("scheduled to start now").first
-    while not toast.is_visible():
-        if any(r["parameters"].get("overrides") == overrides for r in stack.flow_runs()):
-            return
-        assert time.monotonic() < deadline, "the form's Submit created no run"
-        page.wait_for_timeout(500)
+
+    def created() -> bool:
+        return toast.is_visible() or any(
+            r["parameters"].get("overrides") == overrides and r["deployment_id"] == deployment_id
+            for r in stack.flow_runs()
+        )
+
+    for _ in range(4):
+        page.get_by_role("button", name="Submit").click()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if created():
+                return
+            page.wait_for_timeout(500)
+    raise AssertionError("the form's Submit created no run")
 
 
 def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, shots: Path):
@@ -120,8 +131,7 @@ def test_custom_run_from_the_ui_provisions_a_lab(sqlite_stack: Stack, browser, s
             expect(items).to_have_count(n)
             items.nth(n - 1).fill(value)
         page.screenshot(path=str(shots / "custom-run-form.png"), full_page=True)
-        page.get_by_role("button", name="Submit").click()
-        wait_submitted(page, sqlite_stack, OVERRIDES)
+        submit(page, sqlite_stack, "provision-lab", OVERRIDES)
         page.screenshot(path=str(shots / "submitted.png"))
 
         # Found by what the form sent, not by its name: the UI may still replace a typed run name with a
@@ -174,8 +184,7 @@ def submit_custom_run(page, stack: Stack, deployment: str, overrides: list[str])
         items = items_field.locator("textarea")
         expect(items).to_have_count(n)
         items.nth(n - 1).fill(value)
-    page.get_by_role("button", name="Submit").click()
-    wait_submitted(page, stack, overrides)
+    submit(page, stack, deployment, overrides)
 
 
 def test_two_labs_from_the_ui_form_only_the_lab_differing(sqlite_stack: Stack, browser, shots: Path):
