@@ -532,7 +532,8 @@ def claim(clients: Clients, pool: PoolSpec, identity: str, *, now: float | None 
             # give it back rather than leave it unusable until it expires.
             raise LabError(
                 f"lab {won.lab} was claimed for {identity} but access could not be granted ({exc}); "
-                f"release it (gke-lab pool release {won.lab}) and claim again",
+                f"release it (gke-lab pool release {pool.name} {won.lab} --identity {identity}) "
+                "and claim again",
                 resource=exc.resource,
             ) from exc
         assert won.location is not None

@@ -276,7 +276,8 @@ def test_claim_takes_the_next_lab_when_one_is_lost_and_stamps_owner_and_expiry(m
         raise LabError("RBAC refused")
 
     monkeypatch.setattr(lab_access, "grant", refused)
-    with pytest.raises(LabError, match=r"release it \(gke-lab pool release ws-000001\)"):
+    release = r"release it \(gke-lab pool release ws ws-000001 --identity alice@example.com\)"
+    with pytest.raises(LabError, match=release):
         pools.claim(None, spec, ALICE, now=now)  # type: ignore[arg-type]
     with pytest.raises(LabError, match="^class_schedule.end: the class of pool ws ended"):
         pools.claim(None, spec, ALICE, now=end)  # type: ignore[arg-type]
