@@ -162,12 +162,29 @@ def core(deployments, monkeypatch):
     monkeypatch.setattr(pool_tasks, "clients", lambda: None)
     # No quotas to read without a cloud: labs are placed by the core's own spreading.
     monkeypatch.setattr(pool_tasks, "placement", lambda pool, spec, census: None)
-    # Each test starts without the pool runs of the tests before it.
+    # Each test starts without the runs of the tests before it: this module's and those other modules of
+    # the session left on the same deployments (a provision-lab deployment is registered under one name).
     with get_client(sync_client=True) as client:
-        for run in client.read_flow_runs(limit=200):
-            if any(tag.startswith("gke-lab-pool:") for tag in run.tags):
-                client.delete_flow_run(run.id)
+        while stale := earlier_runs(client):
+            for run_id in stale:
+                client.delete_flow_run(run_id)
     return fake
+
+
+POOL_DEPLOYMENTS = ["provision-lab", "teardown-lab", "maintain-pools", "claim-lab", "release-lab"]
+POOL_TAGS = ["gke-lab-pool:workshop", "gke-lab-pool:vip"]
+
+
+def earlier_runs(client) -> set:
+    """Ids of runs of the pool deployments or tagged with a pool of these tests (read server-side, so
+    none is missed beyond a page of the whole session's runs)."""
+    of_deployments = client.read_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=POOL_DEPLOYMENTS)), limit=200
+    )
+    tagged = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(any_=POOL_TAGS)), limit=200
+    )
+    return {run.id for run in [*of_deployments, *tagged]}
 
 
 def runs_of(deployment: str, tags: list[str] | None = None) -> list[FlowRun]:
