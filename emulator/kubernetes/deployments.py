@@ -19,7 +19,7 @@ class _Deployments:
         meta, spec = obj["metadata"], obj.get("spec")
         name = meta["name"]
         causes: list[tuple[str, str, str]] = []
-        if not _DNS1123_SUBDOMAIN.match(name) or len(name) > 253:
+        if not _DNS1123_SUBDOMAIN.fullmatch(name) or len(name) > 253:
             causes.append(
                 ("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {_SUBDOMAIN_MSG}')
             )

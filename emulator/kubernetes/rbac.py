@@ -190,7 +190,7 @@ class _Rbac:
     def _check_rules(self, kind: str, obj: dict) -> None:
         name = obj["metadata"]["name"]
         causes = []
-        if not _DNS1123_SUBDOMAIN.match(name) and ":" not in name:
+        if not _DNS1123_SUBDOMAIN.fullmatch(name) and ":" not in name:
             causes.append(("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}"'))
         for i, rule in enumerate(obj.get("rules") or []):
             if not isinstance(rule, dict) or not rule.get("verbs"):
